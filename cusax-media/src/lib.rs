@@ -1,0 +1,6 @@
+//! # cusax-media — a sans-IO media engine
+//!
+//! SDP offer/answer (RFC 3264), RTP/RTCP (RFC 3550), SDES-SRTP (RFC 4568, RFC 3711),
+//! Opus and G.711, an adaptive jitter buffer and RFC 4733 DTMF. Sessions are driven
+//! by an explicit clock; the optional `driver` feature adds a tokio UDP driver.
+#![forbid(unsafe_code)]
