@@ -6,3 +6,12 @@
 //! deadline. It performs no I/O. The optional `driver` feature adds a tokio driver
 //! that owns the sockets (UDP, TCP, TLS) and the timers.
 #![forbid(unsafe_code)]
+
+pub mod dialog;
+pub mod endpoint;
+pub mod msg;
+pub mod transaction;
+pub mod ua;
+
+#[cfg(feature = "driver")]
+pub mod driver;

@@ -1,0 +1,1 @@
+//! User-agent procedures: registration, INVITE sessions, subscriptions, MESSAGE, digest authentication.

@@ -1,0 +1,1 @@
+//! Data forms (XEP-0004).

@@ -1,0 +1,1 @@
+//! Multi-user chat (XEP-0045): room info, joining, occupants, room events.

@@ -1,0 +1,1 @@
+//! Reachability addresses (XEP-0152).

@@ -1,0 +1,1 @@
+//! Roster management (RFC 6121 §2): items, versioning, pushes.

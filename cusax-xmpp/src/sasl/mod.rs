@@ -1,0 +1,1 @@
+//! SASL (RFC 6120 §6): SCRAM-SHA-1/-256 (RFC 5802, RFC 7677) with channel binding, PLAIN, EXTERNAL.

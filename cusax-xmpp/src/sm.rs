@@ -1,0 +1,1 @@
+//! XEP-0198 stream management: acks, resumption, serialisable state.

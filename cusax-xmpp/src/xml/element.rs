@@ -1,0 +1,1 @@
+//! The element tree used for every stanza and payload.

@@ -1,0 +1,1 @@
+//! Incremental, restricted XML stream parser (RFC 6120 §11).
