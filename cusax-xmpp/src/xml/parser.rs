@@ -1,1 +1,951 @@
 //! Incremental, restricted XML stream parser (RFC 6120 §11).
+//!
+//! XMPP is one long XML document per direction: a `<stream:stream>` start tag (depth 0),
+//! then any number of complete depth-1 elements (stanzas, features, SASL and
+//! stream-management nonzas), then `</stream:stream>`. [`StreamParser`] is a push parser:
+//! the caller [`feed`](StreamParser::feed)s whatever bytes arrived and drains
+//! [`next_event`](StreamParser::next_event).
+//!
+//! # Design
+//! quick-xml is not resumable in the middle of a token, so the parser keeps its own small
+//! tokenizer that finds token boundaries (respecting quotes inside tags) and tracks the
+//! element depth. Once a depth-1 element is complete, the bytes of exactly that element are
+//! handed to a quick-xml [`Reader`], and namespaces are resolved here against the
+//! declarations of the stream header (default namespace `jabber:client`).
+//!
+//! # Restrictions (RFC 6120 §11.1) and limits
+//! Comments, processing instructions (other than the XML declaration before the stream
+//! header), DOCTYPE/DTD and entity references other than the five predefined ones are
+//! refused with [`XmlError::Restricted`] (stream error `restricted-xml`, RFC 6120 §4.9.3.18).
+//! CDATA sections and character references are allowed. Invalid UTF-8 and other
+//! malformations give `not-well-formed` (§4.9.3.13). The [`XmlLimits`] bound stanza size,
+//! depth, attribute count and buffered bytes (`policy-violation`, §4.9.3.14).
+
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+
+use crate::xml::element::{Element, Node};
+
+/// Namespace of the stream element (RFC 6120 §4.8.1).
+pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
+/// Default content namespace of a client stream (RFC 6120 §4.8.3).
+pub const NS_CLIENT: &str = "jabber:client";
+const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Size and shape limits enforced on the peer's XML.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XmlLimits {
+    /// Largest depth-1 element (stanza) in bytes, as received (default 256 KiB).
+    pub max_stanza_size: usize,
+    /// Deepest nesting inside a stanza, the stanza itself being depth 1 (default 32).
+    pub max_depth: usize,
+    /// Most attributes (namespace declarations included) on one element (default 64).
+    pub max_attributes: usize,
+    /// Most unparsed bytes held while waiting for the end of a token (default
+    /// `max_stanza_size` + 64 KiB).
+    pub max_buffered: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        XmlLimits {
+            max_stanza_size: 256 * 1024,
+            max_depth: 32,
+            max_attributes: 64,
+            max_buffered: 256 * 1024 + 64 * 1024,
+        }
+    }
+}
+
+/// What the parser found in the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XmlEvent {
+    /// The `<stream:stream>` start tag (RFC 6120 §4.7).
+    StreamOpen {
+        /// Attributes other than namespace declarations (`from`, `id`, `version`, `xml:lang`…).
+        attrs: Vec<(String, String)>,
+        /// Namespace declarations: (prefix, URI), prefix `""` for the default namespace.
+        ns_decls: Vec<(String, String)>,
+    },
+    /// One complete depth-1 element with namespaces resolved.
+    Stanza(Element),
+    /// `</stream:stream>` (RFC 6120 §4.4).
+    StreamClose,
+}
+
+impl XmlEvent {
+    /// The value of a stream header attribute, if this is a [`XmlEvent::StreamOpen`].
+    pub fn header_attr(&self, name: &str) -> Option<&str> {
+        match self {
+            XmlEvent::StreamOpen { attrs, .. } => attrs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// The peer sent XML that is malformed, restricted or over a limit. The peer is at fault;
+/// [`XmlError::stream_error_condition`] names the stream error to send before closing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum XmlError {
+    /// Malformed XML (RFC 6120 §4.9.3.13).
+    #[error("peer sent XML that is not well-formed: {0}")]
+    NotWellFormed(String),
+    /// Bytes that are not UTF-8 (RFC 6120 §11.6).
+    #[error("peer sent bytes that are not valid UTF-8")]
+    InvalidUtf8,
+    /// A construct RFC 6120 §11.1 forbids (comment, PI, DTD, entity reference).
+    #[error("peer sent restricted XML (RFC 6120 §11.1): {0}")]
+    Restricted(&'static str),
+    /// A stanza larger than [`XmlLimits::max_stanza_size`].
+    #[error("peer sent a stanza larger than {limit} bytes")]
+    StanzaTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Nesting deeper than [`XmlLimits::max_depth`].
+    #[error("peer sent elements nested deeper than {limit}")]
+    TooDeep {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// More attributes than [`XmlLimits::max_attributes`].
+    #[error("peer sent an element with more than {limit} attributes")]
+    TooManyAttributes {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// More unparsed bytes than [`XmlLimits::max_buffered`].
+    #[error("peer sent more than {limit} bytes without completing a token")]
+    BufferLimit {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A prefix without a declaration (RFC 6120 §4.9.3.2).
+    #[error("peer used the undeclared namespace prefix {0:?}")]
+    BadNamespacePrefix(String),
+    /// The stream element is not `stream` in `http://etherx.jabber.org/streams` (§4.9.3.10).
+    #[error("peer's stream element is {0:?}, not stream in the streams namespace")]
+    InvalidNamespace(String),
+}
+
+impl XmlError {
+    /// The RFC 6120 §4.9.3 defined condition for this error.
+    pub fn stream_error_condition(&self) -> &'static str {
+        match self {
+            XmlError::NotWellFormed(_) | XmlError::InvalidUtf8 => "not-well-formed",
+            XmlError::Restricted(_) => "restricted-xml",
+            XmlError::StanzaTooLarge { .. }
+            | XmlError::TooDeep { .. }
+            | XmlError::TooManyAttributes { .. }
+            | XmlError::BufferLimit { .. } => "policy-violation",
+            XmlError::BadNamespacePrefix(_) => "bad-namespace-prefix",
+            XmlError::InvalidNamespace(_) => "invalid-namespace",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Before the stream header; `xml_decl_allowed` while nothing has been seen yet.
+    Prolog {
+        xml_decl_allowed: bool,
+    },
+    InStream,
+    Closed,
+}
+
+/// Namespace bindings: (prefix, uri); prefix "" is the default namespace.
+type Bindings = Vec<(String, String)>;
+
+/// The incremental restricted-XML stream parser. See the [module docs](self).
+#[derive(Debug)]
+pub struct StreamParser {
+    limits: XmlLimits,
+    buf: Vec<u8>,
+    /// Everything before `pos` has been turned into events.
+    pos: usize,
+    /// Tokenizer position (start of the next unexamined token).
+    scan: usize,
+    /// Depth inside the current depth-1 element (0 between stanzas).
+    depth: usize,
+    state: State,
+    /// Bindings declared on the stream header.
+    stream_ns: Bindings,
+    /// The stream element's qualified name as written (`stream:stream`).
+    stream_qname: String,
+    failed: Option<XmlError>,
+}
+
+enum Step {
+    /// Need more bytes.
+    More,
+    /// Go on scanning.
+    Continue,
+    Event(XmlEvent),
+}
+
+impl StreamParser {
+    /// A parser for a new stream (after a stream restart, make a new one: RFC 6120 §4.3.3).
+    pub fn new(limits: XmlLimits) -> Self {
+        StreamParser {
+            limits,
+            buf: Vec::new(),
+            pos: 0,
+            scan: 0,
+            depth: 0,
+            state: State::Prolog {
+                xml_decl_allowed: true,
+            },
+            stream_ns: Vec::new(),
+            stream_qname: String::new(),
+            failed: None,
+        }
+    }
+
+    /// Appends received bytes. Limits are checked by [`next_event`](Self::next_event).
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.pos > 0 && (self.pos == self.buf.len() || self.pos >= 64 * 1024) {
+            self.buf.drain(..self.pos);
+            self.scan -= self.pos;
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Whether the stream header was received and the stream is not closed yet. A transport
+    /// EOF in that state is a dropped connection, not a clean close.
+    pub fn is_open(&self) -> bool {
+        self.state == State::InStream
+    }
+
+    /// Whether `</stream:stream>` was received.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Bytes received but not yet turned into events.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next complete event, `Ok(None)` when more bytes are needed. After an error the
+    /// same error is returned again: the stream is unusable (RFC 6120 §4.9: stream errors are
+    /// unrecoverable).
+    pub fn next_event(&mut self) -> Result<Option<XmlEvent>, XmlError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.run() {
+            Ok(ev) => Ok(ev),
+            Err(e) => {
+                tracing::debug!(error = %e, "XML stream error");
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn run(&mut self) -> Result<Option<XmlEvent>, XmlError> {
+        loop {
+            if self.depth > 0 && self.scan - self.pos > self.limits.max_stanza_size {
+                return Err(XmlError::StanzaTooLarge {
+                    limit: self.limits.max_stanza_size,
+                });
+            }
+            match self.step()? {
+                Step::Event(ev) => return Ok(Some(ev)),
+                Step::Continue => {}
+                Step::More => {
+                    if self.buf.len() - self.pos > self.limits.max_buffered {
+                        return Err(XmlError::BufferLimit {
+                            limit: self.limits.max_buffered,
+                        });
+                    }
+                    if self.depth > 0 && self.buf.len() - self.pos > self.limits.max_stanza_size {
+                        return Err(XmlError::StanzaTooLarge {
+                            limit: self.limits.max_stanza_size,
+                        });
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<Step, XmlError> {
+        let Some(&first) = self.buf.get(self.scan) else {
+            return Ok(Step::More);
+        };
+        if self.state == State::Closed {
+            if first.is_ascii_whitespace() {
+                self.scan += 1;
+                self.pos = self.scan;
+                return Ok(Step::Continue);
+            }
+            return Err(XmlError::NotWellFormed(
+                "data after </stream:stream>".into(),
+            ));
+        }
+        if first != b'<' {
+            if self.depth == 0 {
+                // Between stanzas only whitespace (keep-alives, RFC 6120 §4.6.1) is allowed.
+                if matches!(first, b' ' | b'\t' | b'\r' | b'\n') {
+                    self.scan += 1;
+                    self.pos = self.scan;
+                    return Ok(Step::Continue);
+                }
+                return Err(XmlError::NotWellFormed(
+                    "character data outside a stanza".into(),
+                ));
+            }
+            // Character data inside a stanza: skip to the next '<'.
+            let rest = &self.buf[self.scan..];
+            let mut n = 0;
+            for &b in rest {
+                if b == b'<' {
+                    break;
+                }
+                check_byte(b)?;
+                n += 1;
+            }
+            self.scan += n;
+            return Ok(if n == rest.len() {
+                Step::More
+            } else {
+                Step::Continue
+            });
+        }
+        let rest = &self.buf[self.scan..];
+        let Some(&second) = rest.get(1) else {
+            return Ok(Step::More);
+        };
+        match second {
+            b'?' => {
+                let Some(end) = find(rest, b"?>") else {
+                    return Ok(Step::More);
+                };
+                let is_decl = rest.len() > 6
+                    && rest.starts_with(b"<?xml")
+                    && matches!(rest.get(5), Some(b' ' | b'\t' | b'\r' | b'\n'));
+                if matches!(
+                    self.state,
+                    State::Prolog {
+                        xml_decl_allowed: true
+                    }
+                ) && is_decl
+                {
+                    for &b in &rest[..end + 2] {
+                        check_byte(b)?;
+                    }
+                    self.scan += end + 2;
+                    self.pos = self.scan;
+                    self.state = State::Prolog {
+                        xml_decl_allowed: false,
+                    };
+                    return Ok(Step::Continue);
+                }
+                Err(XmlError::Restricted("processing instruction"))
+            }
+            b'!' => {
+                const CDATA: &[u8] = b"<![CDATA[";
+                const COMMENT: &[u8] = b"<!--";
+                let n = rest.len().min(CDATA.len());
+                if rest[..n] == CDATA[..n] {
+                    if n < CDATA.len() {
+                        return Ok(Step::More);
+                    }
+                    if self.depth == 0 {
+                        return Err(XmlError::NotWellFormed(
+                            "CDATA section outside a stanza".into(),
+                        ));
+                    }
+                    let Some(end) = find(&rest[CDATA.len()..], b"]]>") else {
+                        return Ok(Step::More);
+                    };
+                    for &b in &rest[..CDATA.len() + end] {
+                        check_byte(b)?;
+                    }
+                    self.scan += CDATA.len() + end + 3;
+                    return Ok(Step::Continue);
+                }
+                let n = rest.len().min(COMMENT.len());
+                if rest[..n] == COMMENT[..n] && n < COMMENT.len() {
+                    return Ok(Step::More);
+                }
+                if rest.starts_with(COMMENT) {
+                    Err(XmlError::Restricted("comment"))
+                } else {
+                    Err(XmlError::Restricted("DOCTYPE or markup declaration"))
+                }
+            }
+            b'/' => {
+                let Some(end) = find_tag_end(rest)? else {
+                    return Ok(Step::More);
+                };
+                let tag_end = self.scan + end + 1;
+                if self.depth == 0 {
+                    if self.state != State::InStream {
+                        return Err(XmlError::NotWellFormed(
+                            "end tag before the stream header".into(),
+                        ));
+                    }
+                    let name = std::str::from_utf8(&rest[2..end])
+                        .map_err(|_| XmlError::InvalidUtf8)?
+                        .trim_end();
+                    if name != self.stream_qname {
+                        return Err(XmlError::NotWellFormed(format!(
+                            "end tag </{name}> does not match <{}>",
+                            self.stream_qname
+                        )));
+                    }
+                    self.scan = tag_end;
+                    self.pos = tag_end;
+                    self.state = State::Closed;
+                    return Ok(Step::Event(XmlEvent::StreamClose));
+                }
+                self.scan = tag_end;
+                self.depth -= 1;
+                if self.depth == 0 {
+                    return self.finish_element().map(Step::Event);
+                }
+                Ok(Step::Continue)
+            }
+            _ => {
+                let Some(end) = find_tag_end(rest)? else {
+                    return Ok(Step::More);
+                };
+                let self_closing = end > 1 && rest[end - 1] == b'/';
+                let tag_end = self.scan + end + 1;
+                if let State::Prolog { .. } = self.state {
+                    if self_closing {
+                        return Err(XmlError::NotWellFormed(
+                            "the stream header must not be an empty element".into(),
+                        ));
+                    }
+                    let ev = self.stream_header(self.scan, tag_end)?;
+                    self.scan = tag_end;
+                    self.pos = tag_end;
+                    self.state = State::InStream;
+                    return Ok(Step::Event(ev));
+                }
+                self.scan = tag_end;
+                if self_closing {
+                    if self.depth == 0 {
+                        return self.finish_element().map(Step::Event);
+                    }
+                    if self.depth + 1 > self.limits.max_depth {
+                        return Err(XmlError::TooDeep {
+                            limit: self.limits.max_depth,
+                        });
+                    }
+                    return Ok(Step::Continue);
+                }
+                self.depth += 1;
+                if self.depth > self.limits.max_depth {
+                    return Err(XmlError::TooDeep {
+                        limit: self.limits.max_depth,
+                    });
+                }
+                Ok(Step::Continue)
+            }
+        }
+    }
+
+    fn stream_header(&mut self, from: usize, to: usize) -> Result<XmlEvent, XmlError> {
+        let text = std::str::from_utf8(&self.buf[from..to]).map_err(|_| XmlError::InvalidUtf8)?;
+        let mut reader = Reader::from_str(text);
+        let start = match reader.read_event().map_err(map_qx)? {
+            Event::Start(s) => s,
+            _ => return Err(XmlError::NotWellFormed("bad stream header".into())),
+        };
+        let mut scope: Bindings = Vec::new();
+        let mut attrs = Vec::new();
+        read_attrs(&start, &self.limits, &mut scope, &mut attrs)?;
+        let qname = start.name().as_ref().to_owned();
+        let (prefix, local) = split_qname(&qname);
+        let ns = resolve(&scope, prefix)?;
+        if local != "stream" || ns != NS_STREAMS {
+            return Err(XmlError::InvalidNamespace(qname));
+        }
+        let ns_decls = scope.clone();
+        if !scope.iter().any(|(p, _)| p.is_empty()) {
+            scope.push((String::new(), NS_CLIENT.to_owned()));
+        }
+        self.stream_ns = scope;
+        self.stream_qname = qname;
+        Ok(XmlEvent::StreamOpen { attrs, ns_decls })
+    }
+
+    fn finish_element(&mut self) -> Result<XmlEvent, XmlError> {
+        if self.scan - self.pos > self.limits.max_stanza_size {
+            return Err(XmlError::StanzaTooLarge {
+                limit: self.limits.max_stanza_size,
+            });
+        }
+        let bytes = &self.buf[self.pos..self.scan];
+        let text = std::str::from_utf8(bytes).map_err(|_| XmlError::InvalidUtf8)?;
+        let el = build_element(text, &self.stream_ns, &self.limits)?;
+        self.pos = self.scan;
+        Ok(XmlEvent::Stanza(el))
+    }
+}
+
+/// Refuses control characters that XML 1.0 does not allow (§2.2 `Char`).
+#[inline]
+fn check_byte(b: u8) -> Result<(), XmlError> {
+    if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
+        return Err(XmlError::NotWellFormed(format!(
+            "control character 0x{b:02x}"
+        )));
+    }
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Index of the `>` ending the tag that starts at `rest[0] == '<'`, respecting quotes.
+fn find_tag_end(rest: &[u8]) -> Result<Option<usize>, XmlError> {
+    let mut quote = 0u8;
+    for (i, &b) in rest.iter().enumerate().skip(1) {
+        check_byte(b)?;
+        if quote != 0 {
+            if b == quote {
+                quote = 0;
+            } else if b == b'<' {
+                return Err(XmlError::NotWellFormed("'<' in an attribute value".into()));
+            }
+        } else {
+            match b {
+                b'"' | b'\'' => quote = b,
+                b'>' => return Ok(Some(i)),
+                b'<' => return Err(XmlError::NotWellFormed("'<' inside a tag".into())),
+                _ => {}
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn split_qname(q: &str) -> (&str, &str) {
+    match q.split_once(':') {
+        Some((p, l)) => (p, l),
+        None => ("", q),
+    }
+}
+
+fn resolve<'a>(scope: &'a Bindings, prefix: &str) -> Result<&'a str, XmlError> {
+    if prefix == "xml" {
+        return Ok(NS_XML);
+    }
+    match scope.iter().rev().find(|(p, _)| p == prefix) {
+        Some((_, uri)) => Ok(uri),
+        None if prefix.is_empty() => Ok(""),
+        None => Err(XmlError::BadNamespacePrefix(prefix.to_owned())),
+    }
+}
+
+fn map_qx(e: quick_xml::Error) -> XmlError {
+    use quick_xml::escape::EscapeError;
+    match e {
+        quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(..)) => {
+            XmlError::Restricted("entity reference other than the predefined ones")
+        }
+        other => XmlError::NotWellFormed(other.to_string()),
+    }
+}
+
+/// Reads the attributes of `start`: namespace declarations go to `scope`, the rest to
+/// `attrs` (values unescaped).
+fn read_attrs(
+    start: &BytesStart<'_>,
+    limits: &XmlLimits,
+    scope: &mut Bindings,
+    attrs: &mut Vec<(String, String)>,
+) -> Result<(), XmlError> {
+    for (count, a) in start.attributes().enumerate() {
+        if count >= limits.max_attributes {
+            return Err(XmlError::TooManyAttributes {
+                limit: limits.max_attributes,
+            });
+        }
+        let a = a.map_err(|e| map_qx(e.into()))?;
+        let value = a
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(map_qx)?;
+        if value.chars().any(|c| !is_xml_char(c)) {
+            return Err(XmlError::NotWellFormed(
+                "invalid character in attribute".into(),
+            ));
+        }
+        let key = a.key.as_ref();
+        if key == "xmlns" {
+            scope.push((String::new(), value.into_owned()));
+        } else if let Some(p) = key.strip_prefix("xmlns:") {
+            if value.is_empty() || p == "xmlns" || p == "xml" {
+                return Err(XmlError::NotWellFormed(format!(
+                    "invalid declaration of prefix {p:?}"
+                )));
+            }
+            scope.push((p.to_owned(), value.into_owned()));
+        } else {
+            attrs.push((key.to_owned(), value.into_owned()));
+        }
+    }
+    Ok(())
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+fn push_text(el: &mut Element, s: &str) {
+    if s.is_empty() {
+        return;
+    }
+    if let Some(Node::Text(t)) = el.children.last_mut() {
+        t.push_str(s);
+    } else {
+        el.children.push(Node::Text(s.to_owned()));
+    }
+}
+
+/// Builds the element tree of one complete depth-1 element with quick-xml.
+fn build_element(text: &str, base: &Bindings, limits: &XmlLimits) -> Result<Element, XmlError> {
+    let mut reader = Reader::from_str(text);
+    let mut scope: Bindings = base.clone();
+    // (element, scope length before its declarations)
+    let mut stack: Vec<(Element, usize)> = Vec::new();
+    loop {
+        let ev = reader.read_event().map_err(map_qx)?;
+        match ev {
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let mark = scope.len();
+                let mut attrs = Vec::new();
+                read_attrs(s, limits, &mut scope, &mut attrs)?;
+                let qname = s.name();
+                let (prefix, local) = split_qname(qname.as_ref());
+                if local.is_empty() || local.contains(':') {
+                    return Err(XmlError::NotWellFormed("bad element name".into()));
+                }
+                for (k, _) in &attrs {
+                    let (p, _) = split_qname(k);
+                    if !p.is_empty() {
+                        resolve(&scope, p)?;
+                    }
+                }
+                let ns = resolve(&scope, prefix)?.to_owned();
+                let el = Element {
+                    name: local.to_owned(),
+                    ns,
+                    attrs,
+                    children: Vec::new(),
+                };
+                if matches!(ev, Event::Start(_)) {
+                    stack.push((el, mark));
+                } else {
+                    scope.truncate(mark);
+                    match stack.last_mut() {
+                        Some((parent, _)) => parent.children.push(Node::Element(el)),
+                        None => return Ok(el),
+                    }
+                }
+            }
+            Event::End(_) => {
+                let Some((el, mark)) = stack.pop() else {
+                    return Err(XmlError::NotWellFormed("unbalanced end tag".into()));
+                };
+                scope.truncate(mark);
+                match stack.last_mut() {
+                    Some((parent, _)) => parent.children.push(Node::Element(el)),
+                    None => return Ok(el),
+                }
+            }
+            Event::Text(t) => {
+                let Some((el, _)) = stack.last_mut() else {
+                    return Err(XmlError::NotWellFormed("text outside an element".into()));
+                };
+                push_text(el, &t.xml10_content());
+            }
+            Event::CData(c) => {
+                let Some((el, _)) = stack.last_mut() else {
+                    return Err(XmlError::NotWellFormed("CDATA outside an element".into()));
+                };
+                push_text(el, &c);
+            }
+            Event::GeneralRef(r) => {
+                let Some((el, _)) = stack.last_mut() else {
+                    return Err(XmlError::NotWellFormed(
+                        "reference outside an element".into(),
+                    ));
+                };
+                if r.is_char_ref() {
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) if is_xml_char(c) => {
+                            let mut b = [0u8; 4];
+                            push_text(el, c.encode_utf8(&mut b));
+                        }
+                        _ => {
+                            return Err(XmlError::NotWellFormed(
+                                "invalid character reference".into(),
+                            ));
+                        }
+                    }
+                } else {
+                    let s = match &*r {
+                        "lt" => "<",
+                        "gt" => ">",
+                        "amp" => "&",
+                        "apos" => "'",
+                        "quot" => "\"",
+                        _ => {
+                            return Err(XmlError::Restricted(
+                                "entity reference other than the predefined ones",
+                            ));
+                        }
+                    };
+                    push_text(el, s);
+                }
+            }
+            Event::Comment(_) => return Err(XmlError::Restricted("comment")),
+            Event::PI(_) | Event::Decl(_) => {
+                return Err(XmlError::Restricted("processing instruction"));
+            }
+            Event::DocType(_) => return Err(XmlError::Restricted("DOCTYPE")),
+            Event::Eof => return Err(XmlError::NotWellFormed("truncated element".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='cusax.test' version='1.0'>\
+        <stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>\n \
+        <message to='a@b/c' type='chat' id=\"m&amp;1\"><body>hi &lt;there&gt; &#x263A;&#65;</body>\
+        <x:y xmlns:x='urn:x' x:k='v'><![CDATA[<raw>&]]></x:y></message>\
+        <presence/></stream:stream>";
+
+    fn all(p: &mut StreamParser) -> Result<Vec<XmlEvent>, XmlError> {
+        let mut v = Vec::new();
+        while let Some(e) = p.next_event()? {
+            v.push(e);
+        }
+        Ok(v)
+    }
+
+    fn parse(s: &[u8]) -> Result<Vec<XmlEvent>, XmlError> {
+        let mut p = StreamParser::new(XmlLimits::default());
+        p.feed(s);
+        all(&mut p)
+    }
+
+    fn stanza_err(s: &str) -> XmlError {
+        let mut doc = "<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams'>"
+            .to_owned();
+        doc.push_str(s);
+        parse(doc.as_bytes()).expect_err("must fail")
+    }
+
+    #[test]
+    fn sample_stream() {
+        let ev = parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(ev.len(), 5, "{ev:?}");
+        assert_eq!(ev[0].header_attr("id"), Some("s1"));
+        let XmlEvent::Stanza(f) = &ev[1] else {
+            panic!()
+        };
+        assert!(f.is("features", NS_STREAMS));
+        assert!(
+            f.child("starttls", "urn:ietf:params:xml:ns:xmpp-tls")
+                .and_then(|s| s.child("required", "urn:ietf:params:xml:ns:xmpp-tls"))
+                .is_some()
+        );
+        let XmlEvent::Stanza(m) = &ev[2] else {
+            panic!()
+        };
+        assert!(m.is("message", NS_CLIENT));
+        assert_eq!(m.attr("id"), Some("m&1"));
+        assert_eq!(
+            m.child("body", NS_CLIENT).unwrap().text(),
+            "hi <there> \u{263A}A"
+        );
+        let y = m.child("y", "urn:x").unwrap();
+        assert_eq!(y.attr("x:k"), Some("v"));
+        assert_eq!(y.text(), "<raw>&");
+        let XmlEvent::Stanza(p) = &ev[3] else {
+            panic!()
+        };
+        assert!(p.is("presence", NS_CLIENT));
+        assert_eq!(ev[4], XmlEvent::StreamClose);
+    }
+
+    #[test]
+    fn split_at_every_offset() {
+        let whole = parse(SAMPLE.as_bytes()).unwrap();
+        let bytes = SAMPLE.as_bytes();
+        for i in 0..=bytes.len() {
+            let mut p = StreamParser::new(XmlLimits::default());
+            p.feed(&bytes[..i]);
+            let mut ev = all(&mut p).unwrap();
+            p.feed(&bytes[i..]);
+            ev.extend(all(&mut p).unwrap());
+            assert_eq!(ev, whole, "split at {i}");
+        }
+        // And byte by byte.
+        let mut p = StreamParser::new(XmlLimits::default());
+        let mut ev = Vec::new();
+        for b in bytes {
+            p.feed(std::slice::from_ref(b));
+            ev.extend(all(&mut p).unwrap());
+        }
+        assert_eq!(ev, whole);
+    }
+
+    #[test]
+    fn restricted_constructs() {
+        for (doc, cond) in [
+            ("<!-- c --><presence/>", "restricted-xml"),
+            ("<presence><!-- c --></presence>", "restricted-xml"),
+            ("<?foo bar?>", "restricted-xml"),
+            ("<presence><?foo?></presence>", "restricted-xml"),
+            ("<!DOCTYPE x [<!ENTITY a 'b'>]>", "restricted-xml"),
+            ("<message><body>&foo;</body></message>", "restricted-xml"),
+            ("<message a='&foo;'/>", "restricted-xml"),
+            ("<message><body>&#0;</body></message>", "not-well-formed"),
+            ("<message><body>a\u{1}b</body></message>", "not-well-formed"),
+            ("<message></presence>", "not-well-formed"),
+            ("<message a='1' a='2'/>", "not-well-formed"),
+            ("text", "not-well-formed"),
+            ("<p:message/>", "bad-namespace-prefix"),
+            ("<message p:a='1'/>", "bad-namespace-prefix"),
+            ("</stream:foo>", "not-well-formed"),
+            ("<message a=1/>", "not-well-formed"),
+        ] {
+            assert_eq!(stanza_err(doc).stream_error_condition(), cond, "{doc}");
+        }
+        // XML declaration only before the header.
+        let e = parse(
+            b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><?xml version='1.0'?>",
+        )
+        .unwrap_err();
+        assert_eq!(e, XmlError::Restricted("processing instruction"));
+        let e = parse(b"<!DOCTYPE stream><stream:stream>").unwrap_err();
+        assert_eq!(e.stream_error_condition(), "restricted-xml");
+    }
+
+    #[test]
+    fn invalid_utf8_and_namespace() {
+        let mut d =
+            b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><message><body>"
+                .to_vec();
+        d.extend_from_slice(&[0xff, 0xfe]);
+        d.extend_from_slice(b"</body></message>");
+        assert_eq!(parse(&d).unwrap_err(), XmlError::InvalidUtf8);
+        let e = parse(b"<stream:stream xmlns:stream='urn:wrong'>").unwrap_err();
+        assert_eq!(e.stream_error_condition(), "invalid-namespace");
+        let e = parse(b"<stream xmlns='jabber:client'>").unwrap_err();
+        assert_eq!(e.stream_error_condition(), "invalid-namespace");
+    }
+
+    #[test]
+    fn limits() {
+        let limits = XmlLimits {
+            max_stanza_size: 100,
+            max_depth: 3,
+            max_attributes: 2,
+            max_buffered: 200,
+        };
+        let head = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>";
+        let run = |s: &str| {
+            let mut p = StreamParser::new(limits.clone());
+            p.feed(head.as_bytes());
+            p.feed(s.as_bytes());
+            all(&mut p)
+        };
+        assert_eq!(
+            run("<a><b><c/></b></a>").unwrap().len(),
+            2,
+            "depth 3 is fine"
+        );
+        assert_eq!(
+            run("<a><b><c><d/></c></b></a>").unwrap_err(),
+            XmlError::TooDeep { limit: 3 }
+        );
+        assert_eq!(
+            run("<a><b><c><d>").unwrap_err(),
+            XmlError::TooDeep { limit: 3 }
+        );
+        assert_eq!(
+            run("<a x='1' y='2' z='3'/>").unwrap_err(),
+            XmlError::TooManyAttributes { limit: 2 }
+        );
+        let big = format!("<a>{}</a>", "x".repeat(200));
+        assert_eq!(
+            run(&big).unwrap_err(),
+            XmlError::StanzaTooLarge { limit: 100 }
+        );
+        // Incomplete and too large: detected before the end arrives.
+        assert_eq!(
+            run(&big[..150]).unwrap_err(),
+            XmlError::StanzaTooLarge { limit: 100 }
+        );
+        let spaces = " ".repeat(500);
+        assert!(run(&spaces).unwrap().len() == 1);
+        let long_tag = format!("<a b='{}", "y".repeat(300));
+        assert!(matches!(
+            run(&long_tag).unwrap_err(),
+            XmlError::BufferLimit { .. } | XmlError::StanzaTooLarge { .. }
+        ));
+    }
+
+    #[test]
+    fn eof_inside_stream_is_open() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        p.feed(b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><presence/>");
+        assert_eq!(all(&mut p).unwrap().len(), 2);
+        assert!(p.is_open());
+        p.feed(b"</stream:stream>");
+        assert_eq!(all(&mut p).unwrap(), vec![XmlEvent::StreamClose]);
+        assert!(p.is_closed());
+        p.feed(b"<x/>");
+        assert!(p.next_event().is_err());
+    }
+
+    #[test]
+    fn errors_are_sticky() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        p.feed(b"<!-- x -->");
+        let e = p.next_event().unwrap_err();
+        p.feed(b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>");
+        assert_eq!(p.next_event().unwrap_err(), e);
+    }
+
+    #[test]
+    fn default_namespace_is_client_and_undeclaration_works() {
+        let ev = parse(
+            b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>\
+              <iq><query xmlns='jabber:iq:roster'><item xmlns=''/></query></iq>",
+        )
+        .unwrap();
+        let XmlEvent::Stanza(iq) = &ev[1] else {
+            panic!()
+        };
+        assert_eq!(iq.ns, NS_CLIENT);
+        let q = iq.child("query", "jabber:iq:roster").unwrap();
+        assert!(q.child("item", "").is_some());
+    }
+}
