@@ -4,3 +4,12 @@
 //! Opus and G.711, an adaptive jitter buffer and RFC 4733 DTMF. Sessions are driven
 //! by an explicit clock; the optional `driver` feature adds a tokio UDP driver.
 #![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod dtmf;
+pub mod jitter;
+pub mod keying;
+pub mod rtcp;
+pub mod rtp;
+pub mod sdp;
+pub mod srtp;
