@@ -1,0 +1,355 @@
+//! The header list of a SIP message (RFC 3261 §7.3): ordered, original names and raw
+//! values kept, zero-copy slices of the received buffer.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+/// Long names of the headers that have a compact form (RFC 3261 §7.3.3, §20 and the
+/// IANA registry), indexed by the compact letter.
+const COMPACT: &[(u8, &str)] = &[
+    (b'a', "Accept-Contact"),
+    (b'b', "Referred-By"),
+    (b'c', "Content-Type"),
+    (b'd', "Request-Disposition"),
+    (b'e', "Content-Encoding"),
+    (b'f', "From"),
+    (b'i', "Call-ID"),
+    (b'j', "Reject-Contact"),
+    (b'k', "Supported"),
+    (b'l', "Content-Length"),
+    (b'm', "Contact"),
+    (b'o', "Event"),
+    (b'r', "Refer-To"),
+    (b's', "Subject"),
+    (b't', "To"),
+    (b'u', "Allow-Events"),
+    (b'v', "Via"),
+    (b'x', "Session-Expires"),
+    (b'y', "Identity"),
+];
+
+/// Headers given a numeric id so that look-ups compare integers. Index + 1 is the id;
+/// id 0 means "not in this table" (compared by name).
+const KNOWN: &[&str] = &[
+    "Via",
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Contact",
+    "Content-Length",
+    "Content-Type",
+    "Max-Forwards",
+    "Route",
+    "Record-Route",
+    "Expires",
+    "Min-Expires",
+    "WWW-Authenticate",
+    "Proxy-Authenticate",
+    "Authorization",
+    "Proxy-Authorization",
+    "Call-Info",
+    "P-Asserted-Identity",
+    "Privacy",
+    "Event",
+    "Subscription-State",
+    "Allow",
+    "Supported",
+    "Require",
+    "Proxy-Require",
+    "Warning",
+    "Content-Encoding",
+    "Subject",
+    "Allow-Events",
+    "Refer-To",
+    "Referred-By",
+    "Session-Expires",
+    "Identity",
+    "Accept-Contact",
+    "Reject-Contact",
+    "Request-Disposition",
+    "User-Agent",
+    "Date",
+];
+
+/// The long form of a possibly compact header name.
+pub fn long_name(name: &str) -> &str {
+    if let [c] = name.as_bytes() {
+        let c = c.to_ascii_lowercase();
+        if let Some((_, long)) = COMPACT.iter().find(|(k, _)| *k == c) {
+            return long;
+        }
+    }
+    name
+}
+
+/// Numeric id of a header name (compact forms mapped to their long form), 0 if unknown.
+pub(crate) fn header_id(name: &str) -> u8 {
+    let long = long_name(name);
+    KNOWN
+        .iter()
+        .position(|k| k.len() == long.len() && k.eq_ignore_ascii_case(long))
+        .map_or(0, |i| (i + 1) as u8)
+}
+
+/// Where a header's text lives.
+#[derive(Clone, Debug)]
+enum Slot {
+    /// `start..end` in [`Headers::buf`] (validated UTF-8 at parse time).
+    Buf(u32, u32),
+    /// Owned text (added by the application, or an unfolded multi-line value).
+    Owned(Box<str>),
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    id: u8,
+    name: Slot,
+    value: Slot,
+}
+
+/// The ordered header fields of a message.
+///
+/// Every header line is kept in order with its original name and value text, so unknown
+/// headers print back unchanged. Names compare case-insensitively and compact forms
+/// equal their long forms (`v` = `Via`). Values are trimmed of surrounding whitespace;
+/// a value folded over several lines (RFC 3261 §7.3.1) is stored with each line break
+/// replaced by a space. [`Headers::get_all`] yields each header line's value; comma
+/// lists are split by the typed accessors.
+///
+/// Parsed headers are slices of the received [`Bytes`] (no per-header copy).
+#[derive(Clone, Default)]
+pub struct Headers {
+    buf: Bytes,
+    entries: Vec<Entry>,
+}
+
+impl Headers {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds the list over `buf` (whose header section is valid UTF-8); called by the parser.
+    pub(crate) fn with_buffer(buf: Bytes, capacity: usize) -> Self {
+        Headers {
+            buf,
+            entries: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds a header whose name and value are ranges of the buffer.
+    pub(crate) fn push_ranges(&mut self, name: (usize, usize), value: (usize, usize), id: u8) {
+        self.entries.push(Entry {
+            id,
+            name: Slot::Buf(name.0 as u32, name.1 as u32),
+            value: Slot::Buf(value.0 as u32, value.1 as u32),
+        });
+    }
+
+    /// Adds a header with a buffer name and an owned (unfolded) value.
+    pub(crate) fn push_range_owned(&mut self, name: (usize, usize), value: String, id: u8) {
+        self.entries.push(Entry {
+            id,
+            name: Slot::Buf(name.0 as u32, name.1 as u32),
+            value: Slot::Owned(value.into_boxed_str()),
+        });
+    }
+
+    fn text<'a>(&'a self, s: &'a Slot) -> &'a str {
+        match s {
+            Slot::Owned(s) => s,
+            // The parser validated the header section as UTF-8 and only stores ranges at
+            // character boundaries, so this never falls back.
+            Slot::Buf(a, b) => self
+                .buf
+                .get(*a as usize..*b as usize)
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .unwrap_or(""),
+        }
+    }
+
+    fn matches(&self, e: &Entry, id: u8, name: &str) -> bool {
+        if id != 0 {
+            e.id == id
+        } else {
+            e.id == 0 && long_name(self.text(&e.name)).eq_ignore_ascii_case(name)
+        }
+    }
+
+    /// The value of the first header called `name` (compact forms equivalent).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let id = header_id(name);
+        let long = long_name(name);
+        self.entries
+            .iter()
+            .find(|e| self.matches(e, id, long))
+            .map(|e| self.text(&e.value))
+    }
+
+    /// The values of every header line called `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let id = header_id(name);
+        let long = long_name(name).to_owned();
+        self.entries
+            .iter()
+            .filter(move |e| self.matches(e, id, &long))
+            .map(|e| self.text(&e.value))
+    }
+
+    /// Number of header lines called `name`.
+    pub fn count(&self, name: &str) -> usize {
+        self.get_all(name).count()
+    }
+
+    /// True when at least one header called `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Appends a header line.
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        self.entries.push(Entry {
+            id: header_id(name),
+            name: Slot::Owned(name.into()),
+            value: Slot::Owned(value.into().into_boxed_str()),
+        });
+    }
+
+    /// Inserts a header line before all others (for a new top Via or Record-Route).
+    pub fn insert_first(&mut self, name: &str, value: impl Into<String>) {
+        self.entries.insert(
+            0,
+            Entry {
+                id: header_id(name),
+                name: Slot::Owned(name.into()),
+                value: Slot::Owned(value.into().into_boxed_str()),
+            },
+        );
+    }
+
+    /// Replaces every header called `name` by one line with `value`, at the position of the
+    /// first one (appended if there was none).
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        let id = header_id(name);
+        let long = long_name(name).to_owned();
+        let pos = self.entries.iter().position(|e| self.matches(e, id, &long));
+        match pos {
+            None => self.push(name, value),
+            Some(p) => {
+                if let Some(e) = self.entries.get_mut(p) {
+                    e.value = Slot::Owned(value.into().into_boxed_str());
+                }
+                let drop: Vec<bool> = (self.entries.iter().enumerate())
+                    .map(|(i, e)| i != p && self.matches(e, id, &long))
+                    .collect();
+                let mut flags = drop.into_iter();
+                self.entries.retain(|_| !flags.next().unwrap_or(false));
+            }
+        }
+    }
+
+    /// Removes every header called `name`; returns how many were removed.
+    pub fn remove(&mut self, name: &str) -> usize {
+        let id = header_id(name);
+        let long = long_name(name).to_owned();
+        let before = self.entries.len();
+        let drop: Vec<bool> = (self.entries.iter())
+            .map(|e| self.matches(e, id, &long))
+            .collect();
+        let mut flags = drop.into_iter();
+        self.entries.retain(|_| !flags.next().unwrap_or(false));
+        before - self.entries.len()
+    }
+
+    /// Removes the first header called `name` (e.g. the top Via); returns its value.
+    pub fn remove_first(&mut self, name: &str) -> Option<String> {
+        let id = header_id(name);
+        let long = long_name(name).to_owned();
+        let pos = self
+            .entries
+            .iter()
+            .position(|e| self.matches(e, id, &long))?;
+        let v = self.text(&self.entries.get(pos)?.value).to_owned();
+        self.entries.remove(pos);
+        Some(v)
+    }
+
+    /// Iterates `(name, value)` in order, names as written.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .map(|e| (self.text(&e.name), self.text(&e.value)))
+    }
+
+    /// Number of header lines.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there is no header.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes every header as `Name: value\r\n`.
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
+        for (n, v) in self.iter() {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// Bytes needed by [`Headers::write_to`].
+    pub(crate) fn printed_len(&self) -> usize {
+        self.iter().map(|(n, v)| n.len() + v.len() + 4).sum()
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_case() {
+        let mut h = Headers::new();
+        h.push("v", "SIP/2.0/UDP a");
+        h.push("VIA", "SIP/2.0/UDP b");
+        h.push("X-Foo", "1");
+        h.push("i", "abc");
+        assert_eq!(h.get("Via"), Some("SIP/2.0/UDP a"));
+        assert_eq!(
+            h.get_all("v").collect::<Vec<_>>(),
+            ["SIP/2.0/UDP a", "SIP/2.0/UDP b"]
+        );
+        assert_eq!(h.get("x-foo"), Some("1"));
+        assert_eq!(h.get("call-id"), Some("abc"));
+        assert_eq!(h.get("Call-Info"), None);
+        h.insert_first("Via", "SIP/2.0/TCP top");
+        assert_eq!(h.get("v"), Some("SIP/2.0/TCP top"));
+        h.set("via", "only");
+        assert_eq!(h.get_all("Via").collect::<Vec<_>>(), ["only"]);
+        assert_eq!(h.iter().next(), Some(("Via", "only")));
+        assert_eq!(h.remove("X-FOO"), 1);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.remove_first("i").as_deref(), Some("abc"));
+        assert!(!h.is_empty());
+    }
+}
