@@ -12,4 +12,5 @@ pub mod keying;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod session;
 pub mod srtp;
