@@ -1,1 +1,410 @@
-//! Presence (RFC 6121 §3–§4): subscriptions and per-full-JID tracking.
+//! Presence (RFC 6121 §3–4): builders for availability and subscription presence, and
+//! a [`PresenceTracker`] keeping the latest presence of every full JID.
+
+use std::collections::BTreeMap;
+
+use jid::{BareJid, Jid};
+
+use crate::reach::{NS_REACH, Reach, ReachAddr};
+use crate::stanza::{ParseError, Presence, PresenceType, Show, expect};
+use crate::xml::element::Element;
+
+/// `http://jabber.org/protocol/caps` (XEP-0115).
+pub const NS_CAPS: &str = "http://jabber.org/protocol/caps";
+
+/// Initial (or updated) broadcast presence (RFC 6121 §4.2).
+pub fn available(show: Option<Show>, status: Option<&str>, priority: i8) -> Presence {
+    let mut p = Presence::new(PresenceType::Available);
+    p.show = show;
+    p.priority = priority;
+    if let Some(s) = status {
+        p = p.with_status(s);
+    }
+    p
+}
+
+/// Unavailable presence (RFC 6121 §4.5), broadcast when `to` is None.
+pub fn unavailable(to: Option<Jid>, status: Option<&str>) -> Presence {
+    let mut p = Presence::new(PresenceType::Unavailable);
+    p.to = to;
+    if let Some(s) = status {
+        p = p.with_status(s);
+    }
+    p
+}
+
+/// Directed presence to `to` (RFC 6121 §4.6).
+pub fn directed(to: Jid, show: Option<Show>, status: Option<&str>) -> Presence {
+    let mut p = available(show, status, 0);
+    p.to = Some(to);
+    p
+}
+
+fn subscription(kind: PresenceType, to: BareJid) -> Presence {
+    let mut p = Presence::new(kind);
+    p.to = Some(Jid::from(to));
+    p
+}
+
+/// Subscription request (RFC 6121 §3.1.1).
+pub fn subscribe(to: BareJid) -> Presence {
+    subscription(PresenceType::Subscribe, to)
+}
+/// Approve a subscription request, or pre-approve (RFC 6121 §3.1.4 / §3.4).
+pub fn subscribed(to: BareJid) -> Presence {
+    subscription(PresenceType::Subscribed, to)
+}
+/// Cancel the own subscription to `to`'s presence (RFC 6121 §3.3).
+pub fn unsubscribe(to: BareJid) -> Presence {
+    subscription(PresenceType::Unsubscribe, to)
+}
+/// Deny a request or cancel `to`'s subscription to the own presence (RFC 6121 §3.2).
+pub fn unsubscribed(to: BareJid) -> Presence {
+    subscription(PresenceType::Unsubscribed, to)
+}
+
+/// Entity capabilities (XEP-0115 §4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// Hash algorithm (`sha-1`); absent in the legacy format.
+    pub hash: Option<String>,
+    /// The software's node URI.
+    pub node: String,
+    /// The verification string.
+    pub ver: String,
+}
+
+impl Caps {
+    /// Parses `<c xmlns='http://jabber.org/protocol/caps'/>`.
+    pub fn from_element(e: &Element) -> Result<Self, ParseError> {
+        expect(e, "c", NS_CAPS)?;
+        Ok(Caps {
+            hash: e.attr("hash").map(str::to_owned),
+            node: e
+                .attr("node")
+                .ok_or(ParseError::MissingAttr {
+                    element: "c",
+                    attr: "node",
+                })?
+                .to_owned(),
+            ver: e
+                .attr("ver")
+                .ok_or(ParseError::MissingAttr {
+                    element: "c",
+                    attr: "ver",
+                })?
+                .to_owned(),
+        })
+    }
+
+    /// Builds the `<c/>` element.
+    pub fn to_element(&self) -> Element {
+        let mut e = Element::new("c", NS_CAPS);
+        if let Some(h) = &self.hash {
+            e.set_attr("hash", h.clone());
+        }
+        e.with_attr("node", self.node.clone())
+            .with_attr("ver", self.ver.clone())
+    }
+}
+
+/// What the tracker knows about one available resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourcePresence {
+    /// The full JID (or the bare JID for a resource-less sender, e.g. a gateway).
+    pub jid: Jid,
+    /// Show.
+    pub show: Option<Show>,
+    /// Status text (the stanza's language, else any).
+    pub status: Option<String>,
+    /// Priority.
+    pub priority: i8,
+    /// Reachability addresses announced in the presence (XEP-0152 §4.1).
+    pub reach: Vec<ReachAddr>,
+    /// Entity capabilities (XEP-0115).
+    pub caps: Option<Caps>,
+    /// Arrival order (higher = newer), for tie-breaking.
+    pub seq: u64,
+}
+
+impl ResourcePresence {
+    fn show_rank(&self) -> u8 {
+        match self.show {
+            Some(Show::Chat) => 5,
+            None => 4,
+            Some(Show::Away) => 3,
+            Some(Show::Xa) => 2,
+            Some(Show::Dnd) => 1,
+        }
+    }
+}
+
+/// A change the tracker observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PresenceChange {
+    /// A resource became available or changed its presence.
+    Available(ResourcePresence),
+    /// A resource went away (or a bare-JID error/unavailable removed all).
+    Unavailable(Jid),
+}
+
+/// The latest presence of every full JID seen (RFC 6121 §4.4.2), grouped by bare JID.
+#[derive(Clone, Debug, Default)]
+pub struct PresenceTracker {
+    contacts: BTreeMap<BareJid, BTreeMap<String, ResourcePresence>>,
+    seq: u64,
+}
+
+impl PresenceTracker {
+    /// An empty tracker.
+    pub fn new() -> Self {
+        PresenceTracker::default()
+    }
+
+    /// Applies an inbound presence; subscription types are ignored (handled by the roster
+    /// layer). An invalid `<c/>` or `<reach/>` is logged and ignored, not fatal.
+    pub fn handle(&mut self, p: &Presence) -> Vec<PresenceChange> {
+        let Some(from) = &p.from else {
+            return Vec::new();
+        };
+        let bare = from.to_bare();
+        let resource = from
+            .resource()
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_default();
+        match p.kind {
+            PresenceType::Available => {
+                self.seq += 1;
+                let reach = match Reach::from_presence(p) {
+                    Ok(r) => r.map(|r| r.addrs).unwrap_or_default(),
+                    Err(err) => {
+                        tracing::debug!(%err, %from, "ignoring invalid reach in presence");
+                        Vec::new()
+                    }
+                };
+                let caps = p
+                    .payload("c", NS_CAPS)
+                    .and_then(|c| match Caps::from_element(c) {
+                        Ok(c) => Some(c),
+                        Err(err) => {
+                            tracing::debug!(%err, %from, "ignoring invalid caps in presence");
+                            None
+                        }
+                    });
+                let rp = ResourcePresence {
+                    jid: from.clone(),
+                    show: p.show,
+                    status: p.status().map(str::to_owned),
+                    priority: p.priority,
+                    reach,
+                    caps,
+                    seq: self.seq,
+                };
+                self.contacts
+                    .entry(bare)
+                    .or_default()
+                    .insert(resource, rp.clone());
+                vec![PresenceChange::Available(rp)]
+            }
+            PresenceType::Unavailable | PresenceType::Error => {
+                let Some(res) = self.contacts.get_mut(&bare) else {
+                    return Vec::new();
+                };
+                let removed: Vec<PresenceChange> = if from.is_bare() {
+                    // From a bare JID: every resource is gone (RFC 6121 §4.5.3 / §4.7.2).
+                    std::mem::take(res)
+                        .into_values()
+                        .map(|r| PresenceChange::Unavailable(r.jid))
+                        .collect()
+                } else {
+                    res.remove(&resource)
+                        .map(|r| PresenceChange::Unavailable(r.jid))
+                        .into_iter()
+                        .collect()
+                };
+                if res.is_empty() {
+                    self.contacts.remove(&bare);
+                }
+                removed
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every available resource of `bare`.
+    pub fn resources(&self, bare: &BareJid) -> impl Iterator<Item = &ResourcePresence> {
+        self.contacts.get(bare).into_iter().flat_map(|m| m.values())
+    }
+
+    /// The resource to route to (RFC 6121 §8.5.2.1.1): highest priority, then the most
+    /// available show (chat > online > away > xa > dnd), then the newest. Resources with a
+    /// negative priority are still returned (the caller decides; RFC 6121 §4.7.2.3).
+    pub fn best(&self, bare: &BareJid) -> Option<&ResourcePresence> {
+        self.resources(bare)
+            .max_by_key(|r| (r.priority, r.show_rank(), r.seq))
+    }
+
+    /// Whether any resource of `bare` is available.
+    pub fn is_available(&self, bare: &BareJid) -> bool {
+        self.contacts.get(bare).is_some_and(|m| !m.is_empty())
+    }
+
+    /// Forgets everything (on disconnect: presence is not valid across sessions).
+    pub fn clear(&mut self) {
+        self.contacts.clear();
+    }
+
+    /// The union of reachability addresses of `bare`'s resources, best resource first,
+    /// without duplicates.
+    pub fn reach(&self, bare: &BareJid) -> Vec<ReachAddr> {
+        let mut all: Vec<&ResourcePresence> = self.resources(bare).collect();
+        all.sort_by_key(|r| std::cmp::Reverse((r.priority, r.show_rank(), r.seq)));
+        let mut out: Vec<ReachAddr> = Vec::new();
+        for r in all {
+            for a in &r.reach {
+                if !out.iter().any(|o| o.uri == a.uri) {
+                    out.push(a.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether a presence carries a `<reach/>` (XEP-0152 §4.1).
+pub fn has_reach(p: &Presence) -> bool {
+    p.payload("reach", NS_REACH).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stanza::test_parse;
+
+    fn pres(xml: &str) -> Presence {
+        Presence::try_from(test_parse(xml)).expect("presence")
+    }
+    fn bare(s: &str) -> BareJid {
+        BareJid::new(s).expect("jid")
+    }
+
+    #[test]
+    fn size() {
+        assert!(
+            std::mem::size_of::<ResourcePresence>() <= 192,
+            "{}",
+            std::mem::size_of::<ResourcePresence>()
+        );
+    }
+
+    #[test]
+    fn builders() {
+        let e: Element = available(Some(Show::Away), Some("lunch"), 5).into();
+        assert_eq!(
+            e.to_xml(),
+            "<presence xmlns='jabber:client'><show>away</show><status>lunch</status><priority>5</priority></presence>"
+        );
+        let e: Element = subscribe(bare("bob@cusax.test")).into();
+        assert_eq!(
+            e.to_xml(),
+            "<presence xmlns='jabber:client' to='bob@cusax.test' type='subscribe'/>"
+        );
+        for (p, t) in [
+            (subscribed(bare("b@c")), "subscribed"),
+            (unsubscribe(bare("b@c")), "unsubscribe"),
+            (unsubscribed(bare("b@c")), "unsubscribed"),
+        ] {
+            assert_eq!(p.kind.as_str(), Some(t));
+        }
+        let d = directed(Jid::new("room@conf.c/nick").expect("jid"), None, None);
+        assert_eq!(d.to.as_ref().map(|j| j.as_str()), Some("room@conf.c/nick"));
+        assert_eq!(unavailable(None, Some("bye")).status(), Some("bye"));
+    }
+
+    #[test]
+    fn caps() {
+        let c = Caps::from_element(&test_parse(
+            "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://cusax' ver='abc='/>",
+        ))
+        .expect("valid");
+        assert_eq!(Caps::from_element(&c.to_element()).expect("rt"), c);
+        assert!(
+            Caps::from_element(&test_parse(
+                "<c xmlns='http://jabber.org/protocol/caps' node='n'/>"
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn tracker_best_and_unavailable() {
+        let mut t = PresenceTracker::new();
+        let bob = bare("bob@cusax.test");
+        t.handle(&pres("<presence xmlns='jabber:client' from='bob@cusax.test/desk'><priority>5</priority><show>away</show></presence>"));
+        t.handle(&pres(
+            "<presence xmlns='jabber:client' from='bob@cusax.test/phone'><priority>5</priority>\
+             <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/>\
+             <reach xmlns='urn:xmpp:reach:0'><addr uri='sip:bob@cusax.test'/></reach></presence>",
+        ));
+        t.handle(&pres("<presence xmlns='jabber:client' from='bob@cusax.test/old'><priority>-1</priority></presence>"));
+        assert_eq!(t.resources(&bob).count(), 3);
+        let best = t.best(&bob).expect("best");
+        assert_eq!(
+            best.jid.as_str(),
+            "bob@cusax.test/phone",
+            "same priority: online beats away"
+        );
+        assert!(best.caps.is_some());
+        assert_eq!(t.reach(&bob).len(), 1);
+        // Update desk to priority 10: it wins.
+        t.handle(&pres("<presence xmlns='jabber:client' from='bob@cusax.test/desk'><priority>10</priority></presence>"));
+        assert_eq!(
+            t.best(&bob).map(|b| b.jid.as_str()),
+            Some("bob@cusax.test/desk")
+        );
+        // Unavailable removes one resource.
+        let ch = t.handle(&pres(
+            "<presence xmlns='jabber:client' type='unavailable' from='bob@cusax.test/desk'/>",
+        ));
+        assert_eq!(ch.len(), 1);
+        assert_eq!(
+            t.best(&bob).map(|b| b.jid.as_str()),
+            Some("bob@cusax.test/phone")
+        );
+        // Subscription presences are ignored.
+        assert!(
+            t.handle(&pres(
+                "<presence xmlns='jabber:client' type='subscribe' from='bob@cusax.test'/>"
+            ))
+            .is_empty()
+        );
+        // An error from the bare JID removes all.
+        let ch = t.handle(&pres(
+            "<presence xmlns='jabber:client' type='error' from='bob@cusax.test'><error type='cancel'>\
+             <remote-server-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>",
+        ));
+        assert_eq!(ch.len(), 2);
+        assert!(!t.is_available(&bob));
+        assert!(t.best(&bob).is_none());
+        // Without from: ignored.
+        assert!(t.handle(&Presence::default()).is_empty());
+    }
+
+    #[test]
+    fn tracker_tolerates_bad_payloads() {
+        let mut t = PresenceTracker::new();
+        let ch = t.handle(&pres(
+            "<presence xmlns='jabber:client' from='carol@cusax.test/x'><c xmlns='http://jabber.org/protocol/caps'/>\
+             <reach xmlns='urn:xmpp:reach:0'><addr/></reach></presence>",
+        ));
+        assert!(
+            matches!(&ch[..], [PresenceChange::Available(r)] if r.caps.is_none() && r.reach.is_empty())
+        );
+        assert!(has_reach(&pres(
+            "<presence xmlns='jabber:client'><reach xmlns='urn:xmpp:reach:0'/></presence>"
+        )));
+        t.clear();
+        assert!(!t.is_available(&bare("carol@cusax.test")));
+    }
+}
