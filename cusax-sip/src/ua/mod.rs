@@ -1,1 +1,3 @@
 //! User-agent procedures: registration, INVITE sessions, subscriptions, MESSAGE, digest authentication.
+
+pub mod digest;
