@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod dtmf;
 pub mod jitter;
 pub mod keying;
@@ -14,3 +16,4 @@ pub mod rtp;
 pub mod sdp;
 pub mod session;
 pub mod srtp;
+pub mod wav;
