@@ -1,1 +1,1010 @@
 //! The sans-IO client session: negotiation, stanzas in and out, keep-alive, stream management.
+//!
+//! [`Session`] follows the cusax I/O contract: feed [`Input`]s with
+//! [`handle_input`](Session::handle_input) (and [`handle_timeout`](Session::handle_timeout)
+//! when the last [`Output::Timeout`] instant is reached), then drain
+//! [`poll_output`](Session::poll_output) until it returns `None`.
+//!
+//! Negotiation order (RFC 6120 §4.3, §5–§7): stream header → features → STARTTLS
+//! ([`Output::StartTls`]; the driver upgrades and feeds [`Input::TlsEstablished`]) → stream
+//! restart → SASL → stream restart → resource binding (or XEP-0198 `<resume/>`) → optional
+//! legacy session → XEP-0198 `<enable/>` → [`XmppEvent::Online`]. While online, XEP-0199
+//! pings are sent after `ping_interval` of silence; no answer within `ping_timeout` means a
+//! dead connection.
+//!
+//! With [`TlsMode::DirectTls`] (XEP-0368) the driver establishes TLS first and feeds
+//! [`Input::TlsEstablished`] before any byte; the stream header is sent then.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use jid::{BareJid, FullJid};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, SaslClient, SaslError};
+use crate::sm::{SmError, SmState, StreamManagement, is_stanza};
+use crate::stream::{
+    self, Features, NS_BIND, NS_PING, NS_SASL, NS_SESSION, NS_SM, NS_STANZAS, NS_TLS,
+    StreamErrorInfo,
+};
+use crate::xml::element::Element;
+use crate::xml::parser::{NS_CLIENT, StreamParser, XmlError, XmlEvent, XmlLimits};
+
+/// How TLS is established.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsMode {
+    /// Plain TCP then STARTTLS, which must be offered (RFC 6120 §5). The default.
+    #[default]
+    StartTlsRequired,
+    /// TLS from the first byte (XEP-0368 `_xmpps-client`).
+    DirectTls,
+}
+
+/// Session configuration.
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// The account.
+    pub jid: BareJid,
+    /// The password.
+    pub password: String,
+    /// Resource to request; `None` lets the server choose (RFC 6120 §7.6).
+    pub resource: Option<String>,
+    /// TLS establishment.
+    pub tls: TlsMode,
+    /// Test-only: continue without TLS when the server offers no STARTTLS. PLAIN is still
+    /// refused over such a stream.
+    pub insecure_allow_plaintext: bool,
+    /// SASL mechanisms in order of preference.
+    pub mechanisms: Vec<Mechanism>,
+    /// Enable XEP-0198 when offered.
+    pub stream_management: bool,
+    /// Silence after which a XEP-0199 ping is sent.
+    pub ping_interval: Duration,
+    /// How long to wait for the ping answer (also bounds each negotiation step).
+    pub ping_timeout: Duration,
+    /// Limits on the server's XML.
+    pub limits: XmlLimits,
+}
+
+impl SessionConfig {
+    /// Defaults: STARTTLS required, mechanisms strongest first, SM on, ping every 60 s
+    /// with a 20 s timeout.
+    pub fn new(jid: BareJid, password: impl Into<String>) -> Self {
+        SessionConfig {
+            jid,
+            password: password.into(),
+            resource: None,
+            tls: TlsMode::StartTlsRequired,
+            insecure_allow_plaintext: false,
+            mechanisms: Mechanism::DEFAULT_ORDER.to_vec(),
+            stream_management: true,
+            ping_interval: Duration::from_secs(60),
+            ping_timeout: Duration::from_secs(20),
+            limits: XmlLimits::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("jid", &self.jid)
+            .field("password", &"<redacted>")
+            .field("resource", &self.resource)
+            .field("tls", &self.tls)
+            .field("mechanisms", &self.mechanisms)
+            .field("stream_management", &self.stream_management)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the driver learnt from the TLS handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// e.g. `TLSv1_3`.
+    pub version: String,
+    /// e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: String,
+    /// The certificate chain verified against the trust anchors for the domain.
+    pub peer_certificate_verified: bool,
+    /// Channel-binding data for SCRAM-PLUS.
+    pub channel_binding: ChannelBinding,
+}
+
+/// Input to the session.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input<'a> {
+    /// Bytes received from the server (after TLS decryption).
+    Bytes(&'a [u8]),
+    /// TLS is up (after [`Output::StartTls`], or first of all for direct TLS).
+    TlsEstablished(TlsInfo),
+    /// The transport ended (EOF or error).
+    Disconnected,
+}
+
+/// Output of the session.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Output {
+    /// Bytes to write to the server.
+    Transmit(Bytes),
+    /// Upgrade the connection to TLS now (all earlier Transmits written first).
+    StartTls,
+    /// Something for the application.
+    Event(XmppEvent),
+    /// Call [`Session::handle_timeout`] at this instant.
+    Timeout(Instant),
+}
+
+/// Security properties of the established session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityInfo {
+    /// TLS protocol version, `None` on an (insecure test) plaintext stream.
+    pub tls_version: Option<String>,
+    /// TLS cipher suite.
+    pub cipher_suite: Option<String>,
+    /// Whether the server certificate was verified.
+    pub cert_verified: bool,
+    /// The SASL mechanism used.
+    pub sasl_mechanism: Mechanism,
+    /// The channel-binding type used by SCRAM-PLUS.
+    pub channel_binding: Option<&'static str>,
+    /// Whether XEP-0198 is on.
+    pub sm_enabled: bool,
+}
+
+/// Who ended the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisconnectedBy {
+    /// We did (close(), or we detected an error).
+    Local,
+    /// The server or the network did.
+    Remote,
+}
+
+/// Why a session ended or could not be established.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// Peer misbehaved: bad XML.
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+    /// SASL failed on our side (configuration or a misbehaving server).
+    #[error(transparent)]
+    Sasl(#[from] SaslError),
+    /// Peer misbehaved: stream-management rules broken.
+    #[error(transparent)]
+    Sm(#[from] SmError),
+    /// Peer incompatible: no STARTTLS offered and plaintext is not allowed.
+    #[error("server does not offer STARTTLS; refusing an unencrypted stream")]
+    TlsRequired,
+    /// The server refused STARTTLS.
+    #[error("server refused STARTTLS")]
+    StartTlsRefused,
+    /// The server refused our credentials (RFC 6120 §6.5).
+    #[error("authentication failed: {condition}")]
+    AuthFailed {
+        /// The SASL condition.
+        condition: String,
+    },
+    /// The server sent a stream error.
+    #[error("stream error from server: {condition}")]
+    Stream {
+        /// The condition.
+        condition: String,
+    },
+    /// Resource binding failed.
+    #[error("resource binding failed: {0}")]
+    Bind(String),
+    /// Peer misbehaved: something out of order during negotiation.
+    #[error("protocol violation by server: {0}")]
+    Protocol(String),
+    /// No answer to a ping (or negotiation step) in time: dead connection.
+    #[error("no answer from the server within the timeout")]
+    Timeout,
+    /// The transport ended without a stream close.
+    #[error("connection lost")]
+    ConnectionLost,
+}
+
+/// Events for the application.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum XmppEvent {
+    /// Negotiation done; stanzas flow.
+    Online {
+        /// The bound full JID.
+        jid: FullJid,
+        /// How the session is protected.
+        security: SecurityInfo,
+    },
+    /// An inbound stanza.
+    Stanza(Element),
+    /// The server sent a stream error (RFC 6120 §4.9).
+    StreamError {
+        /// Condition.
+        condition: String,
+        /// Text.
+        text: Option<String>,
+    },
+    /// SASL refused (RFC 6120 §6.5).
+    AuthFailed {
+        /// Condition (`not-authorized`, …).
+        condition: String,
+    },
+    /// The session ended.
+    Disconnected {
+        /// Who ended it.
+        by: DisconnectedBy,
+        /// Why, if not a clean close.
+        error: Option<SessionError>,
+    },
+    /// XEP-0198 resumption succeeded; unacked stanzas were resent.
+    SmResumed {
+        /// The resumed full JID.
+        jid: FullJid,
+        /// How the session is protected.
+        security: SecurityInfo,
+    },
+    /// Stanzas that were not delivered (never acknowledged), oldest first.
+    Undelivered(Vec<Element>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    AwaitTlsFirst,
+    AwaitHeader,
+    AwaitFeatures,
+    AwaitProceed,
+    AwaitTls,
+    Authenticating,
+    AwaitBind,
+    AwaitSession,
+    AwaitEnable,
+    AwaitResume,
+    Online,
+    Closing,
+    Closed,
+}
+
+/// The sans-IO XMPP client session. See the [module docs](self).
+pub struct Session {
+    config: SessionConfig,
+    rng: StdRng,
+    phase: Phase,
+    parser: StreamParser,
+    out: VecDeque<Output>,
+    tx: String,
+    tls: Option<TlsInfo>,
+    authenticated: bool,
+    sasl: Option<SaslClient>,
+    mechanism: Option<Mechanism>,
+    features: Features,
+    jid: Option<FullJid>,
+    sm: StreamManagement,
+    resuming: bool,
+    pending: VecDeque<Element>,
+    next_id: u64,
+    /// Deadline of the current negotiation step or ping.
+    deadline: Option<Instant>,
+    last_rx: Option<Instant>,
+    ping_id: Option<String>,
+    timeout_reported: Option<Instant>,
+}
+
+impl Session {
+    /// A new session. `seed` feeds the SCRAM nonce generator (the driver passes OS
+    /// randomness; tests a fixed value).
+    pub fn new(config: SessionConfig, seed: [u8; 32]) -> Self {
+        let parser = StreamParser::new(config.limits.clone());
+        let mut s = Session {
+            phase: Phase::AwaitHeader,
+            rng: StdRng::from_seed(seed),
+            parser,
+            out: VecDeque::new(),
+            tx: String::new(),
+            tls: None,
+            authenticated: false,
+            sasl: None,
+            mechanism: None,
+            features: Features::default(),
+            jid: None,
+            sm: StreamManagement::new(),
+            resuming: false,
+            pending: VecDeque::new(),
+            next_id: 0,
+            deadline: None,
+            last_rx: None,
+            ping_id: None,
+            timeout_reported: None,
+            config,
+        };
+        if s.config.tls == TlsMode::DirectTls {
+            s.phase = Phase::AwaitTlsFirst;
+        } else {
+            s.send_header();
+        }
+        s
+    }
+
+    /// A session that will try to resume `state` (XEP-0198 §5) after authenticating. If
+    /// the server refuses, unacked stanzas are reported as [`XmppEvent::Undelivered`] and
+    /// a fresh session is bound.
+    pub fn new_resuming(config: SessionConfig, state: SmState, seed: [u8; 32]) -> Self {
+        let mut s = Session::new(config, seed);
+        s.sm = StreamManagement::from_state(&state);
+        s.resuming = true;
+        s.jid = FullJid::new(&state.jid).ok();
+        s
+    }
+
+    /// The state needed to resume this stream later, when the server allowed resumption.
+    /// Includes queued stanzas not yet sent.
+    pub fn sm_state(&self) -> Option<SmState> {
+        let jid = self.jid.as_ref()?;
+        let pending: Vec<Element> = self.pending.iter().cloned().collect();
+        self.sm.state(jid.as_str(), &pending)
+    }
+
+    /// Whether the session is online (bound or resumed).
+    pub fn is_online(&self) -> bool {
+        self.phase == Phase::Online
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Queues a stanza (sent once online; counted by XEP-0198).
+    pub fn send(&mut self, stanza: Element) {
+        match self.phase {
+            Phase::Online => self.transmit_stanza(stanza),
+            Phase::Closing | Phase::Closed => {
+                self.push_event(XmppEvent::Undelivered(vec![stanza]));
+            }
+            _ => self.pending.push_back(stanza),
+        }
+    }
+
+    /// Closes the stream (RFC 6120 §4.4). Pending acks are requested first so that the
+    /// server's answer settles what was delivered; the rest is reported undelivered.
+    pub fn close(&mut self) {
+        match self.phase {
+            Phase::Closing | Phase::Closed => {}
+            _ => {
+                if self.sm.is_enabled() && self.sm.unacked_len() > 0 {
+                    self.write_el(&StreamManagement::request());
+                }
+                self.write(stream::STREAM_CLOSE);
+                let pending: Vec<Element> = self.pending.drain(..).collect();
+                if !pending.is_empty() {
+                    self.push_event(XmppEvent::Undelivered(pending));
+                }
+                self.phase = Phase::Closing;
+                self.flush_tx();
+            }
+        }
+    }
+
+    /// Feeds one input.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        self.timeout_reported = None;
+        match input {
+            Input::Bytes(data) => {
+                if self.phase == Phase::Closed {
+                    return;
+                }
+                self.last_rx = Some(now);
+                if self.phase == Phase::Online {
+                    // Any traffic proves the connection alive (the ping id is kept so
+                    // that a late answer is still recognised and swallowed).
+                    self.deadline = None;
+                }
+                self.parser.feed(data);
+                self.drain_parser(now);
+            }
+            Input::TlsEstablished(info) => match self.phase {
+                Phase::AwaitTls | Phase::AwaitTlsFirst => {
+                    tracing::debug!(version = %info.version, suite = %info.cipher_suite, "TLS up");
+                    self.tls = Some(info);
+                    self.parser = StreamParser::new(self.config.limits.clone());
+                    self.send_header();
+                    self.phase = Phase::AwaitHeader;
+                    self.deadline = Some(now + self.config.ping_timeout);
+                }
+                _ => self.fail(
+                    DisconnectedBy::Local,
+                    SessionError::Protocol("TLS established out of order".into()),
+                    false,
+                ),
+            },
+            Input::Disconnected => match self.phase {
+                Phase::Closed => {}
+                Phase::Closing => self.finish(DisconnectedBy::Remote, None, false),
+                _ => self.finish(
+                    DisconnectedBy::Remote,
+                    Some(SessionError::ConnectionLost),
+                    true,
+                ),
+            },
+        }
+        self.flush_tx();
+    }
+
+    /// Call when the last [`Output::Timeout`] instant has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.timeout_reported = None;
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if let Some(d) = self.deadline
+            && now >= d
+        {
+            self.deadline = None;
+            tracing::debug!(phase = ?self.phase, "timeout: dead connection");
+            self.fail(DisconnectedBy::Local, SessionError::Timeout, true);
+            self.flush_tx();
+            return;
+        }
+        if self.phase == Phase::Online
+            && self.deadline.is_none()
+            && let Some(last) = self.last_rx
+            && now >= last + self.config.ping_interval
+        {
+            let id = self.new_id("ping");
+            let iq = Element::new("iq", NS_CLIENT)
+                .with_attr("type", "get")
+                .with_attr("id", id.clone())
+                .with_child(Element::new("ping", NS_PING));
+            self.transmit_stanza(iq);
+            self.ping_id = Some(id);
+            self.deadline = Some(now + self.config.ping_timeout);
+        }
+        self.flush_tx();
+    }
+
+    /// The next output; `None` when there is nothing more until the next input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.flush_tx();
+        if let Some(o) = self.out.pop_front() {
+            return Some(o);
+        }
+        let next = self.next_timeout()?;
+        if self.timeout_reported == Some(next) {
+            return None;
+        }
+        self.timeout_reported = Some(next);
+        Some(Output::Timeout(next))
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        let ping = if self.phase == Phase::Online && self.deadline.is_none() {
+            self.last_rx.map(|t| t + self.config.ping_interval)
+        } else {
+            None
+        };
+        match (self.deadline, ping) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ---- internals ----
+
+    fn new_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("cusax-{prefix}-{}", self.next_id)
+    }
+
+    /// Nothing may follow our `</stream:stream>` (RFC 6120 §4.4).
+    fn may_write(&self) -> bool {
+        !matches!(self.phase, Phase::Closing | Phase::Closed)
+    }
+
+    fn write(&mut self, s: &str) {
+        if self.may_write() {
+            self.tx.push_str(s);
+        }
+    }
+
+    fn write_el(&mut self, el: &Element) {
+        if !self.may_write() {
+            return;
+        }
+        el.write_with_parent_ns(&mut self.tx, NS_CLIENT);
+    }
+
+    fn flush_tx(&mut self) {
+        if !self.tx.is_empty() {
+            let data = std::mem::take(&mut self.tx);
+            self.out.push_back(Output::Transmit(Bytes::from(data)));
+        }
+    }
+
+    fn push_event(&mut self, ev: XmppEvent) {
+        self.flush_tx();
+        self.out.push_back(Output::Event(ev));
+    }
+
+    fn send_header(&mut self) {
+        let from = self
+            .tls
+            .as_ref()
+            .map(|_| self.config.jid.as_str().to_owned());
+        let header = stream::stream_header(self.config.jid.domain().as_str(), from.as_deref());
+        self.write(&header);
+    }
+
+    fn restart_stream(&mut self, now: Instant) {
+        self.parser = StreamParser::new(self.config.limits.clone());
+        self.send_header();
+        self.phase = Phase::AwaitHeader;
+        self.deadline = Some(now + self.config.ping_timeout);
+    }
+
+    fn transmit_stanza(&mut self, el: Element) {
+        self.write_el(&el);
+        if is_stanza(&el) && self.sm.on_outbound_stanza(&el) {
+            self.write_el(&StreamManagement::request());
+        }
+    }
+
+    fn drain_parser(&mut self, now: Instant) {
+        loop {
+            if self.phase == Phase::Closed {
+                return;
+            }
+            match self.parser.next_event() {
+                Ok(None) => return,
+                Ok(Some(XmlEvent::StreamOpen { .. })) => {
+                    if self.phase == Phase::AwaitHeader {
+                        self.phase = Phase::AwaitFeatures;
+                    }
+                }
+                Ok(Some(XmlEvent::StreamClose)) => {
+                    if self.phase != Phase::Closing {
+                        self.write(stream::STREAM_CLOSE);
+                    }
+                    let error = (self.phase != Phase::Closing)
+                        .then_some(SessionError::Protocol("server closed the stream".into()));
+                    let by = if self.phase == Phase::Closing {
+                        DisconnectedBy::Local
+                    } else {
+                        DisconnectedBy::Remote
+                    };
+                    self.finish(by, error, false);
+                    return;
+                }
+                Ok(Some(XmlEvent::Stanza(el))) => {
+                    if let Err(e) = self.on_element(now, el) {
+                        self.fail(DisconnectedBy::Local, e, false);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.write(&stream::stream_error_xml(e.stream_error_condition()));
+                    self.fail_closed(DisconnectedBy::Local, SessionError::Xml(e), true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Ends the session after an error we detected: send `</stream:stream>` and report.
+    fn fail(&mut self, by: DisconnectedBy, error: SessionError, resumable: bool) {
+        if self.phase != Phase::Closed && self.phase != Phase::Closing {
+            self.write(stream::STREAM_CLOSE);
+        }
+        self.fail_closed(by, error, resumable);
+    }
+
+    fn fail_closed(&mut self, by: DisconnectedBy, error: SessionError, resumable: bool) {
+        tracing::debug!(%error, "session ends");
+        self.finish(by, Some(error), resumable);
+    }
+
+    /// Final bookkeeping: undelivered stanzas (unless kept for resumption) and the
+    /// Disconnected event.
+    fn finish(&mut self, by: DisconnectedBy, error: Option<SessionError>, resumable: bool) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let keep = resumable && self.sm.is_resumable() && self.jid.is_some();
+        if !keep {
+            let mut lost = self.sm.take_unacked();
+            lost.extend(self.pending.drain(..));
+            if !lost.is_empty() {
+                self.push_event(XmppEvent::Undelivered(lost));
+            }
+            // Nothing left to resume.
+            self.sm = StreamManagement::new();
+        }
+        self.phase = Phase::Closed;
+        self.deadline = None;
+        self.push_event(XmppEvent::Disconnected { by, error });
+    }
+
+    fn security(&self) -> SecurityInfo {
+        SecurityInfo {
+            tls_version: self.tls.as_ref().map(|t| t.version.clone()),
+            cipher_suite: self.tls.as_ref().map(|t| t.cipher_suite.clone()),
+            cert_verified: self
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.peer_certificate_verified),
+            sasl_mechanism: self.mechanism.unwrap_or(Mechanism::External),
+            channel_binding: self.sasl.as_ref().and_then(|s| s.channel_binding()),
+            sm_enabled: self.sm.is_enabled(),
+        }
+    }
+
+    fn go_online(&mut self, now: Instant) {
+        self.phase = Phase::Online;
+        self.deadline = None;
+        self.last_rx = Some(now);
+        let Some(jid) = self.jid.clone() else {
+            self.fail(
+                DisconnectedBy::Local,
+                SessionError::Bind("no JID bound".into()),
+                false,
+            );
+            return;
+        };
+        let security = self.security();
+        tracing::info!(%jid, ?security, "online");
+        self.push_event(XmppEvent::Online { jid, security });
+        while let Some(s) = self.pending.pop_front() {
+            self.transmit_stanza(s);
+        }
+    }
+
+    fn on_element(&mut self, now: Instant, el: Element) -> Result<(), SessionError> {
+        if let Some(err) = StreamErrorInfo::parse(&el) {
+            tracing::warn!(condition = %err.condition, "stream error from server");
+            self.push_event(XmppEvent::StreamError {
+                condition: err.condition.clone(),
+                text: err.text,
+            });
+            self.write(stream::STREAM_CLOSE);
+            self.finish(
+                DisconnectedBy::Remote,
+                Some(SessionError::Stream {
+                    condition: err.condition,
+                }),
+                false,
+            );
+            return Ok(());
+        }
+        match self.phase {
+            Phase::AwaitFeatures => {
+                let f = Features::parse(&el).ok_or_else(|| {
+                    SessionError::Protocol(format!("expected features, got <{}>", el.name))
+                })?;
+                self.on_features(now, f)
+            }
+            Phase::AwaitProceed => {
+                if el.is("proceed", NS_TLS) {
+                    self.phase = Phase::AwaitTls;
+                    self.flush_tx();
+                    self.out.push_back(Output::StartTls);
+                    Ok(())
+                } else {
+                    Err(SessionError::StartTlsRefused)
+                }
+            }
+            Phase::Authenticating => self.on_sasl(now, &el),
+            Phase::AwaitBind => {
+                if !el.is("iq", NS_CLIENT) {
+                    return self.online_element(el);
+                }
+                match el.attr("type") {
+                    Some("result") => {
+                        let jid = el
+                            .child("bind", NS_BIND)
+                            .and_then(|b| b.child("jid", NS_BIND))
+                            .map(|j| j.text())
+                            .ok_or_else(|| SessionError::Bind("no jid in result".into()))?;
+                        let jid = FullJid::new(jid.trim())
+                            .map_err(|e| SessionError::Bind(format!("bad jid: {e}")))?;
+                        self.jid = Some(jid);
+                        if self.features.session_optional == Some(false) {
+                            let id = self.new_id("sess");
+                            let iq = Element::new("iq", NS_CLIENT)
+                                .with_attr("type", "set")
+                                .with_attr("id", id)
+                                .with_child(Element::new("session", NS_SESSION));
+                            self.write_el(&iq);
+                            self.phase = Phase::AwaitSession;
+                            Ok(())
+                        } else {
+                            self.after_bind(now);
+                            Ok(())
+                        }
+                    }
+                    _ => {
+                        let cond = el
+                            .child("error", NS_CLIENT)
+                            .and_then(|e| e.elements().find(|c| c.ns == NS_STANZAS))
+                            .map(|c| c.name.clone())
+                            .unwrap_or_else(|| "undefined-condition".into());
+                        Err(SessionError::Bind(cond))
+                    }
+                }
+            }
+            Phase::AwaitSession => {
+                if el.is("iq", NS_CLIENT) && el.attr("type") == Some("result") {
+                    self.after_bind(now);
+                    Ok(())
+                } else if el.is("iq", NS_CLIENT) && el.attr("type") == Some("error") {
+                    Err(SessionError::Bind("session establishment refused".into()))
+                } else {
+                    self.online_element(el)
+                }
+            }
+            Phase::AwaitEnable => {
+                if el.is("enabled", NS_SM) {
+                    self.sm.on_enabled(&el);
+                    self.go_online(now);
+                    Ok(())
+                } else if el.is("failed", NS_SM) {
+                    tracing::debug!("server refused to enable stream management");
+                    self.go_online(now);
+                    Ok(())
+                } else {
+                    self.online_element(el)
+                }
+            }
+            Phase::AwaitResume => {
+                if el.is("resumed", NS_SM) {
+                    let resend = self.sm.on_resumed(&el)?;
+                    self.resuming = false;
+                    self.phase = Phase::Online;
+                    self.deadline = None;
+                    self.last_rx = Some(now);
+                    let Some(jid) = self.jid.clone() else {
+                        return Err(SessionError::Protocol("resumed without a JID".into()));
+                    };
+                    let security = self.security();
+                    tracing::info!(%jid, resent = resend.len(), "stream resumed");
+                    self.push_event(XmppEvent::SmResumed { jid, security });
+                    for s in resend {
+                        self.transmit_stanza(s);
+                    }
+                    while let Some(s) = self.pending.pop_front() {
+                        self.transmit_stanza(s);
+                    }
+                    Ok(())
+                } else if el.is("failed", NS_SM) {
+                    let lost = self.sm.on_failed();
+                    tracing::info!(lost = lost.len(), "resumption refused; binding anew");
+                    if !lost.is_empty() {
+                        self.push_event(XmppEvent::Undelivered(lost));
+                    }
+                    self.resuming = false;
+                    self.jid = None;
+                    self.bind();
+                    Ok(())
+                } else {
+                    Err(SessionError::Protocol(format!(
+                        "unexpected <{}> while resuming",
+                        el.name
+                    )))
+                }
+            }
+            Phase::Online | Phase::Closing => self.online_element(el),
+            Phase::AwaitHeader | Phase::AwaitTls | Phase::AwaitTlsFirst => Err(
+                SessionError::Protocol(format!("unexpected <{}> during negotiation", el.name)),
+            ),
+            Phase::Closed => Ok(()),
+        }
+    }
+
+    fn on_features(&mut self, now: Instant, f: Features) -> Result<(), SessionError> {
+        self.features = f.clone();
+        self.deadline = Some(now + self.config.ping_timeout);
+        if self.tls.is_none() {
+            if f.starttls.is_some() {
+                self.write(&format!("<starttls xmlns='{NS_TLS}'/>"));
+                self.phase = Phase::AwaitProceed;
+                return Ok(());
+            }
+            if !self.config.insecure_allow_plaintext {
+                return Err(SessionError::TlsRequired);
+            }
+            tracing::warn!("continuing WITHOUT TLS (insecure test mode)");
+        }
+        if !self.authenticated {
+            return self.start_sasl(&f);
+        }
+        if self.resuming
+            && f.sm
+            && let Some(req) = self.sm.resume_request()
+        {
+            self.write_el(&req);
+            self.phase = Phase::AwaitResume;
+            return Ok(());
+        }
+        if self.resuming {
+            // Resumption impossible (no SM offered): report, bind anew.
+            let lost = self.sm.on_failed();
+            if !lost.is_empty() {
+                self.push_event(XmppEvent::Undelivered(lost));
+            }
+            self.resuming = false;
+            self.jid = None;
+        }
+        if !f.bind {
+            return Err(SessionError::Bind(
+                "server offers no resource binding".into(),
+            ));
+        }
+        self.bind();
+        Ok(())
+    }
+
+    fn bind(&mut self) {
+        let id = self.new_id("bind");
+        let req = stream::bind_request(&id, self.config.resource.as_deref());
+        self.write_el(&req);
+        self.phase = Phase::AwaitBind;
+    }
+
+    fn after_bind(&mut self, now: Instant) {
+        if self.config.stream_management && self.features.sm {
+            self.write_el(&StreamManagement::enable_request());
+            self.phase = Phase::AwaitEnable;
+        } else {
+            self.go_online(now);
+        }
+    }
+
+    fn start_sasl(&mut self, f: &Features) -> Result<(), SessionError> {
+        let encrypted = self.tls.is_some();
+        let cb = self
+            .tls
+            .as_ref()
+            .map(|t| t.channel_binding.clone())
+            .filter(|_| self.config.mechanisms.iter().any(|m| m.is_plus()))
+            .unwrap_or_default();
+        let mech = sasl::choose(&f.mechanisms, &self.config.mechanisms, encrypted, &cb)?;
+        let offers_plus = f.mechanisms.iter().any(|m| m.ends_with("-PLUS"));
+        let username = self
+            .config
+            .jid
+            .node()
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default();
+        let creds = Credentials {
+            username,
+            password: self.config.password.clone(),
+        };
+        let mut client = SaslClient::new(mech, &creds, cb, offers_plus, encrypted, &mut self.rng)?;
+        let (_, initial) = client.initial()?;
+        let payload = if initial.is_empty() {
+            "=".to_owned()
+        } else {
+            base64_encode(&initial)
+        };
+        tracing::debug!(mechanism = %mech, "SASL auth");
+        self.write(&format!(
+            "<auth xmlns='{NS_SASL}' mechanism='{}'>{payload}</auth>",
+            mech.name()
+        ));
+        self.sasl = Some(client);
+        self.mechanism = Some(mech);
+        self.phase = Phase::Authenticating;
+        Ok(())
+    }
+
+    fn on_sasl(&mut self, now: Instant, el: &Element) -> Result<(), SessionError> {
+        let Some(client) = self.sasl.as_mut() else {
+            return Err(SessionError::Protocol("SASL without a client".into()));
+        };
+        if el.is("challenge", NS_SASL) {
+            let data = base64_decode(&el.text())?;
+            let resp = client.challenge(&data)?;
+            let payload = if resp.is_empty() {
+                String::new()
+            } else {
+                base64_encode(&resp)
+            };
+            self.write(&format!("<response xmlns='{NS_SASL}'>{payload}</response>"));
+            Ok(())
+        } else if el.is("success", NS_SASL) {
+            let data = base64_decode(&el.text())?;
+            client.success(&data)?;
+            self.authenticated = true;
+            self.restart_stream(now);
+            Ok(())
+        } else if el.is("failure", NS_SASL) {
+            let (condition, text) = stream::sasl_failure(el);
+            tracing::info!(%condition, ?text, "authentication failed");
+            self.push_event(XmppEvent::AuthFailed {
+                condition: condition.clone(),
+            });
+            self.fail(
+                DisconnectedBy::Remote,
+                SessionError::AuthFailed { condition },
+                false,
+            );
+            Ok(())
+        } else {
+            Err(SessionError::Protocol(format!(
+                "unexpected <{}> during SASL",
+                el.name
+            )))
+        }
+    }
+
+    /// Elements while online (or late during negotiation): SM nonzas, pings, stanzas.
+    fn online_element(&mut self, el: Element) -> Result<(), SessionError> {
+        if el.ns == NS_SM {
+            match el.name.as_str() {
+                "r" => {
+                    let a = self.sm.ack();
+                    self.write_el(&a);
+                }
+                "a" => {
+                    if self.sm.on_ack(&el)? {
+                        self.write_el(&StreamManagement::request());
+                    }
+                }
+                _ => tracing::debug!(name = %el.name, "ignoring stream-management element"),
+            }
+            return Ok(());
+        }
+        if !is_stanza(&el) {
+            tracing::debug!(name = %el.name, ns = %el.ns, "ignoring non-stanza element");
+            return Ok(());
+        }
+        self.sm.on_inbound_stanza();
+        if el.name == "iq" {
+            let ty = el.attr("type");
+            if matches!(ty, Some("result" | "error"))
+                && el.attr("id").is_some()
+                && el.attr("id") == self.ping_id.as_deref()
+            {
+                self.ping_id = None;
+                self.deadline = None;
+                return Ok(());
+            }
+            if ty == Some("get") && el.child("ping", NS_PING).is_some() {
+                let mut reply = Element::new("iq", NS_CLIENT).with_attr("type", "result");
+                if let Some(id) = el.attr("id") {
+                    reply.set_attr("id", id);
+                }
+                if let Some(from) = el.attr("from") {
+                    reply.set_attr("to", from);
+                }
+                self.transmit_stanza(reply);
+                return Ok(());
+            }
+        }
+        self.push_event(XmppEvent::Stanza(el));
+        Ok(())
+    }
+}
+
+fn base64_encode(d: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+fn base64_decode(s: &str) -> Result<Vec<u8>, SessionError> {
+    use base64::Engine as _;
+    let s = s.trim();
+    if s.is_empty() || s == "=" {
+        return Ok(Vec::new());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| SessionError::Sasl(SaslError::Malformed("SASL payload is not base64")))
+}

@@ -1,1 +1,588 @@
 //! The tokio driver: TCP, STARTTLS and direct TLS (XEP-0368), SRV lookup, timers.
+//!
+//! [`Client::connect`] resolves the server (a static `host:port` override, else DNS SRV
+//! `_xmpp-client._tcp` / `_xmpps-client._tcp` (RFC 6120 §3.2.1, XEP-0368), else the domain on
+//! port 5222), connects TCP with `TCP_NODELAY`, and runs one task per connection that owns
+//! the socket, the [`Session`] and its timer. TLS uses tokio-rustls with the PEM trust
+//! anchors given in [`ClientConfig::ca_cert`] or the webpki roots; the server name is the
+//! JID's domain. `connect` returns once the session is online.
+//!
+//! With stream management, a lost connection keeps the resumable state; call
+//! [`Client::reconnect`] to open a new connection and resume (XEP-0198 §5). Events of all
+//! connections arrive on the same [`EventStream`].
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::sasl::ChannelBinding;
+use crate::session::{
+    DisconnectedBy, Input, Output, Session, SessionConfig, SessionError, TlsInfo, TlsMode,
+    XmppEvent,
+};
+use crate::sm::SmState;
+use crate::xml::element::Element;
+
+/// Driver configuration.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The protocol configuration.
+    pub session: SessionConfig,
+    /// `host:port` to connect to instead of resolving the domain.
+    pub server: Option<String>,
+    /// PEM file with the trust anchors; `None` uses the webpki roots.
+    pub ca_cert: Option<PathBuf>,
+    /// Bound on TCP connect + TLS handshake + negotiation.
+    pub connect_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// Defaults: resolve by SRV, webpki roots, 30 s connect timeout.
+    pub fn new(session: SessionConfig) -> Self {
+        ClientConfig {
+            session,
+            server: None,
+            ca_cert: None,
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a connection could not be established.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// DNS resolution failed.
+    #[error("cannot resolve the XMPP server for {domain}: {reason}")]
+    Resolve {
+        /// The domain.
+        domain: String,
+        /// Details.
+        reason: String,
+    },
+    /// TCP connect failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The trust anchors file could not be read (configuration error).
+    #[error("cannot load CA certificates from {path}: {reason}")]
+    TrustAnchors {
+        /// The path.
+        path: PathBuf,
+        /// Details.
+        reason: String,
+    },
+    /// The server's certificate does not verify for the domain against the trust anchors.
+    #[error("TLS: the server certificate for {domain} is not trusted: {reason}")]
+    CertificateUntrusted {
+        /// The domain checked.
+        domain: String,
+        /// rustls' reason.
+        reason: String,
+    },
+    /// Other TLS handshake failure.
+    #[error("TLS handshake with {domain} failed: {reason}")]
+    Tls {
+        /// The domain.
+        domain: String,
+        /// Details.
+        reason: String,
+    },
+    /// The server refused the credentials.
+    #[error("authentication failed: {condition}")]
+    AuthFailed {
+        /// SASL condition (`not-authorized`, …).
+        condition: String,
+    },
+    /// The session ended during negotiation.
+    #[error("session ended during negotiation: {0}")]
+    Session(#[from] SessionError),
+    /// No negotiation result within [`ClientConfig::connect_timeout`].
+    #[error("no session within {0:?}")]
+    Timeout(Duration),
+    /// [`Client::reconnect`] without a resumable state.
+    #[error("nothing to resume: stream management was not enabled or the session was closed")]
+    NothingToResume,
+}
+
+/// A command to the connection task failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The connection is gone (call [`Client::reconnect`] when it was resumable).
+    #[error("not connected")]
+    NotConnected,
+}
+
+enum Command {
+    Send(Element),
+    Close,
+}
+
+#[derive(Default)]
+struct Shared {
+    sm_state: Option<SmState>,
+}
+
+/// Handle to the XMPP client. Cheap to use from any task.
+pub struct Client {
+    config: ClientConfig,
+    cmd: mpsc::UnboundedSender<Command>,
+    events: mpsc::UnboundedSender<XmppEvent>,
+    shared: Arc<Mutex<Shared>>,
+    login_time: Duration,
+}
+
+/// The application's receiving end for [`XmppEvent`]s.
+pub struct EventStream {
+    rx: mpsc::UnboundedReceiver<XmppEvent>,
+}
+
+impl EventStream {
+    /// The next event; `None` once the client and every connection task are gone.
+    pub async fn next_event(&mut self) -> Option<XmppEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl Client {
+    /// Connects, negotiates and returns once online. The `Online` event is also delivered
+    /// on the [`EventStream`].
+    pub async fn connect(config: ClientConfig) -> Result<(Client, EventStream), ConnectError> {
+        let (etx, erx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let session = Session::new(config.session.clone(), rand::random());
+        let (cmd, login_time) = start(&config, session, etx.clone(), shared.clone()).await?;
+        Ok((
+            Client {
+                config,
+                cmd,
+                events: etx,
+                shared,
+                login_time,
+            },
+            EventStream { rx: erx },
+        ))
+    }
+
+    /// Time from the start of the TCP connect to `Online` (or `SmResumed`) of the last
+    /// connection.
+    pub fn login_time(&self) -> Duration {
+        self.login_time
+    }
+
+    /// Sends a stanza (queued until online).
+    pub async fn send(&self, stanza: Element) -> Result<(), ClientError> {
+        self.cmd
+            .send(Command::Send(stanza))
+            .map_err(|_| ClientError::NotConnected)
+    }
+
+    /// Closes the stream; a `Disconnected` event follows.
+    pub async fn close(&self) -> Result<(), ClientError> {
+        self.cmd
+            .send(Command::Close)
+            .map_err(|_| ClientError::NotConnected)
+    }
+
+    /// The resumable XEP-0198 state of the current or last connection.
+    pub fn sm_state(&self) -> Option<SmState> {
+        self.shared.lock().ok().and_then(|s| s.sm_state.clone())
+    }
+
+    /// Opens a new connection and resumes the stream (XEP-0198 §5). If the server refuses
+    /// resumption, unacked stanzas arrive as `Undelivered` and a new session is bound.
+    /// The old connection, if still up, is closed first.
+    pub async fn reconnect(&mut self) -> Result<(), ConnectError> {
+        let _ = self.cmd.send(Command::Close);
+        let state = self
+            .shared
+            .lock()
+            .ok()
+            .and_then(|mut s| s.sm_state.take())
+            .ok_or(ConnectError::NothingToResume)?;
+        let session = Session::new_resuming(self.config.session.clone(), state, rand::random());
+        let (cmd, t) = start(
+            &self.config,
+            session,
+            self.events.clone(),
+            self.shared.clone(),
+        )
+        .await?;
+        self.cmd = cmd;
+        self.login_time = t;
+        Ok(())
+    }
+}
+
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Gone,
+}
+
+impl Conn {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf).await,
+            Conn::Tls(s) => s.read(buf).await,
+            Conn::Gone => Ok(0),
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.write_all(data).await,
+            Conn::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            Conn::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Conn::Plain(s) => s.shutdown().await,
+            Conn::Tls(s) => s.shutdown().await,
+            Conn::Gone => Ok(()),
+        };
+    }
+}
+
+async fn resolve(config: &ClientConfig) -> Result<Vec<(String, u16, bool)>, ConnectError> {
+    let domain = config.session.jid.domain().as_str().to_owned();
+    let direct = config.session.tls == TlsMode::DirectTls;
+    if let Some(s) = &config.server {
+        let (h, p) = s.rsplit_once(':').ok_or_else(|| ConnectError::Resolve {
+            domain: domain.clone(),
+            reason: format!("server override {s:?} is not host:port"),
+        })?;
+        let port = p.parse().map_err(|_| ConnectError::Resolve {
+            domain: domain.clone(),
+            reason: format!("bad port in {s:?}"),
+        })?;
+        let host = h.trim_start_matches('[').trim_end_matches(']').to_owned();
+        return Ok(vec![(host, port, direct)]);
+    }
+    let resolver = hickory_resolver::TokioResolver::builder_tokio()
+        .map_err(|e| ConnectError::Resolve {
+            domain: domain.clone(),
+            reason: e.to_string(),
+        })?
+        .build();
+    let service = if direct {
+        "_xmpps-client._tcp."
+    } else {
+        "_xmpp-client._tcp."
+    };
+    let mut targets = Vec::new();
+    if let Ok(srv) = resolver.srv_lookup(format!("{service}{domain}.")).await {
+        let mut recs: Vec<_> = srv.iter().collect();
+        recs.sort_by_key(|r| (r.priority(), u16::MAX - r.weight()));
+        for r in recs {
+            let t = r.target().to_utf8();
+            let t = t.trim_end_matches('.').to_owned();
+            if t.is_empty() {
+                continue;
+            }
+            targets.push((t, r.port(), direct));
+        }
+    }
+    if targets.is_empty() {
+        // RFC 6120 §3.2.2 fallback: the domain itself on the default port.
+        targets.push((domain, if direct { 5223 } else { 5222 }, direct));
+    }
+    Ok(targets)
+}
+
+fn tls_connector(config: &ClientConfig) -> Result<TlsConnector, ConnectError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.ca_cert {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| ConnectError::TrustAnchors {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let mut rd = std::io::BufReader::new(&pem[..]);
+            for c in rustls_pemfile::certs(&mut rd) {
+                let c = c.map_err(|e| ConnectError::TrustAnchors {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                roots.add(c).map_err(|e| ConnectError::TrustAnchors {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(ConnectError::TrustAnchors {
+                    path: path.clone(),
+                    reason: "no certificate in the file".into(),
+                });
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::Tls {
+            domain: String::new(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(cfg)))
+}
+
+async fn upgrade(
+    tcp: TcpStream,
+    connector: &TlsConnector,
+    domain: &str,
+) -> Result<(Box<TlsStream<TcpStream>>, TlsInfo), ConnectError> {
+    let name = ServerName::try_from(domain.to_owned()).map_err(|e| ConnectError::Tls {
+        domain: domain.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let tls = connector.connect(name, tcp).await.map_err(|e| {
+        let inner = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+            .cloned();
+        match inner {
+            Some(rustls::Error::InvalidCertificate(c)) => ConnectError::CertificateUntrusted {
+                domain: domain.to_owned(),
+                reason: format!("{c:?}"),
+            },
+            _ => ConnectError::Tls {
+                domain: domain.to_owned(),
+                reason: e.to_string(),
+            },
+        }
+    })?;
+    let (_, conn) = tls.get_ref();
+    let version = conn
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    let cipher_suite = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_default();
+    let channel_binding = if conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+        // RFC 9266 §2: 32 bytes, label EXPORTER-Channel-Binding, no context.
+        conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .map(|k| ChannelBinding::TlsExporter(k.to_vec()))
+            .unwrap_or_default()
+    } else {
+        // RFC 5929 §4.1: hash of the leaf certificate; SHA-256 (correct for SHA-1 and
+        // SHA-256 signed certificates, the usual case).
+        use sha2::Digest as _;
+        conn.peer_certificates()
+            .and_then(|c| c.first())
+            .map(|leaf| ChannelBinding::TlsServerEndPoint(sha2::Sha256::digest(leaf).to_vec()))
+            .unwrap_or_default()
+    };
+    let info = TlsInfo {
+        version,
+        cipher_suite,
+        // The connector verifies the chain and the name; an unverified chain fails above.
+        peer_certificate_verified: true,
+        channel_binding,
+    };
+    Ok((Box::new(tls), info))
+}
+
+/// Connects and runs a connection task for `session`; resolves once online.
+async fn start(
+    config: &ClientConfig,
+    session: Session,
+    events: mpsc::UnboundedSender<XmppEvent>,
+    shared: Arc<Mutex<Shared>>,
+) -> Result<(mpsc::UnboundedSender<Command>, Duration), ConnectError> {
+    let connector = tls_connector(config)?;
+    let domain = config.session.jid.domain().as_str().to_owned();
+    let fut = async {
+        let targets = resolve(config).await?;
+        let t0 = Instant::now();
+        let mut last_err = None;
+        let mut tcp = None;
+        for (host, port, _) in &targets {
+            match TcpStream::connect((host.as_str(), *port)).await {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => {
+                    last_err = Some(ConnectError::Connect {
+                        addr: format!("{host}:{port}"),
+                        source: e,
+                    })
+                }
+            }
+        }
+        let Some(tcp) = tcp else {
+            return Err(last_err.unwrap_or(ConnectError::Resolve {
+                domain: domain.clone(),
+                reason: "no address".into(),
+            }));
+        };
+        // Prosody writes small records; avoid delayed-ACK/Nagle stalls (notes/interop.md).
+        let _ = tcp.set_nodelay(true);
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let task = Task {
+            session,
+            conn: Conn::Plain(tcp),
+            connector: connector.clone(),
+            domain: domain.clone(),
+            events,
+            shared,
+            ready: Some(ready_tx),
+            direct: config.session.tls == TlsMode::DirectTls,
+        };
+        tokio::spawn(task.run(cmd_rx));
+        match ready_rx.await {
+            Ok(Ok(())) => Ok((cmd_tx, t0.elapsed())),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ConnectError::Session(SessionError::ConnectionLost)),
+        }
+    };
+    match tokio::time::timeout(config.connect_timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(ConnectError::Timeout(config.connect_timeout)),
+    }
+}
+
+struct Task {
+    session: Session,
+    conn: Conn,
+    connector: TlsConnector,
+    domain: String,
+    events: mpsc::UnboundedSender<XmppEvent>,
+    shared: Arc<Mutex<Shared>>,
+    ready: Option<oneshot::Sender<Result<(), ConnectError>>>,
+    direct: bool,
+}
+
+impl Task {
+    fn report(&mut self, r: Result<(), ConnectError>) {
+        if let Some(tx) = self.ready.take() {
+            let _ = tx.send(r);
+        }
+    }
+
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut timer: Option<Instant> = None;
+        let mut cmds_open = true;
+        if self.direct
+            && let Err(e) = self.do_tls().await
+        {
+            self.report(Err(e));
+            return;
+        }
+        loop {
+            if let Err(e) = self.drain(&mut timer).await {
+                self.report(Err(e));
+                self.conn.shutdown().await;
+                return;
+            }
+            if self.session.is_closed() {
+                break;
+            }
+            let sleep_at = timer.map(tokio::time::Instant::from_std);
+            tokio::select! {
+                r = self.conn.read(&mut buf) => {
+                    let now = Instant::now();
+                    match r {
+                        Ok(0) | Err(_) => self.session.handle_input(now, Input::Disconnected),
+                        Ok(n) => self.session.handle_input(now, Input::Bytes(&buf[..n])),
+                    }
+                }
+                c = cmds.recv(), if cmds_open => match c {
+                    Some(Command::Send(el)) => self.session.send(el),
+                    Some(Command::Close) => self.session.close(),
+                    None => { cmds_open = false; self.session.close() }
+                },
+                _ = async {
+                    match sleep_at {
+                        Some(t) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    timer = None;
+                    self.session.handle_timeout(Instant::now());
+                }
+            }
+        }
+        let _ = self.drain(&mut timer).await;
+        self.conn.shutdown().await;
+        self.report(Err(ConnectError::Session(SessionError::ConnectionLost)));
+    }
+
+    async fn do_tls(&mut self) -> Result<(), ConnectError> {
+        let Conn::Plain(tcp) = std::mem::replace(&mut self.conn, Conn::Gone) else {
+            return Err(ConnectError::Tls {
+                domain: self.domain.clone(),
+                reason: "TLS requested twice".into(),
+            });
+        };
+        let (tls, info) = upgrade(tcp, &self.connector, &self.domain).await?;
+        self.conn = Conn::Tls(tls);
+        self.session
+            .handle_input(Instant::now(), Input::TlsEstablished(info));
+        Ok(())
+    }
+
+    async fn drain(&mut self, timer: &mut Option<Instant>) -> Result<(), ConnectError> {
+        while let Some(o) = self.session.poll_output() {
+            match o {
+                Output::Transmit(b) => {
+                    if self.conn.write_all(&b).await.is_err() {
+                        self.session
+                            .handle_input(Instant::now(), Input::Disconnected);
+                    }
+                }
+                Output::StartTls => self.do_tls().await?,
+                Output::Timeout(t) => *timer = Some(t),
+                Output::Event(ev) => self.on_event(ev),
+            }
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, ev: XmppEvent) {
+        match &ev {
+            XmppEvent::Online { .. } | XmppEvent::SmResumed { .. } => self.report(Ok(())),
+            XmppEvent::AuthFailed { condition } => {
+                let c = condition.clone();
+                self.report(Err(ConnectError::AuthFailed { condition: c }));
+            }
+            XmppEvent::Disconnected { error, by } => {
+                if let Some(e) = error.clone() {
+                    self.report(Err(ConnectError::Session(e)));
+                } else if *by == DisconnectedBy::Local {
+                    self.report(Err(ConnectError::Session(SessionError::ConnectionLost)));
+                }
+            }
+            _ => {}
+        }
+        if let Ok(mut s) = self.shared.lock() {
+            s.sm_state = self.session.sm_state();
+        }
+        let _ = self.events.send(ev);
+    }
+}

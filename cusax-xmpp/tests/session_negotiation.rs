@@ -1,0 +1,461 @@
+//! The sans-IO session against a scripted server: negotiation order, security refusals,
+//! stream errors, pings, XEP-0198 acks and resumption. No sockets, a fake clock.
+
+use std::time::{Duration, Instant};
+
+use cusax_xmpp::sasl::{ChannelBinding, Mechanism};
+use cusax_xmpp::session::{
+    DisconnectedBy, Input, Output, Session, SessionConfig, SessionError, TlsInfo, XmppEvent,
+};
+use cusax_xmpp::sm::SmState;
+use cusax_xmpp::xml::element::Element;
+use jid::BareJid;
+
+const HDR: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' id='x1' from='cusax.test' version='1.0'>";
+
+struct Harness {
+    s: Session,
+    now: Instant,
+    sent: String,
+    events: Vec<XmppEvent>,
+    starttls: bool,
+    timeout: Option<Instant>,
+}
+
+impl Harness {
+    fn new(s: Session) -> Self {
+        let mut h = Harness {
+            s,
+            now: Instant::now(),
+            sent: String::new(),
+            events: Vec::new(),
+            starttls: false,
+            timeout: None,
+        };
+        h.drain();
+        h
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.s.poll_output() {
+            match o {
+                Output::Transmit(b) => self.sent.push_str(std::str::from_utf8(&b).unwrap()),
+                Output::StartTls => self.starttls = true,
+                Output::Event(e) => self.events.push(e),
+                Output::Timeout(t) => self.timeout = Some(t),
+                _ => {}
+            }
+        }
+    }
+
+    fn take_sent(&mut self) -> String {
+        std::mem::take(&mut self.sent)
+    }
+
+    fn feed(&mut self, s: &str) {
+        // Byte by byte: the session must not care how TCP splits the stream.
+        for b in s.as_bytes() {
+            self.s
+                .handle_input(self.now, Input::Bytes(std::slice::from_ref(b)));
+        }
+        self.drain();
+    }
+
+    fn tls(&mut self) {
+        self.s.handle_input(
+            self.now,
+            Input::TlsEstablished(TlsInfo {
+                version: "TLSv1_3".into(),
+                cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+                peer_certificate_verified: true,
+                channel_binding: ChannelBinding::TlsExporter(vec![7; 32]),
+            }),
+        );
+        self.drain();
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.s.handle_timeout(self.now);
+        self.drain();
+    }
+}
+
+fn config() -> SessionConfig {
+    let mut c = SessionConfig::new(BareJid::new("alice@cusax.test").unwrap(), "alice-secret");
+    c.mechanisms = vec![Mechanism::Plain];
+    c.resource = Some("test".into());
+    c
+}
+
+fn attr_of(sent: &str, name: &str) -> String {
+    let key = format!("{name}='");
+    let i = sent.find(&key).expect(name) + key.len();
+    sent[i..].split('\'').next().unwrap().to_owned()
+}
+
+/// Drives a session up to Online with SM enabled; returns the harness.
+fn online(sm: bool) -> Harness {
+    let mut h = Harness::new(Session::new(config(), [1; 32]));
+    let hdr = h.take_sent();
+    assert!(
+        hdr.contains("to='cusax.test'") && !hdr.contains("from="),
+        "{hdr}"
+    );
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>\
+         <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>\
+         </stream:features>",
+    );
+    assert_eq!(
+        h.take_sent(),
+        "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+        "no auth before TLS"
+    );
+    assert!(!h.starttls);
+    h.feed("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    assert!(h.starttls);
+    h.tls();
+    assert!(h.take_sent().contains("from='alice@cusax.test'"));
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+    );
+    assert_eq!(
+        h.take_sent(),
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAGFsaWNlLXNlY3JldA==</auth>"
+    );
+    h.feed("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    assert!(h.take_sent().starts_with("<?xml"), "stream restart");
+    h.feed(HDR);
+    let sm_feature = if sm {
+        "<sm xmlns='urn:xmpp:sm:3'/>"
+    } else {
+        ""
+    };
+    h.feed(&format!(
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>{sm_feature}</stream:features>"
+    ));
+    let bind = h.take_sent();
+    assert!(bind.contains("<resource>test</resource>"), "{bind}");
+    let id = attr_of(&bind, "id");
+    h.feed(&format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+         <jid>alice@cusax.test/test</jid></bind></iq>"
+    ));
+    if sm {
+        assert_eq!(
+            h.take_sent(),
+            "<enable xmlns='urn:xmpp:sm:3' resume='true'/>"
+        );
+        assert!(h.events.is_empty(), "online only after <enabled/>");
+        h.feed("<enabled xmlns='urn:xmpp:sm:3' id='sm-1' resume='true'/>");
+    }
+    match h.events.remove(0) {
+        XmppEvent::Online { jid, security } => {
+            assert_eq!(jid.as_str(), "alice@cusax.test/test");
+            assert_eq!(security.tls_version.as_deref(), Some("TLSv1_3"));
+            assert_eq!(security.sasl_mechanism, Mechanism::Plain);
+            assert!(security.cert_verified);
+            assert_eq!(security.sm_enabled, sm);
+        }
+        e => panic!("{e:?}"),
+    }
+    h
+}
+
+fn msg(n: u32) -> Element {
+    Element::new("message", "jabber:client")
+        .with_attr("to", "bob@cusax.test")
+        .with_attr("id", format!("m{n}"))
+        .with_child(Element::new("body", "jabber:client").with_text(format!("{n}")))
+}
+
+#[test]
+fn full_negotiation_stanzas_and_acks() {
+    let mut h = online(true);
+    h.s.send(msg(1));
+    h.drain();
+    assert_eq!(
+        h.take_sent(),
+        "<message to='bob@cusax.test' id='m1'><body>1</body></message><r xmlns='urn:xmpp:sm:3'/>"
+    );
+    h.s.send(msg(2));
+    h.drain();
+    assert!(!h.take_sent().contains("<r "), "one request outstanding");
+    h.feed("<message from='bob@cusax.test/x' type='chat'><body>hi</body></message><r xmlns='urn:xmpp:sm:3'/>");
+    assert_eq!(h.take_sent(), "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+    match h.events.remove(0) {
+        XmppEvent::Stanza(el) => {
+            assert_eq!(el.child("body", "jabber:client").unwrap().text(), "hi")
+        }
+        e => panic!("{e:?}"),
+    }
+    h.feed("<a xmlns='urn:xmpp:sm:3' h='1'/>");
+    assert_eq!(
+        h.take_sent(),
+        "<r xmlns='urn:xmpp:sm:3'/>",
+        "m2 still unacked"
+    );
+    h.feed("<a xmlns='urn:xmpp:sm:3' h='2'/>");
+    assert_eq!(h.take_sent(), "");
+    // Server acks more than we sent: stream error on our side.
+    h.feed("<a xmlns='urn:xmpp:sm:3' h='5'/>");
+    assert!(matches!(
+        h.events.last(),
+        Some(XmppEvent::Disconnected {
+            by: DisconnectedBy::Local,
+            error: Some(SessionError::Sm(_))
+        })
+    ));
+}
+
+#[test]
+fn stanzas_queued_until_online_and_server_ping_answered() {
+    let mut h = Harness::new(Session::new(config(), [2; 32]));
+    h.s.send(msg(7));
+    h.drain();
+    assert!(!h.take_sent().contains("message"));
+    let mut h2 = online(false);
+    h2.feed("<iq type='get' id='p1' from='cusax.test'><ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_eq!(
+        h2.take_sent(),
+        "<iq type='result' id='p1' to='cusax.test'/>"
+    );
+    assert!(h2.events.is_empty());
+}
+
+#[test]
+fn ping_timeout_is_a_dead_connection() {
+    let mut h = online(false);
+    let t = h.timeout.expect("ping timer");
+    assert_eq!(t, h.now + Duration::from_secs(60));
+    h.advance(Duration::from_secs(61));
+    let ping = h.take_sent();
+    assert!(ping.contains("<ping xmlns='urn:xmpp:ping'/>"), "{ping}");
+    // Answer: stays online.
+    let id = attr_of(&ping, "id");
+    h.feed(&format!("<iq type='result' id='{id}'/>"));
+    assert!(h.events.is_empty(), "{:?}", h.events);
+    h.advance(Duration::from_secs(61));
+    assert!(h.take_sent().contains("urn:xmpp:ping"));
+    h.advance(Duration::from_secs(21));
+    assert_eq!(
+        h.events.pop(),
+        Some(XmppEvent::Disconnected {
+            by: DisconnectedBy::Local,
+            error: Some(SessionError::Timeout)
+        })
+    );
+}
+
+#[test]
+fn no_starttls_is_refused() {
+    let mut h = Harness::new(Session::new(config(), [3; 32]));
+    h.take_sent();
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+    );
+    assert_eq!(h.take_sent(), "</stream:stream>");
+    assert_eq!(
+        h.events,
+        vec![XmppEvent::Disconnected {
+            by: DisconnectedBy::Local,
+            error: Some(SessionError::TlsRequired)
+        }]
+    );
+}
+
+#[test]
+fn insecure_mode_still_refuses_plain() {
+    let mut c = config();
+    c.insecure_allow_plaintext = true;
+    let mut h = Harness::new(Session::new(c, [4; 32]));
+    h.take_sent();
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+    );
+    assert!(!h.take_sent().contains("<auth"));
+    assert!(matches!(
+        h.events.as_slice(),
+        [XmppEvent::Disconnected {
+            error: Some(SessionError::Sasl(_)),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn auth_failure_and_stream_error() {
+    let mut h = Harness::new(Session::new(config(), [5; 32]));
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>",
+    );
+    h.feed("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    h.tls();
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+    );
+    h.feed(
+        "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>\
+         <text>Unable to authorize you</text></failure>",
+    );
+    assert_eq!(
+        h.events[0],
+        XmppEvent::AuthFailed {
+            condition: "not-authorized".into()
+        }
+    );
+    let mut h = online(false);
+    h.feed(
+        "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Replaced</text></stream:error>",
+    );
+    assert_eq!(
+        h.events[0],
+        XmppEvent::StreamError {
+            condition: "conflict".into(),
+            text: Some("Replaced".into())
+        }
+    );
+    assert!(matches!(
+        h.events[1],
+        XmppEvent::Disconnected {
+            by: DisconnectedBy::Remote,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn malformed_server_xml_sends_stream_error() {
+    let mut h = online(false);
+    h.feed("<message><!-- no --></message>");
+    assert_eq!(
+        h.take_sent(),
+        "<stream:error><restricted-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+    );
+    assert!(matches!(
+        h.events[0],
+        XmppEvent::Disconnected {
+            error: Some(SessionError::Xml(_)),
+            ..
+        }
+    ));
+}
+
+fn resume_to_auth(state: SmState) -> Harness {
+    let mut h = Harness::new(Session::new_resuming(config(), state, [6; 32]));
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>",
+    );
+    h.feed("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    h.tls();
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+    );
+    h.feed("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    h.take_sent();
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
+         <sm xmlns='urn:xmpp:sm:3'/></stream:features>",
+    );
+    h
+}
+
+fn dropped_with_unacked() -> SmState {
+    let mut h = online(true);
+    for n in 1..=3 {
+        h.s.send(msg(n));
+    }
+    h.feed("<message from='bob@cusax.test/x'><body>in</body></message>");
+    h.feed("<a xmlns='urn:xmpp:sm:3' h='1'/>");
+    h.s.handle_input(h.now, Input::Disconnected);
+    h.drain();
+    assert!(
+        !h.events
+            .iter()
+            .any(|e| matches!(e, XmppEvent::Undelivered(_))),
+        "kept for resumption, not reported"
+    );
+    assert!(matches!(
+        h.events.last(),
+        Some(XmppEvent::Disconnected {
+            by: DisconnectedBy::Remote,
+            error: Some(SessionError::ConnectionLost)
+        })
+    ));
+    let st = h.s.sm_state().expect("resumable");
+    assert_eq!(st.unacked.len(), 2);
+    assert_eq!(st.inbound, 1);
+    // Round trip through the text form, as an app would persist it.
+    st.to_string().parse().unwrap()
+}
+
+#[test]
+fn resume_resends_exactly_the_unacked() {
+    let st = dropped_with_unacked();
+    let mut h = resume_to_auth(st);
+    assert_eq!(
+        h.take_sent(),
+        "<resume xmlns='urn:xmpp:sm:3' previd='sm-1' h='1'/>"
+    );
+    h.feed("<resumed xmlns='urn:xmpp:sm:3' previd='sm-1' h='2'/>");
+    assert!(matches!(h.events[0], XmppEvent::SmResumed { .. }));
+    let sent = h.take_sent();
+    assert!(!sent.contains("id='m2'"), "acked by <resumed h=2/>: {sent}");
+    assert!(sent.contains("id='m3'"), "{sent}");
+    assert!(h.s.is_online());
+}
+
+#[test]
+fn failed_resume_reports_undelivered_and_binds() {
+    let st = dropped_with_unacked();
+    let mut h = resume_to_auth(st);
+    h.take_sent();
+    h.feed("<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+    match &h.events[0] {
+        XmppEvent::Undelivered(v) => {
+            let ids: Vec<_> = v.iter().map(|m| m.attr("id").unwrap()).collect();
+            assert_eq!(ids, ["m2", "m3"]);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(h.take_sent().contains("urn:ietf:params:xml:ns:xmpp-bind"));
+}
+
+#[test]
+fn close_reports_unacked_as_undelivered() {
+    let mut h = online(true);
+    h.s.send(msg(1));
+    h.s.send(msg(2));
+    h.s.close();
+    h.drain();
+    assert!(h.take_sent().ends_with("</stream:stream>"));
+    h.feed("<a xmlns='urn:xmpp:sm:3' h='1'/></stream:stream>");
+    match &h.events[0] {
+        XmppEvent::Undelivered(v) => assert_eq!(v.len(), 1),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(
+        h.events[1],
+        XmppEvent::Disconnected {
+            by: DisconnectedBy::Local,
+            error: None
+        }
+    );
+}
