@@ -50,7 +50,19 @@ impl Host {
     pub fn parse(s: &str) -> Result<Host, UriError> {
         if let Some(inner) = s.strip_prefix('[') {
             let inner = inner.strip_suffix(']').ok_or(UriError::BadHost)?;
-            return inner.parse().map(Host::Ipv6).map_err(|_| UriError::BadHost);
+            if let Ok(a) = inner.parse() {
+                return Ok(Host::Ipv6(a));
+            }
+            // RFC 5118 §4.10: RFC 3261's ABNF admits a spurious third colon before an
+            // embedded IPv4 address ("2001:db8:::192.0.2.1"); be robust and ignore it.
+            if inner.matches(":::").count() == 1 && inner.contains('.') {
+                return inner
+                    .replacen(":::", "::", 1)
+                    .parse()
+                    .map(Host::Ipv6)
+                    .map_err(|_| UriError::BadHost);
+            }
+            return Err(UriError::BadHost);
         }
         if s.is_empty() {
             return Err(UriError::BadHost);
@@ -280,6 +292,84 @@ impl Uri {
         })
     }
 
+    /// URI equivalence (RFC 3261 §19.1.4) for sip/sips: same scheme, user and password
+    /// compared after unescaping (case-sensitive), host case-insensitive, same port;
+    /// `user`, `ttl`, `method`, `maddr` and `transport` parameters must match when either
+    /// has them, other parameters only when both have them (names and values compared
+    /// case-insensitively after unescaping); headers compared as unescaped sets.
+    /// Other schemes compare their opaque part exactly.
+    pub fn equivalent(&self, other: &Uri) -> bool {
+        if self.scheme != other.scheme {
+            return false;
+        }
+        if !self.is_sip() {
+            return self.opaque == other.opaque;
+        }
+        let host_eq = match (&self.host, &other.host) {
+            (Host::Domain(a), Host::Domain(b)) => a.eq_ignore_ascii_case(b),
+            (a, b) => a == b,
+        };
+        if self.user != other.user
+            || self.password != other.password
+            || !host_eq
+            || self.port != other.port
+        {
+            return false;
+        }
+        let norm = |p: &Params| -> Vec<(String, Option<String>)> {
+            p.iter()
+                .map(|(n, v)| {
+                    let n = unescape(n)
+                        .unwrap_or_else(|| n.to_owned())
+                        .to_ascii_lowercase();
+                    let v = v.map(|v| {
+                        unescape(v)
+                            .unwrap_or_else(|| v.to_owned())
+                            .to_ascii_lowercase()
+                    });
+                    (n, v)
+                })
+                .collect()
+        };
+        let (a, b) = (norm(&self.params), norm(&other.params));
+        let find = |l: &[(String, Option<String>)], n: &str| {
+            l.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+        };
+        for (n, v) in &a {
+            match find(&b, n) {
+                Some(w) if &w != v => return false,
+                None if ["user", "ttl", "method", "maddr", "transport"].contains(&n.as_str()) => {
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        for (n, _) in &b {
+            if find(&a, n).is_none()
+                && ["user", "ttl", "method", "maddr", "transport"].contains(&n.as_str())
+            {
+                return false;
+            }
+        }
+        let hs = |u: &Uri| -> Vec<(String, String)> {
+            let mut v: Vec<_> = u
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        unescape(k)
+                            .unwrap_or_else(|| k.clone())
+                            .to_ascii_lowercase(),
+                        unescape(v).unwrap_or_else(|| v.clone()),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        hs(self) == hs(other)
+    }
+
     /// `host[:port]` as text.
     pub fn host_port(&self) -> String {
         match self.port {
@@ -367,6 +457,27 @@ mod tests {
         assert!(Uri::parse("sip:2001:db8::10").is_err());
         assert_eq!(Uri::parse("sip:host:99999"), Err(UriError::BadPort));
         assert_eq!(Uri::parse("sip:a b@host"), Err(UriError::BadChar));
+    }
+
+    #[test]
+    fn equivalence_rfc3261_19_1_4() {
+        let a =
+            Uri::parse("sip:cal%6Cer@HOST5.example.net;%6C%72;n%61me=v%61lue%25%34%31").unwrap();
+        let b = Uri::parse("sip:caller@host5.example.net;lr;name=value%2541").unwrap();
+        assert!(a.equivalent(&b));
+        let c = Uri::parse("sip:caller@host5.example.net;transport=tcp").unwrap();
+        assert!(!b.equivalent(&c));
+        let d = Uri::parse("sip:Caller@host5.example.net").unwrap();
+        assert!(!d.equivalent(&Uri::parse("sip:caller@host5.example.net").unwrap()));
+        assert!(!b.equivalent(&Uri::parse("sip:caller@host5.example.net:5060").unwrap()));
+    }
+
+    #[test]
+    fn ipv6_extra_colon_is_tolerated() {
+        let u = Uri::parse("sip:user@[2001:db8:::192.0.2.1]").unwrap();
+        assert_eq!(u.host, Host::Ipv6("2001:db8::c000:201".parse().unwrap()));
+        assert_eq!(u.to_string(), "sip:user@[2001:db8::c000:201]");
+        assert!(Uri::parse("sip:[1:::2:::3]").is_err());
     }
 
     #[test]
