@@ -1,1 +1,605 @@
 //! The tokio driver: UDP, TCP and TLS transports, DNS (RFC 3263), timers.
+//!
+//! The protocol core is sans-IO; this module owns the sockets and the clock. It has two
+//! parts that a sans-IO object plugs into:
+//!
+//! - [`Transports`]: the sockets. [`Transports::recv`] yields the next [`Input`]
+//!   (a received message or a transport failure; cancel-safe, so it can sit in a
+//!   `tokio::select!` next to an application command channel) and
+//!   [`Transports::send`] sends a [`Transmit`] (UDP at once; TCP/TLS through a
+//!   per-connection task that connects on first use and is reused, keyed by the remote
+//!   address).
+//! - [`SansIo`]: the four calls the driver needs from a core (`handle_input`,
+//!   `poll_transmit`, `poll_timeout`, `handle_timeout`). [`TransactionLayer`]
+//!   implements it; so can the endpoint. [`run`] is the complete loop for a core that
+//!   needs no other input; [`step`] is one turn of it for loops that also `select!` on
+//!   commands:
+//!
+//! ```text
+//!   loop {
+//!       flush(core.poll_transmit() → transports.send)
+//!       select! {
+//!           input = transports.recv()            => core.handle_input(now, input),
+//!           _ = sleep_until(core.poll_timeout()) => core.handle_timeout(now),
+//!           cmd = app_commands.recv()            => core.<command>(now, ..),   // endpoint
+//!       }
+//!   }
+//! ```
+//!
+//! Stream transports are framed with [`crate::msg::framing::RawSipCodec`] (RFC 3261 §18.3
+//! Content-Length framing, RFC 5626 §3.5.1 CRLF keep-alives). Every TCP socket has
+//! `TCP_NODELAY` set. TLS uses rustls with the *ring* provider; the trust anchors come
+//! from a PEM CA file or from the Mozilla roots (`webpki-roots`), and the SNI / name
+//! checked is the SIP domain ([`TlsConfig::server_name`]). Only outgoing TLS is
+//! supported (a UA connects to its proxy and reuses that connection).
+//!
+//! Server location (RFC 3263) lives in [`resolve`].
+
+pub mod resolve;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+
+use crate::msg::framing::{RawFrame, RawSipCodec};
+use crate::transaction::{Target, TransactionLayer, Transmit, Transport};
+
+/// What the transports deliver to the sans-IO core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input {
+    /// One SIP message (a UDP datagram or a framed stream message).
+    Receive {
+        /// The message bytes.
+        data: Bytes,
+        /// The remote address.
+        source: SocketAddr,
+        /// The transport it came over.
+        transport: Transport,
+    },
+    /// Sending to `target` failed, or its connection broke (RFC 3261 §18.4).
+    TransportError {
+        /// The remote end.
+        target: Target,
+        /// What the operating system or TLS said.
+        reason: String,
+    },
+}
+
+/// The calls a driver needs from a sans-IO core.
+pub trait SansIo {
+    /// Feeds one input at `now`.
+    fn handle_input(&mut self, now: Instant, input: Input);
+    /// The next message to send.
+    fn poll_transmit(&mut self) -> Option<Transmit>;
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Runs the timers due at `now`.
+    fn handle_timeout(&mut self, now: Instant);
+}
+
+impl SansIo for TransactionLayer {
+    fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Receive {
+                data,
+                source,
+                transport,
+            } => self.handle_datagram(now, data, source, transport),
+            Input::TransportError { target, reason } => {
+                self.handle_transport_error(now, &target, &reason)
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        TransactionLayer::poll_transmit(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        TransactionLayer::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        TransactionLayer::handle_timeout(self, now)
+    }
+}
+
+/// Where the TLS trust anchors come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustAnchors {
+    /// The Mozilla root program (`webpki-roots`).
+    WebPki,
+    /// Every certificate in this PEM file.
+    PemFile(PathBuf),
+}
+
+/// Outgoing TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The name sent as SNI and checked against the certificate: the SIP domain
+    /// (RFC 5922 §7.2).
+    pub server_name: String,
+    /// The trust anchors.
+    pub trust: TrustAnchors,
+}
+
+/// Which sockets to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// Bind one UDP socket here (port 0 for an ephemeral port).
+    pub udp: Option<SocketAddr>,
+    /// Accept TCP connections here.
+    pub tcp_listen: Option<SocketAddr>,
+    /// Enable outgoing TLS.
+    pub tls: Option<TlsConfig>,
+    /// How long a TCP/TLS connect may take.
+    pub connect_timeout: Duration,
+    /// Messages queued per connection before sends fail.
+    pub connection_queue: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            udp: None,
+            tcp_listen: None,
+            tls: None,
+            connect_timeout: Duration::from_secs(10),
+            connection_queue: 256,
+        }
+    }
+}
+
+impl TransportConfig {
+    /// Only a UDP socket bound to `addr`.
+    pub fn udp(addr: SocketAddr) -> Self {
+        Self {
+            udp: Some(addr),
+            ..Self::default()
+        }
+    }
+}
+
+/// Why the transports could not be set up (local configuration at fault).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportSetupError {
+    /// Binding a socket failed.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The CA file could not be read or holds no certificate.
+    #[error("cannot load trust anchors from {path}: {reason}")]
+    TrustAnchors {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The TLS server name is not a valid DNS name or IP address.
+    #[error("invalid TLS server name {0:?}")]
+    ServerName(String),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+}
+
+type ConnMap = Arc<Mutex<HashMap<Target, mpsc::Sender<Bytes>>>>;
+
+/// The sockets of one SIP endpoint. See the [module docs](self).
+pub struct Transports {
+    udp: Option<Arc<UdpSocket>>,
+    tcp_local: Option<SocketAddr>,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls_pki_types::ServerName<'static>,
+    )>,
+    conns: ConnMap,
+    input_tx: mpsc::Sender<Input>,
+    input_rx: mpsc::Receiver<Input>,
+    buf: Vec<u8>,
+    config: TransportConfig,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Transports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transports")
+            .field("udp", &self.local_addr(Transport::Udp))
+            .field("tcp", &self.tcp_local)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// The largest UDP datagram we read (RFC 3261 §18.1.1 allows up to 65 535 bytes).
+const MAX_DATAGRAM: usize = 65_535;
+
+impl Transports {
+    /// Opens the configured sockets. Must run inside a tokio runtime.
+    pub async fn bind(config: TransportConfig) -> Result<Self, TransportSetupError> {
+        let udp = match config.udp {
+            Some(addr) => {
+                Some(Arc::new(UdpSocket::bind(addr).await.map_err(|source| {
+                    TransportSetupError::Bind { addr, source }
+                })?))
+            }
+            None => None,
+        };
+        let tls = match &config.tls {
+            Some(tls) => Some(tls_connector(tls)?),
+            None => None,
+        };
+        let (input_tx, input_rx) = mpsc::channel(1024);
+        let conns: ConnMap = Arc::default();
+        let mut tasks = Vec::new();
+        let mut tcp_local = None;
+        if let Some(addr) = config.tcp_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| TransportSetupError::Bind { addr, source })?;
+            tcp_local = listener.local_addr().ok();
+            let conns = conns.clone();
+            let input_tx = input_tx.clone();
+            let queue = config.connection_queue;
+            tasks.push(tokio::spawn(async move {
+                accept_loop(listener, conns, input_tx, queue).await;
+            }));
+        }
+        Ok(Self {
+            udp,
+            tcp_local,
+            tls,
+            conns,
+            input_tx,
+            input_rx,
+            buf: vec![0; MAX_DATAGRAM],
+            config,
+            tasks,
+        })
+    }
+
+    /// The local address of a transport's socket (UDP socket or TCP listener).
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        match transport {
+            Transport::Udp => self.udp.as_ref().and_then(|s| s.local_addr().ok()),
+            Transport::Tcp => self.tcp_local,
+            Transport::Tls => None,
+        }
+    }
+
+    /// The next received message or transport failure. Cancel-safe.
+    pub async fn recv(&mut self) -> Input {
+        loop {
+            let udp = self.udp.clone();
+            tokio::select! {
+                r = async {
+                    match &udp {
+                        Some(s) => s.recv_from(&mut self.buf).await,
+                        None => std::future::pending().await,
+                    }
+                } => match r {
+                    Ok((n, source)) => {
+                        let data = Bytes::copy_from_slice(self.buf.get(..n).unwrap_or_default());
+                        return Input::Receive { data, source, transport: Transport::Udp };
+                    }
+                    Err(e) => {
+                        // ICMP port unreachable shows up here on some systems; the
+                        // socket stays usable.
+                        tracing::debug!(error = %e, "UDP receive error");
+                        continue;
+                    }
+                },
+                Some(input) = self.input_rx.recv() => return input,
+            }
+        }
+    }
+
+    /// Sends one message. UDP datagrams go out at once; TCP/TLS messages are queued on
+    /// the connection to the target, which is opened on first use. Failures come back
+    /// later as [`Input::TransportError`] from [`recv`](Self::recv).
+    pub async fn send(&mut self, transmit: Transmit) {
+        let Transmit { target, data } = transmit;
+        match target.transport {
+            Transport::Udp => {
+                let Some(udp) = &self.udp else {
+                    self.fail(target, "no UDP socket configured".into());
+                    return;
+                };
+                if let Err(e) = udp.send_to(&data, target.addr).await {
+                    tracing::debug!(%target, error = %e, "UDP send failed");
+                    self.fail(target, e.to_string());
+                }
+            }
+            Transport::Tcp | Transport::Tls => self.send_stream(target, data),
+        }
+    }
+
+    fn fail(&self, target: Target, reason: String) {
+        if self
+            .input_tx
+            .try_send(Input::TransportError { target, reason })
+            .is_err()
+        {
+            tracing::warn!(%target, "input queue full; transport error dropped");
+        }
+    }
+
+    fn send_stream(&mut self, target: Target, data: Bytes) {
+        let existing = {
+            let map = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(&target).filter(|s| !s.is_closed()).cloned()
+        };
+        if let Some(sender) = existing {
+            if sender.try_send(data).is_err() {
+                self.fail(target, "connection send queue full or closed".into());
+            }
+            return;
+        }
+        if target.transport == Transport::Tls && self.tls.is_none() {
+            self.fail(target, "TLS is not configured".into());
+            return;
+        }
+        let (tx, rx) = mpsc::channel(self.config.connection_queue);
+        // The queue is empty, so the first message always fits.
+        let _ = tx.try_send(data);
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(target, tx);
+        let input_tx = self.input_tx.clone();
+        let tls = self.tls.clone();
+        let timeout = self.config.connect_timeout;
+        let conns = self.conns.clone();
+        tokio::spawn(async move {
+            let result = tokio::time::timeout(timeout, connect(target, tls)).await;
+            match result {
+                Ok(Ok(Stream::Tcp(s))) => connection(s, target, rx, input_tx, conns).await,
+                Ok(Ok(Stream::Tls(s))) => connection(*s, target, rx, input_tx, conns).await,
+                Ok(Err(e)) => {
+                    forget(&conns, &target);
+                    let _ = input_tx
+                        .send(Input::TransportError {
+                            target,
+                            reason: e.to_string(),
+                        })
+                        .await;
+                }
+                Err(_) => {
+                    forget(&conns, &target);
+                    let _ = input_tx
+                        .send(Input::TransportError {
+                            target,
+                            reason: "connect timed out".into(),
+                        })
+                        .await;
+                }
+            }
+        });
+    }
+
+    /// Number of open stream connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|s| !s.is_closed())
+            .count()
+    }
+}
+
+impl Drop for Transports {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        // Dropping the senders ends every connection task.
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+fn forget(conns: &ConnMap, target: &Target) {
+    let mut map = conns.lock().unwrap_or_else(|p| p.into_inner());
+    if map.get(target).is_some_and(|s| s.is_closed()) {
+        map.remove(target);
+    }
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+async fn connect(
+    target: Target,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls_pki_types::ServerName<'static>,
+    )>,
+) -> io::Result<Stream> {
+    let tcp = TcpStream::connect(target.addr).await?;
+    tcp.set_nodelay(true)?;
+    match target.transport {
+        Transport::Tls => {
+            let (connector, name) = tls.ok_or_else(|| io::Error::other("TLS is not configured"))?;
+            let s = connector.connect(name, tcp).await?;
+            Ok(Stream::Tls(Box::new(s)))
+        }
+        _ => Ok(Stream::Tcp(tcp)),
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    conns: ConnMap,
+    input_tx: mpsc::Sender<Input>,
+    queue: usize,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(error = %e, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY failed");
+        }
+        let target = Target::new(Transport::Tcp, peer);
+        let (tx, rx) = mpsc::channel(queue);
+        conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(target, tx);
+        tracing::debug!(%target, "accepted connection");
+        let input_tx = input_tx.clone();
+        let conns = conns.clone();
+        tokio::spawn(connection(stream, target, rx, input_tx, conns));
+    }
+}
+
+/// One stream connection: frames incoming messages to `input_tx`, writes queued
+/// outgoing messages, reports a broken connection as a transport error.
+async fn connection<S>(
+    stream: S,
+    target: Target,
+    mut outgoing: mpsc::Receiver<Bytes>,
+    input_tx: mpsc::Sender<Input>,
+    conns: ConnMap,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut framed = Framed::new(stream, RawSipCodec::default());
+    let reason = loop {
+        tokio::select! {
+            frame = framed.next() => match frame {
+                Some(Ok(RawFrame::Message(data))) => {
+                    let input = Input::Receive { data, source: target.addr, transport: target.transport };
+                    if input_tx.send(input).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(RawFrame::KeepAlivePing)) => {
+                    // RFC 5626 §3.5.1: answer a CRLFCRLF ping with a CRLF pong.
+                    if let Err(e) = framed.send(Bytes::from_static(b"\r\n")).await {
+                        break e.to_string();
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break format!("framing error: {e}"),
+                None => break "connection closed by peer".to_string(),
+            },
+            out = outgoing.recv() => match out {
+                Some(data) => {
+                    if let Err(e) = framed.send(data).await {
+                        break e.to_string();
+                    }
+                }
+                None => return, // the Transports were dropped
+            },
+        }
+    };
+    tracing::debug!(%target, %reason, "connection ended");
+    outgoing.close();
+    forget(&conns, &target);
+    let _ = input_tx
+        .send(Input::TransportError { target, reason })
+        .await;
+}
+
+fn tls_connector(
+    config: &TlsConfig,
+) -> Result<
+    (
+        tokio_rustls::TlsConnector,
+        rustls_pki_types::ServerName<'static>,
+    ),
+    TransportSetupError,
+> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.trust {
+        TrustAnchors::WebPki => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        TrustAnchors::PemFile(path) => {
+            let err = |reason: String| TransportSetupError::TrustAnchors {
+                path: path.clone(),
+                reason,
+            };
+            let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+            let mut reader = io::BufReader::new(pem.as_slice());
+            let mut count = 0;
+            for cert in rustls_pemfile::certs(&mut reader) {
+                let cert = cert.map_err(|e| err(e.to_string()))?;
+                roots.add(cert).map_err(|e| err(e.to_string()))?;
+                count += 1;
+            }
+            if count == 0 {
+                return Err(err("no certificate in the file".into()));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportSetupError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from(config.server_name.clone())
+        .map_err(|_| TransportSetupError::ServerName(config.server_name.clone()))?;
+    Ok((tokio_rustls::TlsConnector::from(Arc::new(client)), name))
+}
+
+/// Flushes the core's transmits, then waits for one input or its next timeout and
+/// feeds it. Cancel-safe between turns: dropping the future loses nothing.
+pub async fn step<S: SansIo>(transports: &mut Transports, core: &mut S) {
+    while let Some(t) = core.poll_transmit() {
+        transports.send(t).await;
+    }
+    let deadline = core.poll_timeout();
+    let sleep = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        input = transports.recv() => core.handle_input(Instant::now(), input),
+        () = sleep => core.handle_timeout(Instant::now()),
+    }
+    while let Some(t) = core.poll_transmit() {
+        transports.send(t).await;
+    }
+}
+
+/// Runs `core` on `transports` until `stop` resolves.
+pub async fn run<S: SansIo>(
+    transports: &mut Transports,
+    core: &mut S,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = step(transports, core) => {}
+            () = &mut stop => return,
+        }
+    }
+}
