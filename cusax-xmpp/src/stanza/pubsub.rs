@@ -60,6 +60,32 @@ pub fn publish(id: impl Into<String>, node: &str, item_id: Option<&str>, payload
     )
 }
 
+/// Like [`publish`], with publish-options (XEP-0060 §7.1.5) setting the node's
+/// `pubsub#access_model` (`open`, `presence`, `roster`, `authorize`, `whitelist`): XEP-0292
+/// vCards and XEP-0152 addresses are usually published `open` so that anyone can read them.
+pub fn publish_with_access(
+    id: impl Into<String>,
+    node: &str,
+    item_id: Option<&str>,
+    payload: Element,
+    access_model: &str,
+) -> Iq {
+    let mut iq = publish(id, node, item_id, payload);
+    let mut form = crate::forms::DataForm::new(
+        crate::forms::FormType::Submit,
+        Some("http://jabber.org/protocol/pubsub#publish-options"),
+    );
+    form.fields.push(crate::forms::Field::new(
+        "pubsub#access_model",
+        crate::forms::FieldType::TextSingle,
+        vec![access_model.to_owned()],
+    ));
+    if let Some(ps) = iq.payload.as_mut() {
+        ps.push_child(Element::new("publish-options", NS_PUBSUB).with_child(form.to_element()));
+    }
+    iq
+}
+
 fn read_items(items: &Element, item_ns: &str) -> Result<Vec<Item>, ParseError> {
     let mut out = Vec::new();
     for it in items.children_named("item", item_ns) {
@@ -139,6 +165,19 @@ mod tests {
             Element::from(iq).to_xml(),
             "<iq xmlns='jabber:client' id='p1' type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item id='current'><x xmlns='urn:x'/></item></publish></pubsub></iq>"
         );
+    }
+
+    #[test]
+    fn publish_options() {
+        let iq = publish_with_access(
+            "p2",
+            "urn:xmpp:vcard4",
+            Some("current"),
+            Element::new("x", "urn:x"),
+            "open",
+        );
+        let xml = Element::from(iq).to_xml();
+        assert!(xml.contains("</publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='pubsub#access_model'><value>open</value></field></x></publish-options>"), "{xml}");
     }
 
     #[test]

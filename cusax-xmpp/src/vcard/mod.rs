@@ -463,9 +463,12 @@ pub fn v4_get(id: impl Into<String>, owner: Option<BareJid>) -> Iq {
 }
 
 /// vCard4 publication to the own PEP node as item `current` (XEP-0292 §3.1; the item id
-/// Prosody's bridge uses).
+/// Prosody's bridge uses), with publish-options making the node readable by anyone
+/// (`pubsub#access_model` = `open`, as Prosody's bridge configures it): a vCard is a
+/// directory entry that a caller must be able to read before any subscription exists
+/// (RFC 7081 §3.5).
 pub fn v4_publish(id: impl Into<String>, vcard: &Vcard4) -> Iq {
-    pubsub::publish(id, NODE_VCARD4, Some("current"), vcard.to_element())
+    pubsub::publish_with_access(id, NODE_VCARD4, Some("current"), vcard.to_element(), "open")
 }
 
 /// Reads the vCard from the result of [`temp_get`]: `None` when the user has none (an

@@ -453,9 +453,11 @@ mod tests {
     fn prosody_bridge_output() {
         // What Prosody 0.12's mod_vcard_legacy publishes for a vcard-temp with
         // <TEL><WORK/><VIDEO/><NUMBER>sip:alice@cusax.test</NUMBER></TEL>.
+        // A TEL without NUMBER leaves a stray <parameters/> at the top level.
         let v = Vcard4::from_element(&test_parse(
             "<vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'><fn><text/></fn><n/>\
-             <tel><uri>tel:sip:alice@cusax.test</uri></tel><parameters><type><text>work</text></type></parameters></vcard>",
+             <tel><uri>tel:sip:alice@cusax.test</uri><parameters><type><text>work</text></type></parameters></tel>\
+             <parameters><type><text>home</text></type></parameters></vcard>",
         ))
         .expect("valid");
         let p = v.sip_addresses();
@@ -467,9 +469,10 @@ mod tests {
         );
         assert_eq!(
             p[0].flags,
-            TelFlags::empty(),
-            "the bridge puts the type outside the tel"
+            TelFlags::WORK,
+            "VIDEO was lost by the bridge, WORK kept"
         );
+        assert_eq!(v.full_name, None, "empty fn text is no name");
     }
 
     #[test]
@@ -514,7 +517,8 @@ mod tests {
         );
         let xml = Element::from(v4_publish("p", &v)).to_xml();
         assert!(
-            xml.contains("<publish node='urn:xmpp:vcard4'><item id='current'><vcard xmlns="),
+            xml.contains("<publish node='urn:xmpp:vcard4'><item id='current'><vcard xmlns=")
+                && xml.contains("<field var='pubsub#access_model'><value>open</value></field>"),
             "{xml}"
         );
         assert!(
