@@ -147,6 +147,9 @@ start_kamailio sha256 "WITH_SHA256" udp:127.0.0.1:5070
 
 # ----------------------------------------------------------------- Prosody
 PDIR="$STATE/prosody"
+# Fresh data on every start (accounts, rosters, vCards, rooms), so that runs do
+# not see what earlier runs left behind.
+rm -rf "$PDIR/data"
 mkdir -p "$PDIR/data" "$PDIR/modules"
 cp "$TEMPLATES/prosody/modules/"*.lua "$PDIR/modules/"
 subst "$TEMPLATES/prosody/prosody.cfg.lua.in" "$PDIR/prosody.cfg.lua" \
