@@ -7,6 +7,8 @@ to check that they behave as the tests expect. Exit status 0 = OK.
   interop-probe.py sip-options  --addr 127.0.0.1:5060 --transport udp
   interop-probe.py sip-register --addr 127.0.0.1:5070 --transport udp \
         --user alice --password alice-secret --expect-algorithm SHA-256
+  interop-probe.py sip-call --addr 127.0.0.1:5060 --transport tls \
+        --callee-transport tcp --ca ca.pem
   interop-probe.py xmpp --addr 127.0.0.1:5222 --domain cusax.test \
         --user alice --password alice-secret --ca ca.pem \
         --expect-mechanism SCRAM-SHA-1 \
@@ -259,6 +261,86 @@ def cmd_sip_route(a):
     return 0
 
 
+def cmd_sip_call(a):
+    """alice (--transport) calls bob (--callee-transport) through the proxy:
+    INVITE, 407, INVITE with credentials, 200, ACK along the route set, then bob
+    hangs up with a BYE that must reach alice (record-route, contact alias)."""
+    d = a.domain
+    def addr(t):
+        return a.tls_addr if t == "tls" else a.addr
+    bob = SipConn(addr(a.callee_transport), a.callee_transport, a.ca, a.server_name)
+    register(bob, "bob", "bob-secret", d, 60)
+    alice = SipConn(addr(a.transport), a.transport, a.ca, a.server_name)
+    at, bt = a.transport, a.callee_transport
+    sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 40000 RTP/AVP 0\r\n")
+    cid = "probe-call-%x" % random.getrandbits(48)
+    tag = "a%x" % random.getrandbits(32)
+    al, ap = alice.local
+    ruri = f"sip:bob@{d}"
+
+    def branch():
+        return "z9hG4bK%016x" % random.getrandbits(64)
+
+    def invite(cseq, br, extra=""):
+        alice.send(f"INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/{at.upper()} {al}:{ap};branch={br};rport\r\n"
+                   f"Max-Forwards: 70\r\nFrom: <sip:alice@{d}>;tag={tag}\r\nTo: <{ruri}>\r\n"
+                   f"Call-ID: {cid}\r\nCSeq: {cseq} INVITE\r\n"
+                   f"Contact: <sip:alice@{al}:{ap};transport={at}>\r\n{extra}"
+                   f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}")
+
+    br = branch()
+    invite(1, br)
+    status, h, raw = alice.recv()
+    if status != 407:
+        log(f"INVITE: expected 407, got {status}:\n{raw}")
+        return 1
+    alice.send(f"ACK {ruri} SIP/2.0\r\nVia: SIP/2.0/{at.upper()} {al}:{ap};branch={br};rport\r\n"
+               f"Max-Forwards: 70\r\nFrom: <sip:alice@{d}>;tag={tag}\r\nTo: {h['to'][0]}\r\n"
+               f"Call-ID: {cid}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n")
+    ch = parse_challenge(h["proxy-authenticate"][0])
+    auth = digest_header(ch, "INVITE", ruri, "alice", "alice-secret")
+    invite(2, branch(), f"Proxy-Authorization: {auth}\r\n")
+    _, bh, braw = bob.recv_request("INVITE")
+    rr = bh.get("record-route", [])
+    if not rr or "proxy-authorization" in bh:
+        log(f"INVITE at bob: no Record-Route or credentials not consumed:\n{braw}")
+        return 1
+    bl, bp = bob.local
+    btag = "b%x" % random.getrandbits(32)
+    vias = "".join(f"Via: {v}\r\n" for v in bh["via"])
+    rrh = "".join(f"Record-Route: {v}\r\n" for v in rr)
+    bob.send(f"SIP/2.0 200 OK\r\n{vias}{rrh}From: {bh['from'][0]}\r\n"
+             f"To: {bh['to'][0]};tag={btag}\r\nCall-ID: {cid}\r\nCSeq: 2 INVITE\r\n"
+             f"Contact: <sip:bob@{bl}:{bp};transport={bt}>\r\nContent-Type: application/sdp\r\n"
+             f"Content-Length: {len(sdp)}\r\n\r\n{sdp}")
+    status, h, raw = alice.recv()
+    if status != 200:
+        log(f"INVITE: expected 200, got {status}:\n{raw}")
+        return 1
+    route = "".join(f"Route: {v}\r\n" for v in reversed(h.get("record-route", [])))
+    bcontact = re.search(r"<([^>]+)>", h["contact"][0]).group(1)
+    alice.send(f"ACK {bcontact} SIP/2.0\r\nVia: SIP/2.0/{at.upper()} {al}:{ap};branch={branch()};rport\r\n"
+               f"Max-Forwards: 70\r\n{route}From: <sip:alice@{d}>;tag={tag}\r\nTo: {h['to'][0]}\r\n"
+               f"Call-ID: {cid}\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n")
+    bob.recv_request("ACK")
+    acontact = re.search(r"<([^>]+)>", bh["contact"][0]).group(1)
+    broute = "".join(f"Route: {v}\r\n" for v in rr)
+    bob.send(f"BYE {acontact} SIP/2.0\r\nVia: SIP/2.0/{bt.upper()} {bl}:{bp};branch={branch()};rport\r\n"
+             f"Max-Forwards: 70\r\n{broute}From: <sip:bob@{d}>;tag={btag}\r\n"
+             f"To: <sip:alice@{d}>;tag={tag}\r\nCall-ID: {cid}\r\nCSeq: 1 BYE\r\n"
+             f"Content-Length: 0\r\n\r\n")
+    _, yh, _ = alice.recv_request("BYE")
+    alice.reply(yh, 200, "OK")
+    status, h, raw = bob.recv()
+    register(bob, "bob", "bob-secret", d, 0)
+    if status != 200:
+        log(f"BYE: expected 200, got {status}:\n{raw}")
+        return 1
+    log(f"call alice({at}) -> bob({bt}): INVITE/407/200/ACK/BYE through the proxy OK")
+    return 0
+
+
 def cmd_sip_register(a):
     conn = SipConn(a.addr, a.transport, a.ca, a.server_name)
     call_id = "probe-%x@127.0.0.1" % random.getrandbits(48)
@@ -409,16 +491,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("sip-options", "sip-register", "sip-route"):
+    for name in ("sip-options", "sip-register", "sip-route", "sip-call"):
         s = sub.add_parser(name)
         s.add_argument("--addr", required=True)
         s.add_argument("--transport", choices=["udp", "tcp", "tls"], default="udp")
         s.add_argument("--domain", default="cusax.test")
         s.add_argument("--ca")
         s.add_argument("--server-name", default="cusax.test")
-        if name == "sip-route":
+        if name in ("sip-route", "sip-call"):
             s.add_argument("--tls-addr", default="127.0.0.1:5061")
             s.add_argument("--callee-transport", choices=["udp", "tcp", "tls"], default="udp")
+        if name == "sip-route":
             s.add_argument("--from-user", default="alice")
             s.add_argument("--from-domain")
             s.add_argument("--target")
@@ -445,7 +528,7 @@ def main():
                             help="retry for this many seconds")
     a = p.parse_args()
     fn = {"sip-options": cmd_sip_options, "sip-register": cmd_sip_register,
-          "sip-route": cmd_sip_route,
+          "sip-route": cmd_sip_route, "sip-call": cmd_sip_call,
           "xmpp": cmd_xmpp}[a.cmd]
     deadline = time.monotonic() + a.retry
     while True:
