@@ -459,7 +459,7 @@ impl TransactionLayer {
         tracing::debug!(%key, status, state = tx.machine.state_name(), "response sent");
         self.push_transmit(target, bytes);
         // A zero Timer J (reliable transport) ends the transaction at once.
-        self.handle_timeout(now);
+        self.fire_due(now, key);
         Ok(())
     }
 
@@ -544,6 +544,19 @@ impl TransactionLayer {
             }
             for key in due {
                 self.fire_timers(now, &key);
+            }
+        }
+    }
+
+    /// Fires the timers of one transaction that are due (zero wait timers on reliable
+    /// transports end a transaction at once).
+    fn fire_due(&mut self, now: Instant, key: &TransactionKey) {
+        for _ in 0..4 {
+            match self.transactions.get(key) {
+                Some(tx) if tx.next_deadline().is_some_and(|d| d <= now) => {
+                    self.fire_timers(now, key);
+                }
+                _ => return,
             }
         }
     }
@@ -764,7 +777,7 @@ impl TransactionLayer {
                 response,
             });
         }
-        self.handle_timeout(now);
+        self.fire_due(now, &key);
     }
 
     fn on_request(&mut self, now: Instant, mut request: Request, source: Target) {
@@ -821,7 +834,7 @@ impl TransactionLayer {
             if ack_to_tu {
                 self.push_event(TransactionEvent::Ack { request, source });
             }
-            self.handle_timeout(now);
+            self.fire_due(now, &key);
             return;
         }
         if request.method == Method::Ack {
