@@ -783,7 +783,7 @@ impl Session {
                     }
                     Ok(())
                 } else if el.is("failed", NS_SM) {
-                    let lost = self.sm.on_failed();
+                    let lost = self.sm.on_resume_failed(&el);
                     tracing::info!(lost = lost.len(), "resumption refused; binding anew");
                     if !lost.is_empty() {
                         self.push_event(XmppEvent::Undelivered(lost));

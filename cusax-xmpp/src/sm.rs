@@ -243,8 +243,19 @@ impl StreamManagement {
         Ok(self.unacked.drain(..).collect())
     }
 
-    /// Handles `<failed/>` after a resume attempt or enable: everything unacked is returned
-    /// (to be reported undelivered) and the state is reset.
+    /// Handles `<failed/>` after a resume attempt: an `h` on it (XEP-0198 §5, as Prosody
+    /// sends) acknowledges what the server did receive; everything else still unacked is
+    /// returned (to be reported undelivered) and the state is reset.
+    pub fn on_resume_failed(&mut self, el: &Element) -> Vec<Element> {
+        if let Ok(h) = parse_h(el)
+            && self.apply_ack(h).is_err()
+        {
+            tracing::debug!(h, "ignoring implausible h on <failed/>");
+        }
+        self.on_failed()
+    }
+
+    /// Resets the state and returns everything unacked (to be reported undelivered).
     pub fn on_failed(&mut self) -> Vec<Element> {
         let out = self.unacked.drain(..).collect();
         *self = StreamManagement::new();

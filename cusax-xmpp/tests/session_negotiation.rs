@@ -459,3 +459,18 @@ fn close_reports_unacked_as_undelivered() {
         }
     );
 }
+
+#[test]
+fn failed_resume_with_h_drops_what_the_server_received() {
+    let st = dropped_with_unacked();
+    let mut h = resume_to_auth(st);
+    h.take_sent();
+    h.feed("<failed xmlns='urn:xmpp:sm:3' h='2'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+    match &h.events[0] {
+        XmppEvent::Undelivered(v) => {
+            let ids: Vec<_> = v.iter().map(|m| m.attr("id").unwrap()).collect();
+            assert_eq!(ids, ["m3"], "m2 was received (h=2)");
+        }
+        e => panic!("{e:?}"),
+    }
+}

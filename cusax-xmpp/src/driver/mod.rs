@@ -132,16 +132,21 @@ enum Command {
 
 #[derive(Default)]
 struct Shared {
+    /// Commands to the current connection task.
+    cmd: Option<mpsc::UnboundedSender<Command>>,
+    /// Resumable state of the last connection (kept after it dropped).
     sm_state: Option<SmState>,
+    login_time: Duration,
+    /// The current connection task.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Handle to the XMPP client. Cheap to use from any task.
+/// Handle to the XMPP client; `&self` methods, usable from several tasks (wrap in an `Arc`).
 pub struct Client {
     config: ClientConfig,
-    cmd: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedSender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
-    login_time: Duration,
+    reconnecting: tokio::sync::Mutex<()>,
 }
 
 /// The application's receiving end for [`XmppEvent`]s.
@@ -156,21 +161,27 @@ impl EventStream {
     }
 }
 
+fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // A panic while holding the lock leaves plain data behind; keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Client {
     /// Connects, negotiates and returns once online. The `Online` event is also delivered
     /// on the [`EventStream`].
     pub async fn connect(config: ClientConfig) -> Result<(Client, EventStream), ConnectError> {
         let (etx, erx) = mpsc::unbounded_channel();
         let shared = Arc::new(Mutex::new(Shared::default()));
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        lock(&shared).cmd = Some(cmd_tx);
         let session = Session::new(config.session.clone(), rand::random());
-        let (cmd, login_time) = start(&config, session, etx.clone(), shared.clone()).await?;
+        start(&config, session, cmd_rx, etx.clone(), shared.clone()).await?;
         Ok((
             Client {
                 config,
-                cmd,
                 events: etx,
                 shared,
-                login_time,
+                reconnecting: tokio::sync::Mutex::new(()),
             },
             EventStream { rx: erx },
         ))
@@ -179,50 +190,88 @@ impl Client {
     /// Time from the start of the TCP connect to `Online` (or `SmResumed`) of the last
     /// connection.
     pub fn login_time(&self) -> Duration {
-        self.login_time
+        lock(&self.shared).login_time
     }
 
-    /// Sends a stanza (queued until online).
+    /// Sends a stanza. Queued until online; while the connection is down but resumable,
+    /// it joins the unacked queue and goes out after [`reconnect`](Self::reconnect).
     pub async fn send(&self, stanza: Element) -> Result<(), ClientError> {
-        self.cmd
-            .send(Command::Send(stanza))
-            .map_err(|_| ClientError::NotConnected)
+        let mut sh = lock(&self.shared);
+        let stanza = match &sh.cmd {
+            Some(tx) => match tx.send(Command::Send(stanza)) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(Command::Send(el))) => el,
+                Err(_) => return Err(ClientError::NotConnected),
+            },
+            None => stanza,
+        };
+        match sh.sm_state.as_mut() {
+            Some(st) => {
+                st.unacked.push(stanza);
+                Ok(())
+            }
+            None => Err(ClientError::NotConnected),
+        }
     }
 
     /// Closes the stream; a `Disconnected` event follows.
     pub async fn close(&self) -> Result<(), ClientError> {
-        self.cmd
-            .send(Command::Close)
-            .map_err(|_| ClientError::NotConnected)
+        let sh = lock(&self.shared);
+        sh.cmd
+            .as_ref()
+            .and_then(|c| c.send(Command::Close).ok())
+            .ok_or(ClientError::NotConnected)
     }
 
-    /// The resumable XEP-0198 state of the current or last connection.
+    /// The resumable XEP-0198 state of the last connection, once it dropped.
     pub fn sm_state(&self) -> Option<SmState> {
-        self.shared.lock().ok().and_then(|s| s.sm_state.clone())
+        lock(&self.shared).sm_state.clone()
     }
 
-    /// Opens a new connection and resumes the stream (XEP-0198 §5). If the server refuses
-    /// resumption, unacked stanzas arrive as `Undelivered` and a new session is bound.
-    /// The old connection, if still up, is closed first.
-    pub async fn reconnect(&mut self) -> Result<(), ConnectError> {
-        let _ = self.cmd.send(Command::Close);
-        let state = self
-            .shared
-            .lock()
-            .ok()
-            .and_then(|mut s| s.sm_state.take())
-            .ok_or(ConnectError::NothingToResume)?;
-        let session = Session::new_resuming(self.config.session.clone(), state, rand::random());
-        let (cmd, t) = start(
+    /// Opens a new connection and resumes the stream (XEP-0198 §5) from the state the
+    /// dropped connection left. If the server refuses resumption, unacked stanzas arrive
+    /// as `Undelivered` and a new session is bound. Stanzas sent meanwhile are queued.
+    pub async fn reconnect(&self) -> Result<(), ConnectError> {
+        let _guard = self.reconnecting.lock().await;
+        // Let the old connection task end and settle its state first.
+        let old = {
+            let mut sh = lock(&self.shared);
+            if let Some(c) = &sh.cmd {
+                let _ = c.send(Command::Close);
+            }
+            sh.task.take()
+        };
+        if let Some(mut h) = old
+            && tokio::time::timeout(self.config.connect_timeout, &mut h)
+                .await
+                .is_err()
+        {
+            h.abort();
+        }
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let state = {
+            let mut sh = lock(&self.shared);
+            let state = sh.sm_state.take().ok_or(ConnectError::NothingToResume)?;
+            sh.cmd = Some(cmd_tx);
+            state
+        };
+        let session =
+            Session::new_resuming(self.config.session.clone(), state.clone(), rand::random());
+        let r = start(
             &self.config,
             session,
+            cmd_rx,
             self.events.clone(),
             self.shared.clone(),
         )
-        .await?;
-        self.cmd = cmd;
-        self.login_time = t;
-        Ok(())
+        .await;
+        if r.is_err() {
+            let mut sh = lock(&self.shared);
+            if sh.sm_state.is_none() {
+                sh.sm_state = Some(state);
+            }
+        }
+        r
     }
 }
 
@@ -409,9 +458,10 @@ async fn upgrade(
 async fn start(
     config: &ClientConfig,
     session: Session,
+    cmd_rx: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
-) -> Result<(mpsc::UnboundedSender<Command>, Duration), ConnectError> {
+) -> Result<(), ConnectError> {
     let connector = tls_connector(config)?;
     let domain = config.session.jid.domain().as_str().to_owned();
     let fut = async {
@@ -441,7 +491,6 @@ async fn start(
         };
         // Prosody writes small records; avoid delayed-ACK/Nagle stalls (notes/interop.md).
         let _ = tcp.set_nodelay(true);
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = Task {
             session,
@@ -449,13 +498,16 @@ async fn start(
             connector: connector.clone(),
             domain: domain.clone(),
             events,
-            shared,
+            shared: shared.clone(),
             ready: Some(ready_tx),
             direct: config.session.tls == TlsMode::DirectTls,
         };
-        tokio::spawn(task.run(cmd_rx));
+        lock(&shared).task = Some(tokio::spawn(task.run(cmd_rx)));
         match ready_rx.await {
-            Ok(Ok(())) => Ok((cmd_tx, t0.elapsed())),
+            Ok(Ok(())) => {
+                lock(&shared).login_time = t0.elapsed();
+                Ok(())
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(ConnectError::Session(SessionError::ConnectionLost)),
         }
@@ -492,12 +544,14 @@ impl Task {
             && let Err(e) = self.do_tls().await
         {
             self.report(Err(e));
+            self.settle(&mut cmds);
             return;
         }
         loop {
             if let Err(e) = self.drain(&mut timer).await {
                 self.report(Err(e));
                 self.conn.shutdown().await;
+                self.settle(&mut cmds);
                 return;
             }
             if self.session.is_closed() {
@@ -531,6 +585,27 @@ impl Task {
         let _ = self.drain(&mut timer).await;
         self.conn.shutdown().await;
         self.report(Err(ConnectError::Session(SessionError::ConnectionLost)));
+        self.settle(&mut cmds);
+    }
+
+    /// After the session ended: stanzas still in the command queue join the resumable
+    /// state, or are reported undelivered; nothing is dropped silently.
+    fn settle(&mut self, cmds: &mut mpsc::UnboundedReceiver<Command>) {
+        let mut sh = lock(&self.shared);
+        sh.sm_state = self.session.sm_state();
+        cmds.close();
+        let mut lost = Vec::new();
+        while let Ok(c) = cmds.try_recv() {
+            if let Command::Send(el) = c {
+                match sh.sm_state.as_mut() {
+                    Some(st) => st.unacked.push(el),
+                    None => lost.push(el),
+                }
+            }
+        }
+        if !lost.is_empty() {
+            let _ = self.events.send(XmppEvent::Undelivered(lost));
+        }
     }
 
     async fn do_tls(&mut self) -> Result<(), ConnectError> {
@@ -579,9 +654,6 @@ impl Task {
                 }
             }
             _ => {}
-        }
-        if let Ok(mut s) = self.shared.lock() {
-            s.sm_state = self.session.sm_state();
         }
         let _ = self.events.send(ev);
     }
