@@ -1,1 +1,2315 @@
 //! The sans-IO SIP endpoint: transactions + user agent behind one `handle_input` / `poll_output` contract.
+//!
+//! [`Endpoint`] is a SIP user agent (RFC 3261 §8, §12-§15) over the transaction layer
+//! ([`crate::transaction::TransactionLayer`]). It performs no I/O and reads no clock:
+//!
+//! ```text
+//!   app ──commands (register, invite, answer, bye, ...)──▶ Endpoint
+//!   driver ──handle_input(now, Input::Receive | Input::Timeout)──▶ Endpoint
+//!   Endpoint ──poll_output()──▶ Transmit (send these bytes) | Event | Timeout(at)
+//! ```
+//!
+//! Drain [`Endpoint::poll_output`] after every input or command until it returns
+//! [`Output::Timeout`]; call [`Endpoint::handle_input`] with [`Input::Timeout`] at that
+//! instant.
+//!
+//! What the endpoint does on its own:
+//! - answers 401/407 on every request it sends with digest credentials (RFC 3261
+//!   §22.2, §22.3), once per challenge; a second challenge to the same credentials is
+//!   reported as [`SipEvent::AuthenticationFailed`];
+//! - refreshes its registration before it expires and retries after `423 Interval Too
+//!   Brief` with the registrar's Min-Expires (RFC 3261 §10.2.8);
+//! - sends the ACK for a 2xx to INVITE and re-sends it for each 2xx retransmission
+//!   (§13.2.2.4); retransmits its own 2xx to INVITE from T1 doubling to T2 until the
+//!   ACK arrives, and ends the call with BYE after 64*T1 without ACK (§13.3.1.4);
+//! - sends CANCEL for a call that is being cancelled only once a provisional response
+//!   arrived (§9.1), and BYE if a 2xx crosses the CANCEL;
+//! - refreshes subscriptions before they expire (RFC 6665 §4.1.2.1) and answers NOTIFY.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::dialog::Dialog;
+use crate::msg::{CallInfo, Host, Method, NameAddr, Request, Response, SipMessage, Uri};
+use crate::transaction::{
+    Target, TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, Transmit, Transport,
+    new_branch, response_target,
+};
+use crate::ua::digest::{DigestCredentials, DigestError, DigestSession};
+use crate::ua::privacy::{ANONYMOUS_FROM, impp_call_info, is_anonymous};
+use crate::ua::register::{Registration, granted_expires, refresh_delay};
+
+/// Upper bound on concurrent calls and subscriptions each.
+pub const MAX_CALLS: usize = 1024;
+/// Upper bound on queued output events.
+const MAX_EVENTS: usize = 65536;
+/// Upper bound on 423 retries of one REGISTER.
+const MAX_INTERVAL_RETRIES: u8 = 2;
+/// Upper bound on digest retries of one request.
+const MAX_AUTH_ATTEMPTS: u8 = 2;
+
+/// The account the endpoint registers and authenticates with.
+#[derive(Clone)]
+pub struct Account {
+    /// The address-of-record (`sip:alice@cusax.test`).
+    pub aor: Uri,
+    /// The display name put in From.
+    pub display_name: Option<String>,
+    /// The digest username.
+    pub username: String,
+    /// The digest password.
+    pub password: String,
+    /// Where REGISTER goes.
+    pub registrar: Target,
+    /// Where out-of-dialog requests go (RFC 3261 §8.1.2); `None` sends them to the
+    /// registrar when the Request-URI host is not an IP address.
+    pub outbound_proxy: Option<Target>,
+    /// The registration expiry we ask for, in seconds.
+    pub expires: u32,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("aor", &self.aor.to_string())
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("registrar", &self.registrar)
+            .field("outbound_proxy", &self.outbound_proxy)
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+/// How an incoming MESSAGE is refused when MESSAGE is off (RFC 7081 §6.1: a CUSAX
+/// client whose chat goes over XMPP may refuse SIP MESSAGE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageRefusal {
+    /// `405 Method Not Allowed` with an Allow header without MESSAGE.
+    MethodNotAllowed,
+    /// `488 Not Acceptable Here`.
+    NotAcceptableHere,
+}
+
+/// The endpoint's configuration.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// The local address our socket is bound to (Via sent-by, Contact host and port).
+    pub local_addr: SocketAddr,
+    /// The transport of that socket.
+    pub transport: Transport,
+    /// The user part of our Contact (defaults to the account's user when empty).
+    pub contact_user: String,
+    /// The account, if we register.
+    pub account: Option<Account>,
+    /// The User-Agent header.
+    pub user_agent: String,
+    /// Transaction timers (T1 also paces our 2xx retransmissions).
+    pub timers: TimerConfig,
+    /// Our XMPP address (`alice@cusax.test` or `xmpp:alice@cusax.test`) advertised in
+    /// `Call-Info;purpose=impp` when a call asks for it (RFC 7081 §3.5).
+    pub call_info_impp: Option<String>,
+    /// Whether incoming MESSAGE requests are accepted.
+    pub allow_message: bool,
+    /// How MESSAGE is refused when `allow_message` is false.
+    pub message_refusal: MessageRefusal,
+}
+
+impl EndpointConfig {
+    /// A configuration for a UA without account listening on `local_addr` over UDP.
+    pub fn new(local_addr: SocketAddr) -> Self {
+        EndpointConfig {
+            local_addr,
+            transport: Transport::Udp,
+            contact_user: String::new(),
+            account: None,
+            user_agent: concat!("cusax/", env!("CARGO_PKG_VERSION")).to_owned(),
+            timers: TimerConfig::default(),
+            call_info_impp: None,
+            allow_message: true,
+            message_refusal: MessageRefusal::MethodNotAllowed,
+        }
+    }
+}
+
+/// A call handle local to this endpoint (not the SIP Call-ID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+/// A subscription handle local to this endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriptionId(pub u64);
+
+/// A handle for a stand-alone request (OPTIONS, MESSAGE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Options of an outgoing call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Hide our identity (RFC 3323): anonymous From, `Privacy: id`, no Call-Info.
+    pub anonymous: bool,
+    /// Advertise our XMPP address with `Call-Info;purpose=impp` (RFC 7081 §3.5).
+    pub call_info_impp: bool,
+}
+
+impl CallOptions {
+    /// Options with `call_info_impp` set.
+    pub fn with_impp() -> Self {
+        CallOptions {
+            anonymous: false,
+            call_info_impp: true,
+        }
+    }
+
+    /// Options with `anonymous` set.
+    pub fn anonymous() -> Self {
+        CallOptions {
+            anonymous: true,
+            call_info_impp: false,
+        }
+    }
+}
+
+/// Who ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndedBy {
+    /// We sent BYE.
+    Local,
+    /// The peer sent BYE.
+    Remote,
+    /// No ACK came for our 2xx within 64*T1 (RFC 3261 §13.3.1.4); we sent BYE.
+    AckTimeout,
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // events are moved once, boxing buys nothing
+pub enum SipEvent {
+    /// The registrar accepted our binding for `expires` seconds.
+    Registered {
+        /// Granted expiry.
+        expires: u32,
+    },
+    /// The registrar refused the binding.
+    RegistrationFailed {
+        /// Final status (408 for a timeout).
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// The binding was removed (Expires: 0 accepted).
+    Unregistered,
+    /// Our credentials were refused: a second challenge answered the same credentials
+    /// (RFC 7616 §3.3), or the challenge could not be answered. The request's own
+    /// failure event follows.
+    AuthenticationFailed {
+        /// The method of the refused request.
+        method: Method,
+        /// Why.
+        reason: String,
+    },
+    /// A new incoming call (RFC 3261 §13.3). Answer with [`Endpoint::ring`],
+    /// [`Endpoint::answer`].
+    IncomingCall {
+        /// The handle.
+        call: CallId,
+        /// From (a hint only).
+        from: NameAddr,
+        /// To.
+        to: NameAddr,
+        /// Every Call-Info value of the INVITE (RFC 7081 §3.5: hints only).
+        call_info: Vec<CallInfo>,
+        /// The first P-Asserted-Identity (RFC 3325), if any.
+        asserted_identity: Option<NameAddr>,
+        /// Whether the caller asked for privacy (RFC 3323/3325) or sent an anonymous From.
+        anonymous: bool,
+        /// The offer (opaque, usually SDP).
+        body: Bytes,
+    },
+    /// 180 Ringing received.
+    CallRinging {
+        /// The handle.
+        call: CallId,
+    },
+    /// Another provisional response (183 Session Progress, ...), with its body.
+    CallProgress {
+        /// The handle.
+        call: CallId,
+        /// Status.
+        status: u16,
+        /// Body (early media answer).
+        body: Bytes,
+    },
+    /// Our call was answered (2xx); the ACK is sent.
+    CallAnswered {
+        /// The handle.
+        call: CallId,
+        /// The answer.
+        body: Bytes,
+    },
+    /// The ACK for our 2xx arrived: the incoming call is established.
+    CallConfirmed {
+        /// The handle.
+        call: CallId,
+    },
+    /// Our call failed with a final non-2xx response (or 408 on timeout).
+    CallFailed {
+        /// The handle.
+        call: CallId,
+        /// Status.
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// The call was cancelled before being answered (by us, or the caller's CANCEL).
+    CallCancelled {
+        /// The handle.
+        call: CallId,
+    },
+    /// The call ended.
+    CallEnded {
+        /// The handle.
+        call: CallId,
+        /// Who ended it.
+        by: EndedBy,
+    },
+    /// The peer sent a re-INVITE (hold, resume, ...); answer it with [`Endpoint::answer`].
+    ReinviteReceived {
+        /// The handle.
+        call: CallId,
+        /// The new offer.
+        body: Bytes,
+    },
+    /// Our re-INVITE got its final response (a non-2xx leaves the session as it was,
+    /// RFC 3261 §14.1).
+    ReinviteCompleted {
+        /// The handle.
+        call: CallId,
+        /// Status.
+        status: u16,
+        /// The answer (2xx) or empty.
+        body: Bytes,
+    },
+    /// A SUBSCRIBE was accepted.
+    SubscriptionAccepted {
+        /// The handle.
+        subscription: SubscriptionId,
+        /// Granted expiry (seconds).
+        expires: u32,
+    },
+    /// A NOTIFY arrived (answered 200).
+    Notify {
+        /// The handle.
+        subscription: SubscriptionId,
+        /// The Subscription-State value (`active`, `pending`, `terminated`).
+        state: String,
+        /// Content-Type of the body.
+        content_type: Option<String>,
+        /// The body.
+        body: Bytes,
+    },
+    /// The subscription is over (terminated NOTIFY, refused refresh, unsubscribe done).
+    SubscriptionTerminated {
+        /// The handle.
+        subscription: SubscriptionId,
+        /// Status of a failed SUBSCRIBE, if that is why.
+        status: Option<u16>,
+        /// The `reason` of a terminated Subscription-State, if any.
+        reason: Option<String>,
+    },
+    /// A MESSAGE arrived (RFC 3428) and was answered 200.
+    MessageReceived {
+        /// From.
+        from: NameAddr,
+        /// Content-Type.
+        content_type: Option<String>,
+        /// The body.
+        body: Bytes,
+    },
+    /// Final response to our MESSAGE.
+    MessageResponse {
+        /// The handle.
+        id: RequestId,
+        /// Status.
+        status: u16,
+    },
+    /// Final response to our OPTIONS.
+    OptionsResponse {
+        /// The handle.
+        id: RequestId,
+        /// Status.
+        status: u16,
+        /// Allow values.
+        allow: Vec<String>,
+    },
+}
+
+/// Input from the driver.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Input {
+    /// A datagram (or framed stream message) arrived.
+    Receive {
+        /// The bytes.
+        data: Bytes,
+        /// From where.
+        source: SocketAddr,
+        /// Over which transport.
+        transport: Transport,
+    },
+    /// The deadline returned by [`Output::Timeout`] was reached.
+    Timeout,
+    /// Sending to `target` failed.
+    TransportError {
+        /// The target.
+        target: Target,
+        /// What the transport said.
+        reason: String,
+    },
+}
+
+/// Output for the driver.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // drained one at a time by the driver
+pub enum Output {
+    /// Send these bytes.
+    Transmit(Transmit),
+    /// Tell the application.
+    Event(SipEvent),
+    /// Nothing more for now; call `handle_input(Input::Timeout)` at this instant.
+    Timeout(Instant),
+}
+
+/// A command the endpoint cannot carry out (API misuse or nothing to route to).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// No call with this handle (API misuse, or it ended).
+    #[error("no call {0:?}")]
+    UnknownCall(CallId),
+    /// No subscription with this handle.
+    #[error("no subscription {0:?}")]
+    UnknownSubscription(SubscriptionId),
+    /// The call is not in a state allowing this (API misuse).
+    #[error("call {call:?} cannot {action} now")]
+    WrongState {
+        /// The call.
+        call: CallId,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// The command needs an account and none is configured (API misuse).
+    #[error("no account configured")]
+    NoAccount,
+    /// No address to send to: the URI host is not an IP address and no proxy or
+    /// registrar is configured (configuration).
+    #[error("no route to {0}")]
+    NoRoute(String),
+    /// Too many calls or subscriptions.
+    #[error("too many calls or subscriptions")]
+    Overloaded,
+    /// The transaction layer refused the request (our bug).
+    #[error("transaction layer refused the request: {0}")]
+    Transaction(String),
+    /// A status code out of range for this command (API misuse).
+    #[error("status {0} is not valid here")]
+    BadStatus(u16),
+}
+
+/// What a client transaction is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Register,
+    Invite(CallId),
+    Reinvite(CallId),
+    Bye(CallId),
+    Cancel(CallId),
+    Options(RequestId),
+    Message(RequestId),
+    Subscribe(SubscriptionId),
+    /// Another in-dialog request; only failures matter.
+    Other,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    purpose: Purpose,
+    request: Request,
+    target: Target,
+    auth_attempts: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// UAC: INVITE sent, no provisional yet.
+    Calling,
+    /// UAC: a provisional arrived.
+    Proceeding,
+    /// UAS: INVITE received, not yet answered finally.
+    Incoming,
+    /// 2xx sent or received.
+    Confirmed,
+    /// BYE sent.
+    Terminating,
+}
+
+/// A 2xx to INVITE we retransmit until the ACK comes (RFC 3261 §13.3.1.4).
+#[derive(Debug, Clone)]
+struct Retransmit {
+    response: Response,
+    target: Target,
+    cseq: u32,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    state: CallState,
+    uac: bool,
+    call_id: String,
+    /// UAC: the last INVITE sent (CANCEL copies it); UAS: the INVITE received.
+    invite: Request,
+    invite_key: Option<TransactionKey>,
+    invite_target: Target,
+    /// UAS: where the INVITE came from.
+    source: Option<Target>,
+    local_tag: String,
+    dialog: Option<Dialog>,
+    /// UAC: the ACK for the latest 2xx, re-sent on its retransmissions.
+    ack: Option<(u32, Request, Target)>,
+    cancel_requested: bool,
+    cancel_sent: bool,
+    got_provisional: bool,
+    answered_event: bool,
+    retransmit: Option<Retransmit>,
+    /// UAC re-INVITE in flight.
+    reinvite_pending: bool,
+    /// UAS: an incoming re-INVITE waiting for our answer.
+    reinvite_server: Option<(TransactionKey, Request)>,
+    /// UAS initial INVITE server transaction, until answered finally.
+    server_key: Option<TransactionKey>,
+}
+
+#[derive(Debug, Clone)]
+struct Subscription {
+    uri: Uri,
+    event: String,
+    call_id: String,
+    from: NameAddr,
+    to: NameAddr,
+    cseq: u32,
+    dialog: Option<Dialog>,
+    expires: u32,
+    refresh_at: Option<Instant>,
+    unsubscribing: bool,
+    target: Target,
+}
+
+/// The sans-IO SIP user agent. See the [module documentation](self).
+pub struct Endpoint {
+    config: EndpointConfig,
+    tx: TransactionLayer,
+    rng: StdRng,
+    digest: Option<DigestSession>,
+    now: Option<Instant>,
+    registration: Option<Registration>,
+    pending: HashMap<TransactionKey, Pending>,
+    calls: HashMap<CallId, Call>,
+    subscriptions: HashMap<SubscriptionId, Subscription>,
+    next_id: u64,
+    events: VecDeque<SipEvent>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local_addr", &self.config.local_addr)
+            .field("calls", &self.calls.len())
+            .field("subscriptions", &self.subscriptions.len())
+            .field("transactions", &self.tx.len())
+            .finish()
+    }
+}
+
+fn random_hex(rng: &mut StdRng, bytes: usize) -> String {
+    let mut out = String::with_capacity(bytes * 2);
+    for _ in 0..bytes {
+        let b = (rng.next_u32() & 0xff) as u8;
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
+}
+
+fn host_of(addr: SocketAddr) -> Host {
+    match addr {
+        SocketAddr::V4(a) => Host::Ipv4(*a.ip()),
+        SocketAddr::V6(a) => Host::Ipv6(*a.ip()),
+    }
+}
+
+/// The host and port of `uri` as a socket address, when the host is an IP literal.
+fn uri_addr(uri: &Uri, transport: Transport) -> Option<SocketAddr> {
+    let ip = match &uri.host {
+        Host::Ipv4(a) => std::net::IpAddr::V4(*a),
+        Host::Ipv6(a) => std::net::IpAddr::V6(*a),
+        Host::Domain(_) => return None,
+    };
+    Some(SocketAddr::new(
+        ip,
+        uri.port.unwrap_or(transport.default_port()),
+    ))
+}
+
+fn header_reason(status: u16) -> &'static str {
+    crate::msg::default_reason(status)
+}
+
+impl Endpoint {
+    /// A new endpoint. `seed` feeds the random generator for tags, Call-IDs, branches
+    /// and client nonces (the driver passes fresh OS randomness; tests a constant).
+    pub fn new(config: EndpointConfig, seed: u64) -> Self {
+        let digest = config
+            .account
+            .as_ref()
+            .map(|a| DigestSession::new(DigestCredentials::new(&a.username, &a.password)));
+        Endpoint {
+            tx: TransactionLayer::new(config.timers),
+            config,
+            rng: StdRng::seed_from_u64(seed),
+            digest,
+            now: None,
+            registration: None,
+            pending: HashMap::new(),
+            calls: HashMap::new(),
+            subscriptions: HashMap::new(),
+            next_id: 1,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Whether the registrar accepted our binding and it has not been removed.
+    pub fn is_registered(&self) -> bool {
+        self.registration.as_ref().is_some_and(|r| r.registered)
+    }
+
+    /// When the registration will be refreshed, if registered.
+    pub fn registration_refresh_at(&self) -> Option<Instant> {
+        self.registration.as_ref().and_then(|r| r.refresh_at)
+    }
+
+    /// Our Contact URI.
+    pub fn contact_uri(&self) -> Uri {
+        let user = if self.config.contact_user.is_empty() {
+            self.config
+                .account
+                .as_ref()
+                .and_then(|a| a.aor.user.clone())
+        } else {
+            Some(self.config.contact_user.clone())
+        };
+        let mut uri = Uri::sip(user.as_deref(), host_of(self.config.local_addr));
+        uri.port = Some(self.config.local_addr.port());
+        if self.config.transport != Transport::Udp {
+            uri.params.set(
+                "transport",
+                Some(self.config.transport.as_str().to_ascii_lowercase()),
+            );
+        }
+        uri
+    }
+
+    /// Our address-of-record: the account's, else our Contact.
+    pub fn local_uri(&self) -> Uri {
+        match &self.config.account {
+            Some(a) => a.aor.clone(),
+            None => self.contact_uri(),
+        }
+    }
+
+    // ------------------------------------------------------------------ I/O contract
+
+    /// Feeds input at `now`.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.now = Some(now);
+        match input {
+            Input::Receive {
+                data,
+                source,
+                transport,
+            } => self.tx.handle_datagram(now, data, source, transport),
+            Input::Timeout => {
+                self.tx.handle_timeout(now);
+                self.fire_timers(now);
+            }
+            Input::TransportError { target, reason } => {
+                self.tx.handle_transport_error(now, &target, &reason);
+            }
+        }
+        self.process_tx_events(now);
+    }
+
+    /// The next output. Returns [`Output::Timeout`] when nothing else is queued.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(t) = self.tx.poll_transmit() {
+            return Some(Output::Transmit(t));
+        }
+        if let Some(e) = self.events.pop_front() {
+            return Some(Output::Event(e));
+        }
+        let base = self.now?;
+        let at = self
+            .poll_timeout()
+            .unwrap_or(base + Duration::from_secs(3600));
+        Some(Output::Timeout(at))
+    }
+
+    /// The earliest deadline of the endpoint and its transactions.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut at = self.tx.poll_timeout();
+        let mut take = |t: Option<Instant>| {
+            if let Some(t) = t {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        };
+        take(self.registration.as_ref().and_then(|r| r.refresh_at));
+        for s in self.subscriptions.values() {
+            take(s.refresh_at);
+        }
+        for c in self.calls.values() {
+            if let Some(r) = &c.retransmit {
+                take(Some(r.next.min(r.give_up)));
+            }
+        }
+        at
+    }
+
+    fn push_event(&mut self, e: SipEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            tracing::warn!("event queue full; dropping the oldest event");
+            self.events.pop_front();
+        }
+        tracing::debug!(event = ?e, "sip event");
+        self.events.push_back(e);
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn new_tag(&mut self) -> String {
+        random_hex(&mut self.rng, 8)
+    }
+
+    fn new_call_id(&mut self) -> String {
+        random_hex(&mut self.rng, 16)
+    }
+
+    // ------------------------------------------------------------------ building
+
+    fn via(&mut self) -> String {
+        let branch = new_branch(&mut self.rng);
+        format!(
+            "SIP/2.0/{} {};branch={};rport",
+            self.config.transport.as_str(),
+            self.config.local_addr,
+            branch
+        )
+    }
+
+    fn allow(&self) -> String {
+        let mut s = String::from("INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, INFO");
+        if self.config.allow_message {
+            s.push_str(", MESSAGE");
+        }
+        s
+    }
+
+    /// Adds Via (fresh branch), Max-Forwards, Contact (where needed), User-Agent,
+    /// Allow and the body headers. Call on a request that has Route/From/To/Call-ID/CSeq.
+    fn finish_request(&mut self, req: &mut Request, body: Bytes, content_type: Option<&str>) {
+        let via = self.via();
+        req.headers.insert_first("Via", via);
+        if !req.headers.contains("Max-Forwards") {
+            req.headers.push("Max-Forwards", "70");
+        }
+        if matches!(
+            req.method,
+            Method::Invite | Method::Subscribe | Method::Register | Method::Notify
+        ) && !req.headers.contains("Contact")
+        {
+            req.headers
+                .push("Contact", format!("<{}>", self.contact_uri()));
+        }
+        req.headers
+            .push("User-Agent", self.config.user_agent.clone());
+        if matches!(req.method, Method::Invite | Method::Options) {
+            req.headers.push("Allow", self.allow());
+        }
+        if !body.is_empty() {
+            req.headers.push(
+                "Content-Type",
+                content_type.unwrap_or("application/sdp").to_owned(),
+            );
+        }
+        req.headers.push("Content-Length", body.len().to_string());
+        req.body = body;
+    }
+
+    fn local_from(&mut self, tag: &str) -> NameAddr {
+        let mut from = NameAddr::new(self.local_uri());
+        if let Some(name) = self
+            .config
+            .account
+            .as_ref()
+            .and_then(|a| a.display_name.clone())
+        {
+            from = from.with_display_name(name);
+        }
+        from.with_tag(tag)
+    }
+
+    /// Where an out-of-dialog request for `uri` goes (RFC 3261 §8.1.2): the outbound
+    /// proxy, else the URI's own IP address, else the registrar.
+    fn route_out_of_dialog(&self, uri: &Uri) -> Result<Target, EndpointError> {
+        if let Some(acc) = &self.config.account
+            && let Some(p) = acc.outbound_proxy
+        {
+            return Ok(p);
+        }
+        let transport = uri
+            .params
+            .get("transport")
+            .flatten()
+            .and_then(Transport::parse)
+            .unwrap_or(self.config.transport);
+        if let Some(addr) = uri_addr(uri, transport) {
+            return Ok(Target::new(transport, addr));
+        }
+        match &self.config.account {
+            Some(acc) => Ok(acc.registrar),
+            None => Err(EndpointError::NoRoute(uri.to_string())),
+        }
+    }
+
+    /// Where an in-dialog request goes: the host of the first Route or of the remote
+    /// target (RFC 3261 §12.2.1.1), else the out-of-dialog route.
+    fn route_in_dialog(&self, dialog: &Dialog) -> Result<Target, EndpointError> {
+        let hop = dialog.next_hop();
+        let transport = hop
+            .params
+            .get("transport")
+            .flatten()
+            .and_then(Transport::parse)
+            .unwrap_or(self.config.transport);
+        if let Some(addr) = uri_addr(&hop, transport) {
+            return Ok(Target::new(transport, addr));
+        }
+        self.route_out_of_dialog(&hop)
+    }
+
+    fn send(
+        &mut self,
+        now: Instant,
+        request: Request,
+        target: Target,
+        purpose: Purpose,
+        auth_attempts: u8,
+    ) -> Result<TransactionKey, EndpointError> {
+        tracing::debug!(method = %request.method, uri = %request.uri, %target, "sending request");
+        let key = self
+            .tx
+            .send_request(now, request.clone(), target)
+            .map_err(|e| EndpointError::Transaction(e.to_string()))?;
+        self.pending.insert(
+            key.clone(),
+            Pending {
+                purpose,
+                request,
+                target,
+                auth_attempts,
+            },
+        );
+        Ok(key)
+    }
+
+    /// A response to `req` (RFC 3261 §8.2.6): Via, From, To (with `to_tag` if the To
+    /// has none), Call-ID and CSeq copied; Record-Route copied for dialog-creating
+    /// responses (§12.1.1).
+    fn response_for(&self, req: &Request, status: u16, to_tag: Option<&str>) -> Response {
+        let mut resp = Response::new(status, header_reason(status));
+        for v in req.headers.get_all("Via") {
+            resp.headers.push("Via", v.to_owned());
+        }
+        if let Some(f) = req.headers.get("From") {
+            resp.headers.push("From", f.to_owned());
+        }
+        match (req.headers.to(), to_tag) {
+            (Ok(to), Some(tag)) if to.tag().is_none() && status > 100 => {
+                resp.headers.push("To", to.with_tag(tag).to_string());
+            }
+            _ => {
+                if let Some(t) = req.headers.get("To") {
+                    resp.headers.push("To", t.to_owned());
+                }
+            }
+        }
+        if let Some(c) = req.headers.get("Call-ID") {
+            resp.headers.push("Call-ID", c.to_owned());
+        }
+        if let Some(c) = req.headers.get("CSeq") {
+            resp.headers.push("CSeq", c.to_owned());
+        }
+        if matches!(req.method, Method::Invite | Method::Subscribe) && (101..300).contains(&status)
+        {
+            for rr in req.headers.get_all("Record-Route") {
+                resp.headers.push("Record-Route", rr.to_owned());
+            }
+        }
+        resp.headers
+            .push("User-Agent", self.config.user_agent.clone());
+        resp
+    }
+
+    fn reply(&mut self, now: Instant, key: &TransactionKey, req: &Request, status: u16) {
+        let mut resp = self.response_for(req, status, None);
+        if status == 405 {
+            resp.headers.push("Allow", self.allow());
+        }
+        resp.headers.push("Content-Length", "0");
+        if let Err(e) = self.tx.send_response(now, key, resp) {
+            tracing::debug!(error = %e, "could not answer");
+        }
+    }
+
+    // ------------------------------------------------------------------ registration
+
+    /// Sends REGISTER for the account (RFC 3261 §10.2); also the refresh path: a
+    /// second call refreshes the binding with the same Call-ID and CSeq + 1.
+    pub fn register(&mut self, now: Instant) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        let acc = self
+            .config
+            .account
+            .clone()
+            .ok_or(EndpointError::NoAccount)?;
+        let reg = match self.registration.take() {
+            Some(r) => r,
+            None => Registration {
+                call_id: self.new_call_id(),
+                from_tag: self.new_tag(),
+                cseq: 0,
+                expires: acc.expires,
+                refresh_at: None,
+                registered: false,
+                unregistering: false,
+                interval_retries: 0,
+            },
+        };
+        self.registration = Some(reg);
+        self.send_register(now, false)
+    }
+
+    /// Removes our binding (REGISTER with Expires: 0, RFC 3261 §10.2.2).
+    pub fn unregister(&mut self, now: Instant) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        if self.registration.is_none() {
+            return Err(EndpointError::NoAccount);
+        }
+        self.send_register(now, true)
+    }
+
+    fn send_register(&mut self, now: Instant, remove: bool) -> Result<(), EndpointError> {
+        let acc = self
+            .config
+            .account
+            .clone()
+            .ok_or(EndpointError::NoAccount)?;
+        let contact = self.contact_uri();
+        let Some(reg) = self.registration.as_mut() else {
+            return Err(EndpointError::NoAccount);
+        };
+        reg.cseq += 1;
+        reg.unregistering = remove;
+        reg.refresh_at = None;
+        let (call_id, tag, cseq, expires) = (
+            reg.call_id.clone(),
+            reg.from_tag.clone(),
+            reg.cseq,
+            reg.expires,
+        );
+        let mut registrar_uri = Uri::sip(None, acc.aor.host.clone());
+        registrar_uri.port = acc.aor.port;
+        let mut req = Request::new(Method::Register, registrar_uri);
+        let from = self.local_from(&tag);
+        req.headers.push("From", from.to_string());
+        req.headers
+            .push("To", NameAddr::new(acc.aor.clone()).to_string());
+        req.headers.push("Call-ID", call_id);
+        req.headers.push("CSeq", format!("{cseq} REGISTER"));
+        req.headers.push("Contact", format!("<{contact}>"));
+        req.headers
+            .push("Expires", if remove { 0 } else { expires }.to_string());
+        self.finish_request(&mut req, Bytes::new(), None);
+        self.send(now, req, acc.registrar, Purpose::Register, 0)
+            .map(|_| ())
+    }
+
+    fn on_register_response(&mut self, now: Instant, p: &Pending, resp: &Response) {
+        let contact = self.contact_uri();
+        let Some(reg) = self.registration.as_mut() else {
+            return;
+        };
+        match resp.status {
+            200..=299 => {
+                reg.interval_retries = 0;
+                if reg.unregistering {
+                    reg.registered = false;
+                    reg.refresh_at = None;
+                    if let Some(d) = self.digest.as_mut() {
+                        d.reset();
+                    }
+                    self.push_event(SipEvent::Unregistered);
+                } else {
+                    let expires = granted_expires(resp, &contact, reg.expires);
+                    reg.registered = expires > 0;
+                    reg.refresh_at = (expires > 0).then(|| now + refresh_delay(expires));
+                    self.push_event(SipEvent::Registered { expires });
+                }
+            }
+            423 if reg.interval_retries < MAX_INTERVAL_RETRIES => {
+                // RFC 3261 §10.2.8: retry with at least Min-Expires.
+                match resp.headers.min_expires() {
+                    Ok(Some(min)) if min > reg.expires => {
+                        reg.expires = min;
+                        reg.interval_retries += 1;
+                        let remove = reg.unregistering;
+                        let _ = p;
+                        if let Err(e) = self.send_register(now, remove) {
+                            tracing::warn!(error = %e, "could not retry REGISTER");
+                        }
+                    }
+                    _ => self.push_event(SipEvent::RegistrationFailed {
+                        status: 423,
+                        reason: resp.reason.clone(),
+                    }),
+                }
+            }
+            _ => {
+                reg.registered = false;
+                reg.refresh_at = None;
+                reg.interval_retries = 0;
+                self.push_event(SipEvent::RegistrationFailed {
+                    status: resp.status,
+                    reason: resp.reason.clone(),
+                });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ calls
+
+    /// Places a call to `to` with the offer `body` (opaque, sent as application/sdp).
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        to: Uri,
+        body: Bytes,
+        opts: CallOptions,
+    ) -> Result<CallId, EndpointError> {
+        self.now = Some(now);
+        if self.calls.len() >= MAX_CALLS {
+            return Err(EndpointError::Overloaded);
+        }
+        let target = self.route_out_of_dialog(&to)?;
+        let tag = self.new_tag();
+        let call_id = self.new_call_id();
+        let mut req = Request::new(Method::Invite, to.clone());
+        if opts.anonymous {
+            // RFC 3323 §4.1.1.3: anonymous From, no identity hint at all.
+            req.headers
+                .push("From", format!("{ANONYMOUS_FROM};tag={tag}"));
+            req.headers.push("Privacy", "id");
+        } else {
+            let from = self.local_from(&tag);
+            req.headers.push("From", from.to_string());
+        }
+        req.headers.push("To", NameAddr::new(to).to_string());
+        req.headers.push("Call-ID", call_id.clone());
+        req.headers.push("CSeq", "1 INVITE");
+        if opts.call_info_impp
+            && !opts.anonymous
+            && let Some(impp) = &self.config.call_info_impp
+        {
+            req.headers.push("Call-Info", impp_call_info(impp));
+        }
+        self.finish_request(&mut req, body, None);
+        let id = CallId(self.next_id());
+        let key = self.send(now, req.clone(), target, Purpose::Invite(id), 0)?;
+        self.calls.insert(
+            id,
+            Call {
+                state: CallState::Calling,
+                uac: true,
+                call_id,
+                invite: req,
+                invite_key: Some(key),
+                invite_target: target,
+                source: None,
+                local_tag: tag,
+                dialog: None,
+                ack: None,
+                cancel_requested: false,
+                cancel_sent: false,
+                got_provisional: false,
+                answered_event: false,
+                retransmit: None,
+                reinvite_pending: false,
+                reinvite_server: None,
+                server_key: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Sends `180 Ringing` for an incoming call (early dialog, RFC 3261 §13.3.1.1).
+    pub fn ring(&mut self, now: Instant, call: CallId) -> Result<(), EndpointError> {
+        self.provisional(now, call, 180, Bytes::new())
+    }
+
+    /// Sends `183 Session Progress` with an early-media answer.
+    pub fn session_progress(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        body: Bytes,
+    ) -> Result<(), EndpointError> {
+        self.provisional(now, call, 183, body)
+    }
+
+    fn provisional(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        status: u16,
+        body: Bytes,
+    ) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        let contact = self.contact_uri();
+        let c = self
+            .calls
+            .get(&call)
+            .ok_or(EndpointError::UnknownCall(call))?;
+        let (Some(key), CallState::Incoming) = (c.server_key.clone(), c.state) else {
+            return Err(EndpointError::WrongState {
+                call,
+                action: "send a provisional response",
+            });
+        };
+        let mut resp = self.response_for(&c.invite, status, Some(&c.local_tag));
+        resp.headers.push("Contact", format!("<{contact}>"));
+        if !body.is_empty() {
+            resp.headers.push("Content-Type", "application/sdp");
+        }
+        resp.headers.push("Content-Length", body.len().to_string());
+        resp.body = body;
+        self.tx
+            .send_response(now, &key, resp)
+            .map_err(|e| EndpointError::Transaction(e.to_string()))
+    }
+
+    /// Answers an incoming call or re-INVITE with a final status: 2xx with the answer
+    /// `body`, or 300-699 to refuse.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        status: u16,
+        body: Bytes,
+    ) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        if !(200..=699).contains(&status) {
+            return Err(EndpointError::BadStatus(status));
+        }
+        let contact = self.contact_uri();
+        let allow = self.allow();
+        let c = self
+            .calls
+            .get(&call)
+            .ok_or(EndpointError::UnknownCall(call))?;
+        let (key, req, initial) = if let Some((k, r)) = c.reinvite_server.clone() {
+            (k, r, false)
+        } else if let (Some(k), CallState::Incoming) = (c.server_key.clone(), c.state) {
+            (k, c.invite.clone(), true)
+        } else {
+            return Err(EndpointError::WrongState {
+                call,
+                action: "answer",
+            });
+        };
+        let mut resp = self.response_for(&req, status, Some(&c.local_tag));
+        let source = c.source.unwrap_or(c.invite_target);
+        if status < 300 {
+            resp.headers.push("Contact", format!("<{contact}>"));
+            resp.headers.push("Allow", allow);
+            if !body.is_empty() {
+                resp.headers.push("Content-Type", "application/sdp");
+            }
+        }
+        resp.headers.push("Content-Length", body.len().to_string());
+        resp.body = body;
+        self.tx
+            .send_response(now, &key, resp.clone())
+            .map_err(|e| EndpointError::Transaction(e.to_string()))?;
+        let t1 = self.config.timers.t1;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Ok(());
+        };
+        if initial {
+            c.server_key = None;
+        } else {
+            c.reinvite_server = None;
+        }
+        if status < 300 {
+            if initial {
+                c.state = CallState::Confirmed;
+                match Dialog::uas(&req, &c.local_tag) {
+                    Ok(d) => c.dialog = Some(d),
+                    Err(e) => tracing::warn!(error = %e, "cannot build UAS dialog"),
+                }
+            }
+            let cseq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
+            c.retransmit = Some(Retransmit {
+                response: resp,
+                target: response_target(&req, source),
+                cseq,
+                next: now + t1,
+                interval: t1,
+                give_up: now + 64 * t1,
+            });
+        } else if initial {
+            self.calls.remove(&call);
+        }
+        Ok(())
+    }
+
+    /// Cancels an outgoing call that has not been answered (RFC 3261 §9.1). The CANCEL
+    /// is sent once a provisional response arrived; the INVITE then gets 487 and the
+    /// call ends with [`SipEvent::CallCancelled`].
+    pub fn cancel(&mut self, now: Instant, call: CallId) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(EndpointError::UnknownCall(call))?;
+        if !c.uac || !matches!(c.state, CallState::Calling | CallState::Proceeding) {
+            return Err(EndpointError::WrongState {
+                call,
+                action: "cancel",
+            });
+        }
+        c.cancel_requested = true;
+        if c.got_provisional {
+            self.send_cancel(now, call);
+        }
+        Ok(())
+    }
+
+    fn send_cancel(&mut self, now: Instant, call: CallId) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.cancel_sent {
+            return;
+        }
+        c.cancel_sent = true;
+        let inv = &c.invite;
+        let mut req = Request::new(Method::Cancel, inv.uri.clone());
+        // §9.1: same top Via, Request-URI, Call-ID, To, From, CSeq number, Route.
+        if let Some(v) = inv.headers.get("Via") {
+            req.headers.push("Via", v.to_owned());
+        }
+        req.headers.push("Max-Forwards", "70");
+        for r in inv.headers.get_all("Route") {
+            req.headers.push("Route", r.to_owned());
+        }
+        for h in ["From", "To", "Call-ID"] {
+            if let Some(v) = inv.headers.get(h) {
+                req.headers.push(h, v.to_owned());
+            }
+        }
+        let seq = inv.headers.cseq().map(|c| c.seq).unwrap_or(1);
+        req.headers.push("CSeq", format!("{seq} CANCEL"));
+        req.headers
+            .push("User-Agent", self.config.user_agent.clone());
+        req.headers.push("Content-Length", "0");
+        let target = c.invite_target;
+        if let Err(e) = self.send(now, req, target, Purpose::Cancel(call), 0) {
+            tracing::warn!(error = %e, "could not send CANCEL");
+        }
+    }
+
+    /// Ends an established call with BYE (RFC 3261 §15.1.1). For an unanswered
+    /// outgoing call this cancels it; for an unanswered incoming call it refuses it
+    /// with 486... use [`Endpoint::answer`] with 486/603 for that.
+    pub fn bye(&mut self, now: Instant, call: CallId) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        let c = self
+            .calls
+            .get(&call)
+            .ok_or(EndpointError::UnknownCall(call))?;
+        match c.state {
+            CallState::Calling | CallState::Proceeding if c.uac => self.cancel(now, call),
+            CallState::Confirmed => self.send_bye(now, call),
+            _ => Err(EndpointError::WrongState {
+                call,
+                action: "hang up",
+            }),
+        }
+    }
+
+    fn send_bye(&mut self, now: Instant, call: CallId) -> Result<(), EndpointError> {
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(EndpointError::UnknownCall(call))?;
+        let Some(dialog) = c.dialog.as_mut() else {
+            return Err(EndpointError::WrongState {
+                call,
+                action: "hang up",
+            });
+        };
+        c.state = CallState::Terminating;
+        c.retransmit = None;
+        let mut req = dialog.request(Method::Bye);
+        let dialog = dialog.clone();
+        let target = self.route_in_dialog(&dialog)?;
+        self.finish_request(&mut req, Bytes::new(), None);
+        self.send(now, req, target, Purpose::Bye(call), 0)
+            .map(|_| ())
+    }
+
+    /// Sends a re-INVITE with a new offer (hold: `a=sendonly`/`inactive`, resume;
+    /// RFC 3261 §14.1). The result comes as [`SipEvent::ReinviteCompleted`].
+    pub fn reinvite(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        body: Bytes,
+    ) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(EndpointError::UnknownCall(call))?;
+        if c.state != CallState::Confirmed || c.reinvite_pending || c.reinvite_server.is_some() {
+            return Err(EndpointError::WrongState {
+                call,
+                action: "re-INVITE",
+            });
+        }
+        let Some(dialog) = c.dialog.as_mut() else {
+            return Err(EndpointError::WrongState {
+                call,
+                action: "re-INVITE",
+            });
+        };
+        c.reinvite_pending = true;
+        let mut req = dialog.request(Method::Invite);
+        let dialog = dialog.clone();
+        let target = self.route_in_dialog(&dialog)?;
+        self.finish_request(&mut req, body, None);
+        self.send(now, req, target, Purpose::Reinvite(call), 0)
+            .map(|_| ())
+    }
+
+    /// Sends an in-dialog INFO (RFC 6086) with the given body.
+    pub fn info(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(EndpointError::UnknownCall(call))?;
+        let Some(dialog) = c.dialog.as_mut() else {
+            return Err(EndpointError::WrongState {
+                call,
+                action: "INFO",
+            });
+        };
+        let mut req = dialog.request(Method::Info);
+        let dialog = dialog.clone();
+        let target = self.route_in_dialog(&dialog)?;
+        self.finish_request(&mut req, body, Some(content_type));
+        self.send(now, req, target, Purpose::Other, 0).map(|_| ())
+    }
+
+    fn send_ack(&mut self, call: CallId, resp: &Response) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let cseq = resp.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        if let Some((seq, ack, target)) = &c.ack
+            && *seq == cseq
+        {
+            // A 2xx retransmission: re-send the same ACK (§13.2.2.4).
+            let (ack, target) = (ack.clone(), *target);
+            self.tx.send_stateless(SipMessage::Request(ack), target);
+            return;
+        }
+        let Some(dialog) = c.dialog.clone() else {
+            return;
+        };
+        let mut ack = dialog.request_with_seq(Method::Ack, cseq);
+        // §22.1: the ACK for a 2xx carries the INVITE's credentials.
+        let sent = if cseq == c.invite.headers.cseq().map(|c| c.seq).unwrap_or(0) {
+            Some(c.invite.clone())
+        } else {
+            self.pending
+                .values()
+                .find(|p| {
+                    p.purpose == Purpose::Reinvite(call)
+                        && p.request.headers.cseq().map(|c| c.seq).ok() == Some(cseq)
+                })
+                .map(|p| p.request.clone())
+        };
+        if let Some(inv) = sent {
+            for h in ["Authorization", "Proxy-Authorization"] {
+                for v in inv.headers.get_all(h) {
+                    ack.headers.push(h, v.to_owned());
+                }
+            }
+        }
+        let target = match self.route_in_dialog(&dialog) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "no route for ACK");
+                return;
+            }
+        };
+        self.finish_request(&mut ack, Bytes::new(), None);
+        self.tx
+            .send_stateless(SipMessage::Request(ack.clone()), target);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.ack = Some((cseq, ack, target));
+        }
+    }
+
+    fn on_invite_response(&mut self, now: Instant, call: CallId, p: &Pending, resp: &Response) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let status = resp.status;
+        match status {
+            100 => {}
+            101..=199 => {
+                if !c.got_provisional {
+                    c.got_provisional = true;
+                }
+                if c.state == CallState::Calling {
+                    c.state = CallState::Proceeding;
+                }
+                if resp
+                    .headers
+                    .to()
+                    .ok()
+                    .and_then(|t| t.tag().map(str::to_owned))
+                    .is_some()
+                    && c.dialog.is_none()
+                    && let Ok(d) = Dialog::uac(&p.request, resp)
+                {
+                    c.dialog = Some(d);
+                }
+                let cancel = c.cancel_requested && !c.cancel_sent;
+                if status == 180 && resp.body.is_empty() {
+                    self.push_event(SipEvent::CallRinging { call });
+                } else {
+                    self.push_event(SipEvent::CallProgress {
+                        call,
+                        status,
+                        body: resp.body.clone(),
+                    });
+                }
+                if cancel {
+                    self.send_cancel(now, call);
+                }
+            }
+            200..=299 => {
+                let first = !c.answered_event;
+                if first {
+                    match Dialog::uac(&p.request, resp) {
+                        Ok(mut d) => {
+                            d.state = crate::dialog::DialogState::Confirmed;
+                            c.dialog = Some(d);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "2xx cannot create a dialog");
+                            return;
+                        }
+                    }
+                    c.answered_event = true;
+                    c.state = CallState::Confirmed;
+                } else if let Some(d) = c.dialog.as_mut() {
+                    d.refresh_target(&resp.headers);
+                }
+                let cancelled = c.cancel_requested;
+                self.send_ack(call, resp);
+                if first {
+                    if cancelled {
+                        // The 2xx crossed our CANCEL: end the call (§9.1, §15).
+                        let _ = self.send_bye(now, call);
+                    } else {
+                        self.push_event(SipEvent::CallAnswered {
+                            call,
+                            body: resp.body.clone(),
+                        });
+                    }
+                }
+            }
+            _ => {
+                let cancelled = c.cancel_requested;
+                self.calls.remove(&call);
+                if status == 487 && cancelled {
+                    self.push_event(SipEvent::CallCancelled { call });
+                } else {
+                    self.push_event(SipEvent::CallFailed {
+                        call,
+                        status,
+                        reason: resp.reason.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ OPTIONS, MESSAGE
+
+    /// Sends OPTIONS to `uri` (RFC 3261 §11).
+    pub fn options(&mut self, now: Instant, uri: Uri) -> Result<RequestId, EndpointError> {
+        self.now = Some(now);
+        let id = RequestId(self.next_id());
+        self.out_of_dialog(
+            now,
+            Method::Options,
+            uri,
+            Bytes::new(),
+            None,
+            Purpose::Options(id),
+        )?;
+        Ok(id)
+    }
+
+    /// Sends a MESSAGE (RFC 3428).
+    pub fn message(
+        &mut self,
+        now: Instant,
+        to: Uri,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<RequestId, EndpointError> {
+        self.now = Some(now);
+        let id = RequestId(self.next_id());
+        self.out_of_dialog(
+            now,
+            Method::Message,
+            to,
+            body,
+            Some(content_type),
+            Purpose::Message(id),
+        )?;
+        Ok(id)
+    }
+
+    fn out_of_dialog(
+        &mut self,
+        now: Instant,
+        method: Method,
+        uri: Uri,
+        body: Bytes,
+        content_type: Option<&str>,
+        purpose: Purpose,
+    ) -> Result<TransactionKey, EndpointError> {
+        let target = self.route_out_of_dialog(&uri)?;
+        let tag = self.new_tag();
+        let call_id = self.new_call_id();
+        let mut req = Request::new(method.clone(), uri.clone());
+        let from = self.local_from(&tag);
+        req.headers.push("From", from.to_string());
+        req.headers.push("To", NameAddr::new(uri).to_string());
+        req.headers.push("Call-ID", call_id);
+        req.headers.push("CSeq", format!("1 {method}"));
+        self.finish_request(&mut req, body, content_type);
+        self.send(now, req, target, purpose, 0)
+    }
+
+    // ------------------------------------------------------------------ SUBSCRIBE
+
+    /// Subscribes to `event` at `uri` for `expires` seconds (RFC 6665 §4.1.2.1). The
+    /// subscription is refreshed before it expires until [`Endpoint::unsubscribe`].
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        uri: Uri,
+        event: &str,
+        expires: u32,
+    ) -> Result<SubscriptionId, EndpointError> {
+        self.now = Some(now);
+        if self.subscriptions.len() >= MAX_CALLS {
+            return Err(EndpointError::Overloaded);
+        }
+        let target = self.route_out_of_dialog(&uri)?;
+        let tag = self.new_tag();
+        let from = self.local_from(&tag);
+        let id = SubscriptionId(self.next_id());
+        let sub = Subscription {
+            uri: uri.clone(),
+            event: event.to_owned(),
+            call_id: self.new_call_id(),
+            from,
+            to: NameAddr::new(uri),
+            cseq: 0,
+            dialog: None,
+            expires,
+            refresh_at: None,
+            unsubscribing: false,
+            target,
+        };
+        self.subscriptions.insert(id, sub);
+        self.send_subscribe(now, id, expires)?;
+        Ok(id)
+    }
+
+    /// Ends a subscription (SUBSCRIBE with Expires: 0, RFC 6665 §4.1.2.3).
+    pub fn unsubscribe(&mut self, now: Instant, id: SubscriptionId) -> Result<(), EndpointError> {
+        self.now = Some(now);
+        let s = self
+            .subscriptions
+            .get_mut(&id)
+            .ok_or(EndpointError::UnknownSubscription(id))?;
+        s.unsubscribing = true;
+        s.refresh_at = None;
+        self.send_subscribe(now, id, 0)
+    }
+
+    fn send_subscribe(
+        &mut self,
+        now: Instant,
+        id: SubscriptionId,
+        expires: u32,
+    ) -> Result<(), EndpointError> {
+        let s = self
+            .subscriptions
+            .get_mut(&id)
+            .ok_or(EndpointError::UnknownSubscription(id))?;
+        let (mut req, target) = match s.dialog.as_mut() {
+            Some(d) => {
+                let req = d.request(Method::Subscribe);
+                s.cseq = d.local_seq;
+                let d = d.clone();
+                let fallback = s.target;
+                (req, self.route_in_dialog(&d).unwrap_or(fallback))
+            }
+            None => {
+                s.cseq += 1;
+                let mut req = Request::new(Method::Subscribe, s.uri.clone());
+                req.headers.push("From", s.from.to_string());
+                req.headers.push("To", s.to.to_string());
+                req.headers.push("Call-ID", s.call_id.clone());
+                req.headers.push("CSeq", format!("{} SUBSCRIBE", s.cseq));
+                (req, s.target)
+            }
+        };
+        let Some(s) = self.subscriptions.get(&id) else {
+            return Err(EndpointError::UnknownSubscription(id));
+        };
+        req.headers.push("Event", s.event.clone());
+        req.headers.push("Expires", expires.to_string());
+        req.headers.push("Accept", accept_for(&s.event));
+        self.finish_request(&mut req, Bytes::new(), None);
+        self.send(now, req, target, Purpose::Subscribe(id), 0)
+            .map(|_| ())
+    }
+
+    fn on_subscribe_response(
+        &mut self,
+        now: Instant,
+        id: SubscriptionId,
+        p: &Pending,
+        resp: &Response,
+    ) {
+        let Some(s) = self.subscriptions.get_mut(&id) else {
+            return;
+        };
+        match resp.status {
+            100..=199 => {}
+            200..=299 => {
+                if s.dialog.is_none() {
+                    if let Ok(d) = Dialog::uac(&p.request, resp) {
+                        s.dialog = Some(d);
+                    }
+                } else if let Some(d) = s.dialog.as_mut() {
+                    d.refresh_target(&resp.headers);
+                }
+                if s.unsubscribing {
+                    // The terminated NOTIFY follows; nothing to refresh.
+                    s.refresh_at = None;
+                    return;
+                }
+                let expires = match resp.headers.expires() {
+                    Ok(Some(e)) => e.min(s.expires.max(1)),
+                    _ => s.expires,
+                };
+                s.refresh_at = (expires > 0).then(|| now + refresh_delay(expires));
+                self.push_event(SipEvent::SubscriptionAccepted {
+                    subscription: id,
+                    expires,
+                });
+            }
+            status => {
+                let unsub = s.unsubscribing;
+                self.subscriptions.remove(&id);
+                self.push_event(SipEvent::SubscriptionTerminated {
+                    subscription: id,
+                    status: (!unsub || status != 481).then_some(status),
+                    reason: None,
+                });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    fn fire_timers(&mut self, now: Instant) {
+        if let Some(at) = self.registration.as_ref().and_then(|r| r.refresh_at)
+            && at <= now
+            && let Err(e) = self.register(now)
+        {
+            tracing::warn!(error = %e, "registration refresh failed");
+        }
+        let due: Vec<SubscriptionId> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.refresh_at.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let exp = self.subscriptions.get_mut(&id).map(|s| {
+                s.refresh_at = None;
+                s.expires
+            });
+            if let Some(exp) = exp
+                && let Err(e) = self.send_subscribe(now, id, exp)
+            {
+                tracing::warn!(error = %e, "subscription refresh failed");
+            }
+        }
+        let t2 = self.config.timers.t2;
+        let mut give_up = Vec::new();
+        let mut resend = Vec::new();
+        for (id, c) in self.calls.iter_mut() {
+            let Some(r) = c.retransmit.as_mut() else {
+                continue;
+            };
+            if r.give_up <= now {
+                give_up.push((
+                    *id,
+                    r.cseq == c.invite.headers.cseq().map(|s| s.seq).unwrap_or(0),
+                ));
+                c.retransmit = None;
+            } else if r.next <= now {
+                r.interval = (r.interval * 2).min(t2);
+                r.next = now + r.interval;
+                resend.push((r.response.clone(), r.target));
+            }
+        }
+        for (resp, target) in resend {
+            tracing::debug!(%target, "retransmitting 2xx");
+            self.tx.send_stateless(SipMessage::Response(resp), target);
+        }
+        for (call, initial) in give_up {
+            tracing::info!(?call, "no ACK for our 2xx within 64*T1; ending the call");
+            if initial {
+                if self.send_bye(now, call).is_ok()
+                    && let Some(c) = self.calls.get_mut(&call)
+                {
+                    c.ack = None;
+                }
+                self.push_event(SipEvent::CallEnded {
+                    call,
+                    by: EndedBy::AckTimeout,
+                });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ transaction events
+
+    fn process_tx_events(&mut self, now: Instant) {
+        // Each handled event may queue more (a zero Timer J ends a transaction at once).
+        for _ in 0..100_000 {
+            let Some(ev) = self.tx.poll_event() else {
+                return;
+            };
+            match ev {
+                TransactionEvent::Response { key, response } => {
+                    self.on_response(now, key, response)
+                }
+                TransactionEvent::Request {
+                    key,
+                    request,
+                    source,
+                } => self.on_request(now, key, request, source),
+                TransactionEvent::Ack { request, source } => self.on_ack(request, source),
+                TransactionEvent::StrayResponse { response, .. } => self.on_stray(response),
+                TransactionEvent::Timeout { key } => {
+                    self.on_failure(now, &key, 408, "Request Timeout")
+                }
+                TransactionEvent::TransportError { key, reason } => {
+                    tracing::debug!(%key, reason, "transport error");
+                    self.on_failure(now, &key, 503, "Service Unavailable")
+                }
+                TransactionEvent::Terminated { key } => {
+                    self.pending.remove(&key);
+                }
+                #[allow(unreachable_patterns)]
+                _ => {}
+            }
+        }
+    }
+
+    fn on_failure(&mut self, now: Instant, key: &TransactionKey, status: u16, reason: &str) {
+        if !key.is_client() {
+            return;
+        }
+        let Some(p) = self.pending.get(key).cloned() else {
+            return;
+        };
+        let mut resp = Response::new(status, reason);
+        for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            if let Some(v) = p.request.headers.get(h) {
+                resp.headers.push(h, v.to_owned());
+            }
+        }
+        self.dispatch_final(now, &p, &resp);
+        self.pending.remove(key);
+    }
+
+    fn on_response(&mut self, now: Instant, key: TransactionKey, resp: Response) {
+        let Some(p) = self.pending.get(&key).cloned() else {
+            tracing::debug!(%key, "response for an unknown transaction");
+            return;
+        };
+        if matches!(resp.status, 401 | 407)
+            && !matches!(p.purpose, Purpose::Cancel(_))
+            && self.retry_with_auth(now, &p, &resp)
+        {
+            return;
+        }
+        self.dispatch_final(now, &p, &resp);
+    }
+
+    fn dispatch_final(&mut self, now: Instant, p: &Pending, resp: &Response) {
+        match p.purpose {
+            Purpose::Register => self.on_register_response(now, p, resp),
+            Purpose::Invite(call) => self.on_invite_response(now, call, p, resp),
+            Purpose::Reinvite(call) => {
+                if resp.status < 200 {
+                    return;
+                }
+                let mut first = false;
+                if let Some(c) = self.calls.get_mut(&call) {
+                    first = c.reinvite_pending;
+                    c.reinvite_pending = false;
+                    if first
+                        && (200..300).contains(&resp.status)
+                        && let Some(d) = c.dialog.as_mut()
+                    {
+                        d.refresh_target(&resp.headers);
+                    }
+                }
+                if (200..300).contains(&resp.status) {
+                    // Also for retransmissions of the 2xx (§13.2.2.4).
+                    self.send_ack(call, resp);
+                }
+                if first {
+                    self.push_event(SipEvent::ReinviteCompleted {
+                        call,
+                        status: resp.status,
+                        body: resp.body.clone(),
+                    });
+                    if resp.status == 481 || resp.status == 408 {
+                        // §14.1: the dialog is gone.
+                        let _ = self.send_bye(now, call);
+                    }
+                }
+            }
+            Purpose::Bye(call) => {
+                if resp.status >= 200 && self.calls.remove(&call).is_some() {
+                    self.push_event(SipEvent::CallEnded {
+                        call,
+                        by: EndedBy::Local,
+                    });
+                }
+            }
+            Purpose::Cancel(_) => {}
+            Purpose::Options(id) => {
+                if resp.status >= 200 {
+                    self.push_event(SipEvent::OptionsResponse {
+                        id,
+                        status: resp.status,
+                        allow: resp.headers.allow(),
+                    });
+                }
+            }
+            Purpose::Message(id) => {
+                if resp.status >= 200 {
+                    self.push_event(SipEvent::MessageResponse {
+                        id,
+                        status: resp.status,
+                    });
+                }
+            }
+            Purpose::Subscribe(id) => self.on_subscribe_response(now, id, p, resp),
+            Purpose::Other => {}
+        }
+    }
+
+    /// Answers a 401/407 with credentials and re-sends the request (RFC 3261 §22.2,
+    /// §22.3): same Call-ID, CSeq + 1, new branch. Returns false when the challenge
+    /// cannot or must not be answered (then the response is final for the request).
+    fn retry_with_auth(&mut self, now: Instant, p: &Pending, resp: &Response) -> bool {
+        let proxy = resp.status == 407;
+        let challenges = if proxy {
+            resp.headers.proxy_authenticate()
+        } else {
+            resp.headers.www_authenticate()
+        }
+        .unwrap_or_default();
+        let stale = challenges.iter().any(|c| c.stale());
+        if p.auth_attempts >= MAX_AUTH_ATTEMPTS || (p.auth_attempts >= 1 && !stale) {
+            self.push_event(SipEvent::AuthenticationFailed {
+                method: p.request.method.clone(),
+                reason: format!("{} {}: credentials refused", resp.status, resp.reason),
+            });
+            return false;
+        }
+        let Some(session) = self.digest.as_mut() else {
+            self.push_event(SipEvent::AuthenticationFailed {
+                method: p.request.method.clone(),
+                reason: "challenged but no account is configured".into(),
+            });
+            return false;
+        };
+        if p.auth_attempts == 0 {
+            // This request carried no credentials: a nonce we answered for an earlier
+            // request may legitimately come back (servers reuse nonces until they
+            // expire), so it is no sign of a wrong password.
+            session.reset();
+        }
+        let method = p.request.method.as_str().to_owned();
+        let uri = p.request.uri.to_string();
+        let creds =
+            match session.respond(&challenges, &method, &uri, &p.request.body, &mut self.rng) {
+                Ok(c) => c,
+                Err(e) => {
+                    let reason = match &e {
+                        DigestError::CredentialsRejected { .. } => "credentials refused".to_owned(),
+                        other => other.to_string(),
+                    };
+                    self.push_event(SipEvent::AuthenticationFailed {
+                        method: p.request.method.clone(),
+                        reason,
+                    });
+                    return false;
+                }
+            };
+        let mut req = p.request.clone();
+        req.headers.remove("Via");
+        let header = if proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        req.headers.remove(header);
+        req.headers.push(header, creds.to_string());
+        // New CSeq: for dialogs, the dialog's next number; else the old one + 1.
+        let old = req.headers.cseq().map(|c| c.seq).unwrap_or(1);
+        let seq = match p.purpose {
+            Purpose::Reinvite(call) | Purpose::Bye(call) => self
+                .calls
+                .get_mut(&call)
+                .and_then(|c| c.dialog.as_mut())
+                .map_or(old + 1, |d| d.next_seq()),
+            Purpose::Subscribe(id) => match self.subscriptions.get_mut(&id) {
+                Some(s) => {
+                    let seq = match s.dialog.as_mut() {
+                        Some(d) => d.next_seq(),
+                        None => s.cseq + 1,
+                    };
+                    s.cseq = seq;
+                    seq
+                }
+                None => old + 1,
+            },
+            Purpose::Register => match self.registration.as_mut() {
+                Some(r) => {
+                    r.cseq += 1;
+                    r.cseq
+                }
+                None => old + 1,
+            },
+            _ => old + 1,
+        };
+        req.headers
+            .set("CSeq", format!("{seq} {}", p.request.method));
+        let via = self.via();
+        req.headers.insert_first("Via", via);
+        let target = p.target;
+        match self.send(now, req.clone(), target, p.purpose, p.auth_attempts + 1) {
+            Ok(key) => {
+                if let Purpose::Invite(call) = p.purpose
+                    && let Some(c) = self.calls.get_mut(&call)
+                {
+                    c.invite = req;
+                    c.invite_key = Some(key);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-send with credentials");
+                false
+            }
+        }
+    }
+
+    fn on_stray(&mut self, resp: Response) {
+        // A 2xx retransmission after the INVITE client transaction ended (RFC 6026
+        // §7.2): re-send the ACK of that call.
+        if !(200..300).contains(&resp.status) {
+            return;
+        }
+        let Ok(call_id) = resp.headers.call_id() else {
+            return;
+        };
+        let call = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.uac && c.call_id == call_id)
+            .map(|(id, _)| *id);
+        if let Some(call) = call {
+            self.send_ack(call, &resp);
+        }
+    }
+
+    fn find_call_for(&self, req: &Request) -> Option<CallId> {
+        self.calls
+            .iter()
+            .find(|(_, c)| c.dialog.as_ref().is_some_and(|d| d.matches_request(req)))
+            .map(|(id, _)| *id)
+    }
+
+    fn on_ack(&mut self, req: Request, _source: Target) {
+        let Some(call) = self.find_call_for(&req) else {
+            tracing::debug!("ACK for no dialog");
+            return;
+        };
+        let seq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.retransmit.as_ref().is_some_and(|r| r.cseq == seq) {
+            c.retransmit = None;
+            let initial = seq == c.invite.headers.cseq().map(|c| c.seq).unwrap_or(0);
+            if initial {
+                self.push_event(SipEvent::CallConfirmed { call });
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, key: TransactionKey, req: Request, source: Target) {
+        let in_dialog = req.headers.to().ok().is_some_and(|t| t.tag().is_some());
+        match req.method {
+            Method::Invite if !in_dialog => self.on_new_invite(now, key, req, source),
+            Method::Invite => self.on_reinvite(now, key, req),
+            Method::Bye => {
+                let Some(call) = self.find_call_for(&req) else {
+                    self.reply(now, &key, &req, 481);
+                    return;
+                };
+                self.reply(now, &key, &req, 200);
+                self.calls.remove(&call);
+                self.push_event(SipEvent::CallEnded {
+                    call,
+                    by: EndedBy::Remote,
+                });
+            }
+            Method::Cancel => self.on_cancel(now, key, req),
+            Method::Options => {
+                let mut resp = self.response_for(&req, 200, None);
+                resp.headers.push("Allow", self.allow());
+                resp.headers.push("Accept", "application/sdp");
+                resp.headers.push("Content-Length", "0");
+                let _ = self.tx.send_response(now, &key, resp);
+            }
+            Method::Message => {
+                if !self.config.allow_message {
+                    let status = match self.config.message_refusal {
+                        MessageRefusal::MethodNotAllowed => 405,
+                        MessageRefusal::NotAcceptableHere => 488,
+                    };
+                    self.reply(now, &key, &req, status);
+                    return;
+                }
+                let tag = self.new_tag();
+                let mut resp = self.response_for(&req, 200, Some(&tag));
+                resp.headers.push("Content-Length", "0");
+                let _ = self.tx.send_response(now, &key, resp);
+                if let Ok(from) = req.headers.from() {
+                    self.push_event(SipEvent::MessageReceived {
+                        from,
+                        content_type: req.headers.content_type().map(str::to_owned),
+                        body: req.body.clone(),
+                    });
+                }
+            }
+            Method::Notify => self.on_notify(now, key, req),
+            Method::Info => {
+                let status = if self.find_call_for(&req).is_some() {
+                    200
+                } else {
+                    481
+                };
+                self.reply(now, &key, &req, status);
+            }
+            Method::Ack => {}
+            _ => self.reply(now, &key, &req, 405),
+        }
+    }
+
+    fn on_new_invite(&mut self, now: Instant, key: TransactionKey, req: Request, source: Target) {
+        if self.calls.len() >= MAX_CALLS {
+            self.reply(now, &key, &req, 486);
+            return;
+        }
+        let (Ok(from), Ok(to), Ok(call_id)) =
+            (req.headers.from(), req.headers.to(), req.headers.call_id())
+        else {
+            self.reply(now, &key, &req, 400);
+            return;
+        };
+        let call_id = call_id.to_owned();
+        let call_info = req.headers.call_info().unwrap_or_default();
+        let asserted_identity = req
+            .headers
+            .p_asserted_identity()
+            .ok()
+            .and_then(|v| v.into_iter().next());
+        let anonymous = is_anonymous(&req.headers);
+        let tag = self.new_tag();
+        let id = CallId(self.next_id());
+        let body = req.body.clone();
+        self.calls.insert(
+            id,
+            Call {
+                state: CallState::Incoming,
+                uac: false,
+                call_id,
+                invite: req,
+                invite_key: None,
+                invite_target: source,
+                source: Some(source),
+                local_tag: tag,
+                dialog: None,
+                ack: None,
+                cancel_requested: false,
+                cancel_sent: false,
+                got_provisional: false,
+                answered_event: false,
+                retransmit: None,
+                reinvite_pending: false,
+                reinvite_server: None,
+                server_key: Some(key),
+            },
+        );
+        self.push_event(SipEvent::IncomingCall {
+            call: id,
+            from,
+            to,
+            call_info,
+            asserted_identity,
+            anonymous,
+            body,
+        });
+    }
+
+    fn on_reinvite(&mut self, now: Instant, key: TransactionKey, req: Request) {
+        let Some(call) = self.find_call_for(&req) else {
+            self.reply(now, &key, &req, 481);
+            return;
+        };
+        let seq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(d) = c.dialog.as_mut() else {
+            self.reply(now, &key, &req, 481);
+            return;
+        };
+        if !d.accept_remote_cseq(seq) {
+            self.reply(now, &key, &req, 500);
+            return;
+        }
+        if c.reinvite_pending {
+            // §14.2: glare.
+            self.reply(now, &key, &req, 491);
+            return;
+        }
+        if c.reinvite_server.is_some() || c.retransmit.is_some() {
+            // §14.2: a re-INVITE while another is in progress.
+            let mut resp = self.response_for(&req, 500, None);
+            resp.headers.push("Retry-After", "1");
+            resp.headers.push("Content-Length", "0");
+            let _ = self.tx.send_response(now, &key, resp);
+            return;
+        }
+        d.refresh_target(&req.headers);
+        c.reinvite_server = Some((key, req.clone()));
+        self.push_event(SipEvent::ReinviteReceived {
+            call,
+            body: req.body,
+        });
+    }
+
+    fn on_cancel(&mut self, now: Instant, key: TransactionKey, req: Request) {
+        let Some(invite_key) = key.cancelled_invite() else {
+            self.reply(now, &key, &req, 481);
+            return;
+        };
+        let call = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.server_key.as_ref() == Some(&invite_key))
+            .map(|(id, _)| *id);
+        let Some(call) = call else {
+            self.reply(now, &key, &req, 481);
+            return;
+        };
+        self.reply(now, &key, &req, 200);
+        // §9.2: the INVITE gets 487 Request Terminated.
+        if let Some(c) = self.calls.remove(&call) {
+            let mut resp = self.response_for(&c.invite, 487, Some(&c.local_tag));
+            resp.headers.push("Content-Length", "0");
+            let _ = self.tx.send_response(now, &invite_key, resp);
+        }
+        self.push_event(SipEvent::CallCancelled { call });
+    }
+
+    fn on_notify(&mut self, now: Instant, key: TransactionKey, req: Request) {
+        let call_id = req.headers.call_id().ok().map(str::to_owned);
+        let to_tag = req
+            .headers
+            .to()
+            .ok()
+            .and_then(|t| t.tag().map(str::to_owned));
+        let sub = self
+            .subscriptions
+            .iter()
+            .find(|(_, s)| {
+                Some(s.call_id.as_str()) == call_id.as_deref() && s.from.tag() == to_tag.as_deref()
+            })
+            .map(|(id, _)| *id);
+        let Some(id) = sub else {
+            self.reply(now, &key, &req, 481);
+            return;
+        };
+        let state = match req.headers.subscription_state() {
+            Ok(Some(s)) => s,
+            _ => {
+                self.reply(now, &key, &req, 400);
+                return;
+            }
+        };
+        let Some(s) = self.subscriptions.get_mut(&id) else {
+            return;
+        };
+        match s.dialog.as_mut() {
+            None => {
+                // RFC 6665 §4.1.2.4: the NOTIFY may arrive before the 2xx; it creates
+                // the dialog.
+                let local_tag = s.from.tag().unwrap_or_default().to_owned();
+                if let Ok(mut d) = Dialog::uas(&req, &local_tag) {
+                    d.local_seq = s.cseq;
+                    s.dialog = Some(d);
+                }
+            }
+            Some(d) => {
+                if !d.accept_remote_cseq(req.headers.cseq().map(|c| c.seq).unwrap_or(0)) {
+                    self.reply(now, &key, &req, 500);
+                    return;
+                }
+                d.refresh_target(&req.headers);
+            }
+        }
+        let terminated = state.is_terminated();
+        if let (false, Some(e)) = (terminated || s.unsubscribing, state.expires()) {
+            // Refresh ahead of the notifier's expiry if it is shorter.
+            let at = now + refresh_delay(e);
+            if s.refresh_at.is_none_or(|t| t > at) && e > 0 {
+                s.refresh_at = Some(at);
+            }
+        }
+        self.reply(now, &key, &req, 200);
+        self.push_event(SipEvent::Notify {
+            subscription: id,
+            state: state.state.clone(),
+            content_type: req.headers.content_type().map(str::to_owned),
+            body: req.body.clone(),
+        });
+        if terminated {
+            self.subscriptions.remove(&id);
+            self.push_event(SipEvent::SubscriptionTerminated {
+                subscription: id,
+                status: None,
+                reason: state.reason().map(str::to_owned),
+            });
+        }
+    }
+}
+
+/// The Accept value for an event package (RFC 6665 §4.1.2.1).
+fn accept_for(event: &str) -> &'static str {
+    match event {
+        "conference" => "application/conference-info+xml",
+        "presence" => "application/pidf+xml",
+        "dialog" => "application/dialog-info+xml",
+        "message-summary" => "application/simple-message-summary",
+        "reg" => "application/reginfo+xml",
+        _ => "*/*",
+    }
+}

@@ -1,0 +1,253 @@
+//! An async SIP user agent: the sans-IO [`Endpoint`] driven by the tokio transports of
+//! [`crate::driver`].
+//!
+//! [`Client::start`] binds the sockets and spawns one task that owns them and runs the
+//! endpoint loop (flush transmits, then wait for a datagram, the endpoint's deadline or
+//! a command). Commands run on the caller's thread under a short lock with
+//! [`Client::with`] (or the helpers built on it) and wake the task; events arrive on
+//! [`Client::next_event`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::RngCore;
+use tokio::sync::{Notify, mpsc};
+
+use crate::driver::{self, TransportConfig, TransportSetupError, Transports};
+use crate::endpoint::{
+    CallId, CallOptions, Endpoint, EndpointConfig, EndpointError, Input, Output, SipEvent,
+};
+use crate::msg::Uri;
+use crate::transaction::{Transmit, Transport};
+
+struct Shared {
+    endpoint: Mutex<Endpoint>,
+    wake: Notify,
+}
+
+/// A running SIP user agent. Dropping it stops its task (without un-REGISTER: call
+/// [`Client::shutdown`] first for that).
+pub struct Client {
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedReceiver<SipEvent>,
+    task: tokio::task::JoinHandle<()>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Binds a UDP socket at `config.local_addr` (port 0 picks one; the endpoint then
+    /// uses the bound address in Via and Contact) and starts the endpoint task.
+    pub async fn start(config: EndpointConfig) -> Result<Client, TransportSetupError> {
+        Self::start_with(config, None).await
+    }
+
+    /// Like [`start`](Self::start) with explicit transport settings (TCP/TLS); the UDP
+    /// socket, if any, is still bound at `config.local_addr`.
+    pub async fn start_with(
+        mut config: EndpointConfig,
+        transports: Option<TransportConfig>,
+    ) -> Result<Client, TransportSetupError> {
+        let tc = transports.unwrap_or_else(|| TransportConfig::udp(config.local_addr));
+        let transports = Transports::bind(tc).await?;
+        if let Some(bound) = transports.local_addr(Transport::Udp) {
+            config.local_addr = bound;
+        }
+        let local_addr = config.local_addr;
+        let seed = rand::rng().next_u64();
+        let shared = Arc::new(Shared {
+            endpoint: Mutex::new(Endpoint::new(config, seed)),
+            wake: Notify::new(),
+        });
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(shared.clone(), transports, events_tx));
+        Ok(Client {
+            shared,
+            events,
+            task,
+            local_addr,
+        })
+    }
+
+    /// The bound local address (Via sent-by and Contact).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Runs a command on the endpoint with the current time and wakes the task so that
+    /// its output is sent.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Endpoint, Instant) -> R) -> R {
+        let r = {
+            let mut ep = match self.shared.endpoint.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            f(&mut ep, Instant::now())
+        };
+        self.shared.wake.notify_one();
+        r
+    }
+
+    /// The next event, or `None` when the task has stopped.
+    pub async fn next_event(&mut self) -> Option<SipEvent> {
+        self.events.recv().await
+    }
+
+    /// The next event within `timeout`.
+    pub async fn next_event_timeout(&mut self, timeout: Duration) -> Option<SipEvent> {
+        tokio::time::timeout(timeout, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Waits up to `timeout` for the first event for which `f` returns `Some`,
+    /// discarding the others (logged at debug level).
+    pub async fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&SipEvent) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .ok()
+                .flatten()?;
+            if let Some(t) = f(&ev) {
+                return Some(t);
+            }
+            tracing::debug!(event = ?ev, "event skipped while waiting");
+        }
+    }
+
+    /// REGISTER (see [`Endpoint::register`]).
+    pub fn register(&self) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.register(now))
+    }
+
+    /// Un-REGISTER (see [`Endpoint::unregister`]).
+    pub fn unregister(&self) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.unregister(now))
+    }
+
+    /// Places a call (see [`Endpoint::invite`]).
+    pub fn invite(&self, to: Uri, body: Bytes, opts: CallOptions) -> Result<CallId, EndpointError> {
+        self.with(|ep, now| ep.invite(now, to, body, opts))
+    }
+
+    /// Sends 180 Ringing.
+    pub fn ring(&self, call: CallId) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.ring(now, call))
+    }
+
+    /// Answers a call or re-INVITE.
+    pub fn answer(&self, call: CallId, status: u16, body: Bytes) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.answer(now, call, status, body))
+    }
+
+    /// Sends a re-INVITE.
+    pub fn reinvite(&self, call: CallId, body: Bytes) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.reinvite(now, call, body))
+    }
+
+    /// Cancels an unanswered outgoing call.
+    pub fn cancel(&self, call: CallId) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.cancel(now, call))
+    }
+
+    /// Hangs up.
+    pub fn bye(&self, call: CallId) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.bye(now, call))
+    }
+
+    /// Un-REGISTERs if registered and waits up to `timeout` for the registrar's answer,
+    /// then stops the task.
+    pub async fn shutdown(mut self, timeout: Duration) {
+        let registered = self.with(|ep, _| ep.is_registered());
+        if registered && self.unregister().is_ok() {
+            let _ = self
+                .wait_for(timeout, |e| match e {
+                    SipEvent::Unregistered | SipEvent::RegistrationFailed { .. } => Some(()),
+                    _ => None,
+                })
+                .await;
+        }
+        self.task.abort();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Endpoint> {
+    match shared.endpoint.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    mut transports: Transports,
+    events: mpsc::UnboundedSender<SipEvent>,
+) {
+    loop {
+        let mut sends: Vec<Transmit> = Vec::new();
+        let deadline = {
+            let mut ep = lock(&shared);
+            let mut deadline = None;
+            while let Some(out) = ep.poll_output() {
+                match out {
+                    Output::Transmit(t) => sends.push(t),
+                    Output::Event(e) => {
+                        // The application may have dropped its receiver; keep running.
+                        let _ = events.send(e);
+                    }
+                    Output::Timeout(at) => {
+                        deadline = Some(at);
+                        break;
+                    }
+                    #[allow(unreachable_patterns)]
+                    _ => {}
+                }
+            }
+            deadline
+        };
+        for t in sends {
+            transports.send(t).await;
+        }
+        let sleep_until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            input = transports.recv() => {
+                let input = match input {
+                    driver::Input::Receive { data, source, transport } => {
+                        Input::Receive { data, source, transport }
+                    }
+                    driver::Input::TransportError { target, reason } => {
+                        Input::TransportError { target, reason }
+                    }
+                    #[allow(unreachable_patterns)]
+                    _ => continue,
+                };
+                lock(&shared).handle_input(Instant::now(), input);
+            }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(sleep_until)) => {
+                lock(&shared).handle_input(Instant::now(), Input::Timeout);
+            }
+            _ = shared.wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,809 @@
+//! Two (or three) sans-IO endpoints over an in-memory network with a fake clock: no
+//! sockets, no sleeping. Loss is injected by a filter on the transmits.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cusax_sip::endpoint::{
+    Account, CallId, CallOptions, EndedBy, Endpoint, EndpointConfig, Input, Output, SipEvent,
+};
+use cusax_sip::msg::{Method, Request, Response, SipMessage, Uri};
+use cusax_sip::transaction::{Target, Transport};
+use cusax_sip::ua::digest;
+
+const OFFER: &[u8] = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+const ANSWER: &[u8] = b"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n";
+const HOLD: &[u8] = b"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n";
+
+type Filter = Box<dyn FnMut(&SocketAddr, &SipMessage) -> bool>;
+type Server = Box<dyn FnMut(&Request) -> Option<Response>>;
+
+/// The simulated network: endpoints by address, plus an optional in-test server
+/// (a closure answering requests statelessly) and a drop filter.
+struct Net {
+    now: Instant,
+    eps: HashMap<SocketAddr, Endpoint>,
+    events: HashMap<SocketAddr, Vec<SipEvent>>,
+    /// Every message delivered (destination, message), for assertions.
+    log: Vec<(SocketAddr, SipMessage)>,
+    /// Returns false to drop the message.
+    filter: Option<Filter>,
+    /// A scripted server at this address.
+    server: Option<(SocketAddr, Server)>,
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Net {
+    fn new() -> Self {
+        Net {
+            now: Instant::now(),
+            eps: HashMap::new(),
+            events: HashMap::new(),
+            log: Vec::new(),
+            filter: None,
+            server: None,
+        }
+    }
+
+    fn add(&mut self, port: u16, f: impl FnOnce(&mut EndpointConfig)) -> SocketAddr {
+        let a = addr(port);
+        let mut cfg = EndpointConfig::new(a);
+        cfg.contact_user = format!("u{port}");
+        f(&mut cfg);
+        self.eps.insert(a, Endpoint::new(cfg, u64::from(port)));
+        a
+    }
+
+    fn ep(&mut self, a: SocketAddr) -> &mut Endpoint {
+        self.eps.get_mut(&a).expect("endpoint")
+    }
+
+    /// Drains every endpoint's output and delivers until quiet. Returns the earliest
+    /// deadline.
+    fn run(&mut self) -> Instant {
+        let mut deadline;
+        loop {
+            deadline = self.now + Duration::from_secs(3600);
+            let mut moved = false;
+            let addrs: Vec<SocketAddr> = self.eps.keys().copied().collect();
+            for a in addrs {
+                let mut out = Vec::new();
+                loop {
+                    match self.ep(a).poll_output() {
+                        Some(Output::Transmit(t)) => out.push(t),
+                        Some(Output::Event(e)) => self.events.entry(a).or_default().push(e),
+                        Some(Output::Timeout(at)) => {
+                            deadline = deadline.min(at);
+                            break;
+                        }
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+                for t in out {
+                    moved = true;
+                    self.deliver(a, t.target.addr, t.data);
+                }
+            }
+            if !moved {
+                return deadline;
+            }
+        }
+    }
+
+    fn deliver(&mut self, from: SocketAddr, to: SocketAddr, data: Bytes) {
+        let msg = SipMessage::parse(data.clone()).expect("endpoints send valid SIP");
+        if let Some(f) = self.filter.as_mut()
+            && !f(&to, &msg)
+        {
+            return;
+        }
+        self.log.push((to, msg.clone()));
+        if let Some((sa, server)) = self.server.as_mut()
+            && *sa == to
+        {
+            if let SipMessage::Request(r) = &msg
+                && let Some(resp) = server(r)
+            {
+                let bytes = resp.to_bytes();
+                self.deliver(to, from, bytes);
+            }
+            return;
+        }
+        let now = self.now;
+        if let Some(ep) = self.eps.get_mut(&to) {
+            ep.handle_input(
+                now,
+                Input::Receive {
+                    data,
+                    source: from,
+                    transport: Transport::Udp,
+                },
+            );
+        }
+    }
+
+    /// Runs, advancing the fake clock to each deadline, for `total` of simulated time.
+    fn advance(&mut self, total: Duration) {
+        let end = self.now + total;
+        loop {
+            let d = self.run();
+            if d > end {
+                self.now = end;
+                let addrs: Vec<SocketAddr> = self.eps.keys().copied().collect();
+                for a in addrs {
+                    let now = self.now;
+                    self.ep(a).handle_input(now, Input::Timeout);
+                }
+                self.run();
+                return;
+            }
+            self.now = d.max(self.now);
+            let addrs: Vec<SocketAddr> = self.eps.keys().copied().collect();
+            for a in addrs {
+                let now = self.now;
+                self.ep(a).handle_input(now, Input::Timeout);
+            }
+        }
+    }
+
+    fn take_events(&mut self, a: SocketAddr) -> Vec<SipEvent> {
+        self.events.remove(&a).unwrap_or_default()
+    }
+
+    fn count(&self, pred: impl Fn(&SocketAddr, &SipMessage) -> bool) -> usize {
+        self.log.iter().filter(|(a, m)| pred(a, m)).count()
+    }
+}
+
+fn uri_of(a: SocketAddr, user: &str) -> Uri {
+    Uri::parse(&format!("sip:{user}@{a}")).expect("uri")
+}
+
+fn incoming_call(events: &[SipEvent]) -> (CallId, Vec<SipEvent>) {
+    let call = events
+        .iter()
+        .find_map(|e| match e {
+            SipEvent::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("IncomingCall event");
+    (call, events.to_vec())
+}
+
+fn is_method(m: &SipMessage, method: Method) -> bool {
+    matches!(m, SipMessage::Request(r) if r.method == method)
+}
+
+fn is_status(m: &SipMessage, status: u16, method: Method) -> bool {
+    matches!(m, SipMessage::Response(r) if r.status == status
+        && r.headers.cseq().map(|c| c.method == method).unwrap_or(false))
+}
+
+#[test]
+fn call_ring_answer_hold_bye() {
+    let mut net = Net::new();
+    let a = net.add(5100, |_| {});
+    let b = net.add(5101, |_| {});
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .invite(
+            now,
+            uri_of(b, "bob"),
+            Bytes::from_static(OFFER),
+            CallOptions::default(),
+        )
+        .expect("invite");
+    net.run();
+    let (call_b, evs) = incoming_call(&net.take_events(b));
+    assert!(evs.iter().any(|e| matches!(e, SipEvent::IncomingCall { body, anonymous: false, .. } if body.as_ref() == OFFER)));
+
+    let now = net.now;
+    net.ep(b).ring(now, call_b).expect("ring");
+    net.run();
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::CallRinging { call } if *call == call_a))
+    );
+
+    net.ep(b)
+        .answer(now, call_b, 200, Bytes::from_static(ANSWER))
+        .expect("answer");
+    net.run();
+    let ev_a = net.take_events(a);
+    assert!(ev_a.iter().any(|e| matches!(e, SipEvent::CallAnswered { call, body } if *call == call_a && body.as_ref() == ANSWER)), "{ev_a:?}");
+    assert!(
+        net.take_events(b)
+            .iter()
+            .any(|e| matches!(e, SipEvent::CallConfirmed { call } if *call == call_b))
+    );
+    assert_eq!(net.count(|to, m| *to == b && is_method(m, Method::Ack)), 1);
+
+    // Hold with a re-INVITE (a=sendonly), answered by B.
+    net.ep(a)
+        .reinvite(now, call_a, Bytes::from_static(HOLD))
+        .expect("reinvite");
+    net.run();
+    let ev_b = net.take_events(b);
+    assert!(ev_b.iter().any(|e| matches!(e, SipEvent::ReinviteReceived { call, body } if *call == call_b && body.as_ref() == HOLD)));
+    net.ep(b)
+        .answer(now, call_b, 200, Bytes::from_static(ANSWER))
+        .expect("answer re-INVITE");
+    net.run();
+    assert!(net.take_events(a).iter().any(
+        |e| matches!(e, SipEvent::ReinviteCompleted { call, status: 200, .. } if *call == call_a)
+    ));
+    assert_eq!(net.count(|to, m| *to == b && is_method(m, Method::Ack)), 2);
+    // The re-INVITE's CSeq is above the INVITE's (§12.2.1.1).
+    let reinvite_cseq = net
+        .log
+        .iter()
+        .filter_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Invite => {
+                r.headers.cseq().ok().map(|c| c.seq)
+            }
+            _ => None,
+        })
+        .max();
+    assert_eq!(reinvite_cseq, Some(2));
+
+    net.ep(a).bye(now, call_a).expect("bye");
+    net.run();
+    assert!(
+        net.take_events(a).iter().any(
+            |e| matches!(e, SipEvent::CallEnded { call, by: EndedBy::Local } if *call == call_a)
+        )
+    );
+    assert!(net.take_events(b).iter().any(
+        |e| matches!(e, SipEvent::CallEnded { call, by: EndedBy::Remote } if *call == call_b)
+    ));
+    // No retransmission of anything after the call: simulate 40 s and check no more BYE.
+    let byes = net.count(|_, m| is_method(m, Method::Bye));
+    net.advance(Duration::from_secs(40));
+    assert_eq!(net.count(|_, m| is_method(m, Method::Bye)), byes);
+    assert_eq!(byes, 1);
+}
+
+#[test]
+fn cancel_while_ringing() {
+    let mut net = Net::new();
+    let a = net.add(5110, |_| {});
+    let b = net.add(5111, |_| {});
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .invite(
+            now,
+            uri_of(b, "bob"),
+            Bytes::from_static(OFFER),
+            CallOptions::default(),
+        )
+        .expect("invite");
+    net.run();
+    let (call_b, _) = incoming_call(&net.take_events(b));
+    net.ep(b).ring(now, call_b).expect("ring");
+    net.run();
+    net.ep(a).cancel(now, call_a).expect("cancel");
+    net.run();
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::CallCancelled { call } if *call == call_a))
+    );
+    assert!(
+        net.take_events(b)
+            .iter()
+            .any(|e| matches!(e, SipEvent::CallCancelled { call } if *call == call_b))
+    );
+    assert_eq!(
+        net.count(|to, m| *to == a && is_status(m, 487, Method::Invite)),
+        1
+    );
+    assert_eq!(
+        net.count(|to, m| *to == a && is_status(m, 200, Method::Cancel)),
+        1
+    );
+    // The transaction layer ACKs the 487.
+    assert_eq!(net.count(|to, m| *to == b && is_method(m, Method::Ack)), 1);
+    // The CANCEL copies the INVITE's top Via, Call-ID and CSeq number (§9.1).
+    let invite = net.log.iter().find_map(|(_, m)| match m {
+        SipMessage::Request(r) if r.method == Method::Invite => Some(r.clone()),
+        _ => None,
+    });
+    let cancel = net.log.iter().find_map(|(_, m)| match m {
+        SipMessage::Request(r) if r.method == Method::Cancel => Some(r.clone()),
+        _ => None,
+    });
+    let (invite, cancel) = (invite.expect("invite"), cancel.expect("cancel"));
+    assert_eq!(invite.headers.get("Via"), cancel.headers.get("Via"));
+    assert_eq!(invite.headers.call_id().ok(), cancel.headers.call_id().ok());
+    assert_eq!(invite.uri, cancel.uri);
+    assert_eq!(
+        invite.headers.cseq().expect("cseq").seq,
+        cancel.headers.cseq().expect("cseq").seq
+    );
+    assert!(net.ep(b).answer(now, call_b, 200, Bytes::new()).is_err());
+}
+
+#[test]
+fn cancel_before_provisional_waits_for_it() {
+    let mut net = Net::new();
+    let a = net.add(5112, |_| {});
+    let b = net.add(5113, |_| {});
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .invite(
+            now,
+            uri_of(b, "bob"),
+            Bytes::from_static(OFFER),
+            CallOptions::default(),
+        )
+        .expect("invite");
+    // Cancel before anything came back.
+    net.ep(a).cancel(now, call_a).expect("cancel");
+    net.run();
+    assert_eq!(net.count(|_, m| is_method(m, Method::Cancel)), 0);
+    let (call_b, _) = incoming_call(&net.take_events(b));
+    net.ep(b).ring(now, call_b).expect("ring");
+    net.run();
+    assert_eq!(net.count(|_, m| is_method(m, Method::Cancel)), 1);
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::CallCancelled { .. }))
+    );
+}
+
+#[test]
+fn lost_first_200_is_retransmitted_until_ack() {
+    let mut net = Net::new();
+    let a = net.add(5120, |_| {});
+    let b = net.add(5121, |_| {});
+    // Drop the first 200 OK for the INVITE.
+    let mut dropped = 0;
+    net.filter = Some(Box::new(move |_, m| {
+        if is_status(m, 200, Method::Invite) && dropped == 0 {
+            dropped += 1;
+            return false;
+        }
+        true
+    }));
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .invite(
+            now,
+            uri_of(b, "bob"),
+            Bytes::from_static(OFFER),
+            CallOptions::default(),
+        )
+        .expect("invite");
+    net.run();
+    let (call_b, _) = incoming_call(&net.take_events(b));
+    net.ep(b)
+        .answer(now, call_b, 200, Bytes::from_static(ANSWER))
+        .expect("answer");
+    net.run();
+    assert!(net.take_events(a).is_empty());
+    // T1 later B retransmits the 2xx; A answers it and ACKs.
+    net.advance(Duration::from_millis(600));
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::CallAnswered { call, .. } if *call == call_a))
+    );
+    assert!(
+        net.take_events(b)
+            .iter()
+            .any(|e| matches!(e, SipEvent::CallConfirmed { call } if *call == call_b))
+    );
+    let sent_200 = net.count(|to, m| *to == a && is_status(m, 200, Method::Invite));
+    assert_eq!(sent_200, 1, "one delivered 200 (the first was dropped)");
+    // After the ACK no more retransmissions.
+    net.advance(Duration::from_secs(10));
+    assert_eq!(
+        net.count(|to, m| *to == a && is_status(m, 200, Method::Invite)),
+        1
+    );
+}
+
+#[test]
+fn lost_ack_gets_2xx_retransmissions_and_each_is_acked_then_bye_after_64t1() {
+    let mut net = Net::new();
+    let a = net.add(5130, |_| {});
+    let b = net.add(5131, |_| {});
+    // Drop every ACK: B keeps retransmitting its 2xx with T1 doubling up to T2 and
+    // gives up after 64*T1 with a BYE (§13.3.1.4). A re-ACKs every 2xx.
+    net.filter = Some(Box::new(|_, m| !is_method(m, Method::Ack)));
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .invite(
+            now,
+            uri_of(b, "bob"),
+            Bytes::from_static(OFFER),
+            CallOptions::default(),
+        )
+        .expect("invite");
+    net.run();
+    let (call_b, _) = incoming_call(&net.take_events(b));
+    net.ep(b)
+        .answer(now, call_b, 200, Bytes::from_static(ANSWER))
+        .expect("answer");
+    net.advance(Duration::from_secs(40));
+    let oks = net.count(|to, m| *to == a && is_status(m, 200, Method::Invite));
+    // Sent at 0, .5, 1.5, 3.5, 7.5, 11.5, 15.5, ... 31.5: 1 + 10 retransmissions.
+    assert!((9..=12).contains(&oks), "2xx sent {oks} times");
+    assert!(net.take_events(b).iter().any(
+        |e| matches!(e, SipEvent::CallEnded { call, by: EndedBy::AckTimeout } if *call == call_b)
+    ));
+    assert_eq!(net.count(|to, m| *to == a && is_method(m, Method::Bye)), 1);
+    let ev_a = net.take_events(a);
+    assert_eq!(
+        ev_a.iter()
+            .filter(|e| matches!(e, SipEvent::CallAnswered { .. }))
+            .count(),
+        1
+    );
+    assert!(ev_a.iter().any(
+        |e| matches!(e, SipEvent::CallEnded { call, by: EndedBy::Remote } if *call == call_a)
+    ));
+}
+
+#[test]
+fn call_info_present_and_absent_when_anonymous() {
+    let mut net = Net::new();
+    let a = net.add(5140, |c| c.call_info_impp = Some("alice@cusax.test".into()));
+    let b = net.add(5141, |_| {});
+    let now = net.now;
+    net.ep(a)
+        .invite(
+            now,
+            uri_of(b, "bob"),
+            Bytes::from_static(OFFER),
+            CallOptions::with_impp(),
+        )
+        .expect("invite");
+    net.run();
+    let evs = net.take_events(b);
+    let info = evs
+        .iter()
+        .find_map(|e| match e {
+            SipEvent::IncomingCall {
+                call_info,
+                anonymous,
+                ..
+            } => Some((call_info.clone(), *anonymous)),
+            _ => None,
+        })
+        .expect("incoming call");
+    assert!(!info.1);
+    assert_eq!(info.0.len(), 1);
+    assert_eq!(info.0[0].uri, "xmpp:alice@cusax.test");
+    assert!(info.0[0].is_purpose("impp"));
+
+    // Anonymous: no Call-Info even when asked, anonymous From, Privacy: id.
+    let mut opts = CallOptions::anonymous();
+    opts.call_info_impp = true;
+    net.ep(a)
+        .invite(now, uri_of(b, "bob"), Bytes::from_static(OFFER), opts)
+        .expect("invite");
+    net.run();
+    let evs = net.take_events(b);
+    let (info, anonymous, from) = evs
+        .iter()
+        .find_map(|e| match e {
+            SipEvent::IncomingCall {
+                call_info,
+                anonymous,
+                from,
+                ..
+            } => Some((call_info.clone(), *anonymous, from.clone())),
+            _ => None,
+        })
+        .expect("incoming call");
+    assert!(info.is_empty());
+    assert!(anonymous);
+    assert_eq!(from.uri.to_string(), "sip:anonymous@anonymous.invalid");
+    let last_invite = net
+        .log
+        .iter()
+        .rev()
+        .find_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Invite => Some(r.clone()),
+            _ => None,
+        })
+        .expect("invite");
+    assert!(!last_invite.headers.contains("Call-Info"));
+    assert_eq!(last_invite.headers.get("Privacy"), Some("id"));
+    let text = String::from_utf8_lossy(&last_invite.to_bytes()).to_string();
+    assert!(
+        !text.contains("u5140@") || text.contains("Contact: <sip:u5140@"),
+        "identity leaks only via Contact"
+    );
+    assert!(!text.contains("alice"));
+}
+
+fn account(registrar: SocketAddr) -> Account {
+    Account {
+        aor: Uri::parse("sip:alice@cusax.test").expect("uri"),
+        display_name: Some("Alice".into()),
+        username: "alice".into(),
+        password: "alice-secret".into(),
+        registrar: Target::new(Transport::Udp, registrar),
+        outbound_proxy: None,
+        expires: 60,
+    }
+}
+
+/// A scripted registrar/proxy: challenges every request without valid credentials with
+/// 401 (REGISTER) or 407 (others), checking the digest response with the real digest code.
+fn challenging_server(password: &'static str) -> Server {
+    let mut nonce_counter = 0u32;
+    Box::new(move |req: &Request| {
+        if req.method == Method::Ack {
+            return None;
+        }
+        let proxy = req.method != Method::Register;
+        let creds = if proxy {
+            req.headers.proxy_authorization()
+        } else {
+            req.headers.authorization()
+        }
+        .unwrap_or_default();
+        let resp_for = |status: u16| {
+            let mut r = Response::new(status, cusax_sip::msg::default_reason(status));
+            for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+                for v in req.headers.get_all(h) {
+                    let v = if h == "To" && !v.contains("tag=") {
+                        format!("{v};tag=srv")
+                    } else {
+                        v.to_owned()
+                    };
+                    r.headers.push(h, v);
+                }
+            }
+            r
+        };
+        let valid = creds.first().is_some_and(|c| {
+            let ch = cusax_sip::msg::Challenge {
+                scheme: "Digest".into(),
+                params: vec![
+                    ("realm".into(), "cusax.test".into()),
+                    (
+                        "nonce".into(),
+                        c.param("nonce").unwrap_or_default().to_owned(),
+                    ),
+                    ("qop".into(), "auth".into()),
+                ],
+            };
+            let expect = digest::answer(
+                &ch,
+                &digest::DigestCredentials::new("alice", password),
+                req.method.as_str(),
+                c.uri().unwrap_or_default(),
+                &req.body,
+                c.param("cnonce").unwrap_or_default(),
+                u32::from_str_radix(c.param("nc").unwrap_or("1"), 16).unwrap_or(1),
+            )
+            .expect("answer");
+            expect.response() == c.response()
+        });
+        if !valid {
+            nonce_counter += 1;
+            let mut r = resp_for(if proxy { 407 } else { 401 });
+            r.headers.push(
+                if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" },
+                format!("Digest realm=\"cusax.test\", nonce=\"n{nonce_counter}\", qop=\"auth\", algorithm=MD5"),
+            );
+            return Some(r);
+        }
+        let mut r = resp_for(if req.method == Method::Invite {
+            486
+        } else {
+            200
+        });
+        if req.method == Method::Register
+            && let Some(c) = req.headers.get("Contact")
+        {
+            let exp = req.headers.get("Expires").unwrap_or("60");
+            r.headers.push("Contact", format!("{c};expires={exp}"));
+        }
+        Some(r)
+    })
+}
+
+#[test]
+fn register_with_digest_refresh_and_unregister() {
+    let mut net = Net::new();
+    let srv = addr(5190);
+    net.server = Some((srv, challenging_server("alice-secret")));
+    let a = net.add(5150, |c| c.account = Some(account(srv)));
+    let now = net.now;
+    net.ep(a).register(now).expect("register");
+    net.run();
+    let evs = net.take_events(a);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, SipEvent::Registered { expires: 60 })),
+        "{evs:?}"
+    );
+    assert!(net.ep(a).is_registered());
+    let registers = net.count(|to, m| *to == srv && is_method(m, Method::Register));
+    assert_eq!(registers, 2, "REGISTER, 401, REGISTER with credentials");
+    // The refresh fires at 30 s (half of 60).
+    assert_eq!(
+        net.ep(a).registration_refresh_at(),
+        Some(now + Duration::from_secs(30))
+    );
+    net.advance(Duration::from_secs(31));
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::Registered { .. }))
+    );
+    assert!(net.count(|to, m| *to == srv && is_method(m, Method::Register)) > registers);
+    // Same Call-ID for every REGISTER, CSeq increasing (§10.2).
+    let regs: Vec<(String, u32)> = net
+        .log
+        .iter()
+        .filter_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Register => Some((
+                r.headers.call_id().expect("call-id").to_owned(),
+                r.headers.cseq().expect("cseq").seq,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        regs.windows(2).all(|w| w[0].0 == w[1].0 && w[0].1 < w[1].1),
+        "{regs:?}"
+    );
+    let now = net.now;
+    net.ep(a).unregister(now).expect("unregister");
+    net.run();
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::Unregistered))
+    );
+    assert!(!net.ep(a).is_registered());
+}
+
+#[test]
+fn wrong_password_reports_authentication_failed() {
+    let mut net = Net::new();
+    let srv = addr(5191);
+    net.server = Some((srv, challenging_server("the-real-secret")));
+    let a = net.add(5151, |c| c.account = Some(account(srv)));
+    let now = net.now;
+    net.ep(a).register(now).expect("register");
+    net.run();
+    let evs = net.take_events(a);
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            SipEvent::AuthenticationFailed {
+                method: Method::Register,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, SipEvent::RegistrationFailed { status: 401, .. }))
+    );
+    assert_eq!(
+        net.count(|to, m| *to == srv && is_method(m, Method::Register)),
+        2,
+        "no endless retry"
+    );
+}
+
+#[test]
+fn invite_challenged_with_407_is_retried_with_credentials() {
+    let mut net = Net::new();
+    let srv = addr(5192);
+    net.server = Some((srv, challenging_server("alice-secret")));
+    let a = net.add(5152, |c| {
+        let mut acc = account(srv);
+        acc.outbound_proxy = Some(Target::new(Transport::Udp, srv));
+        c.account = Some(acc);
+    });
+    let now = net.now;
+    let call = net
+        .ep(a)
+        .invite(
+            now,
+            Uri::parse("sip:bob@cusax.test").expect("uri"),
+            Bytes::from_static(OFFER),
+            CallOptions::default(),
+        )
+        .expect("invite");
+    net.run();
+    // The scripted server answers an authenticated INVITE with 486.
+    let evs = net.take_events(a);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, SipEvent::CallFailed { call: c, status: 486, .. } if *c == call)),
+        "{evs:?}"
+    );
+    let invites: Vec<Request> = net
+        .log
+        .iter()
+        .filter_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Invite => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(invites.len(), 2);
+    assert!(invites[1].headers.contains("Proxy-Authorization"));
+    assert_eq!(
+        invites[1].headers.cseq().expect("cseq").seq,
+        invites[0].headers.cseq().expect("cseq").seq + 1
+    );
+    assert_ne!(
+        invites[0].headers.top_via().expect("via").branch(),
+        invites[1].headers.top_via().expect("via").branch()
+    );
+    assert_eq!(
+        invites[0].headers.call_id().ok(),
+        invites[1].headers.call_id().ok()
+    );
+    // ACK for the 407 and for the 486 (by the transaction layer).
+    assert_eq!(
+        net.count(|to, m| *to == srv && is_method(m, Method::Ack)),
+        2
+    );
+}
+
+#[test]
+fn message_refused_when_switched_off() {
+    let mut net = Net::new();
+    let a = net.add(5160, |_| {});
+    let b = net.add(5161, |c| c.allow_message = false);
+    let c = net.add(5162, |_| {});
+    let now = net.now;
+    let id = net
+        .ep(a)
+        .message(
+            now,
+            uri_of(b, "bob"),
+            "text/plain",
+            Bytes::from_static(b"hi"),
+        )
+        .expect("message");
+    net.run();
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::MessageResponse { id: i, status: 405 } if *i == id))
+    );
+    assert!(net.take_events(b).is_empty());
+    net.ep(a)
+        .message(
+            now,
+            uri_of(c, "carol"),
+            "text/plain",
+            Bytes::from_static(b"hi"),
+        )
+        .expect("message");
+    net.run();
+    assert!(
+        net.take_events(c)
+            .iter()
+            .any(|e| matches!(e, SipEvent::MessageReceived { body, .. } if body.as_ref() == b"hi"))
+    );
+    let oid = net.ep(a).options(now, uri_of(c, "carol")).expect("options");
+    net.run();
+    assert!(net.take_events(a).iter().any(|e| matches!(e, SipEvent::OptionsResponse { id, status: 200, allow } if *id == oid && allow.iter().any(|m| m == "INVITE"))));
+}
