@@ -8,6 +8,9 @@
 //! declaration (`xmlns='…'`) wherever an element's namespace differs from its parent's,
 //! single-quoted attribute values, and escaped text. Attributes in the `xml:` namespace
 //! (e.g. `xml:lang`, RFC 6120 §8.1.5) are stored with their `xml:` prefix and written as-is.
+//! Attributes in another namespace may be stored in Clark notation (`{uri}local`); the
+//! writer declares a prefix for them. Any other prefixed attribute name has no known
+//! namespace and is left out of the output (it would make it not well-formed).
 //!
 //! Writing recurses once per nesting level; trees built by the parser are depth-limited
 //! there, and trees built by code are as deep as that code makes them.
@@ -207,12 +210,29 @@ impl Element {
             out.push_str(&escape_attr(&self.ns));
             out.push('\'');
         }
+        let mut ns_attrs = 0usize;
         for (k, v) in &self.attrs {
             if k == "xmlns" || k.starts_with("xmlns:") {
                 continue;
             }
             out.push(' ');
-            out.push_str(k);
+            if let Some((uri, local)) = k.strip_prefix('{').and_then(|r| r.split_once('}')) {
+                // Clark notation `{uri}local`: declare a fresh prefix for it.
+                ns_attrs += 1;
+                out.push_str(&format!("xmlns:a{ns_attrs}='"));
+                out.push_str(&escape_attr(uri));
+                out.push_str(&format!("' a{ns_attrs}:{local}"));
+            } else if let Some((prefix, _)) = k.split_once(':')
+                && prefix != "xml"
+            {
+                // A prefixed name whose namespace is unknown would make the output
+                // not well-formed (undeclared prefix); leave it out.
+                tracing::debug!(attr = %k, "dropping attribute with an undeclared prefix");
+                out.pop();
+                continue;
+            } else {
+                out.push_str(k);
+            }
             out.push_str("='");
             out.push_str(&escape_attr(v));
             out.push('\'');
@@ -390,6 +410,19 @@ mod tests {
             "<body xmlns='jabber:client' xml:lang='en' q='it&apos;s &quot;&lt;&amp;&gt;&quot;&#10;'>a &lt; b &amp;&amp; c &gt; d ]]&gt; &#13;</body>"
         );
         assert_eq!(format!("{e}"), e.to_xml());
+    }
+
+    #[test]
+    fn writer_namespaced_attributes() {
+        let e = Element::new("a", "urn:x")
+            .with_attr("{urn:y}foo", "1")
+            .with_attr("{urn:z}bar", "2")
+            .with_attr("p:undeclared", "3")
+            .with_attr("xml:lang", "en");
+        assert_eq!(
+            e.to_xml(),
+            "<a xmlns='urn:x' xmlns:a1='urn:y' a1:foo='1' xmlns:a2='urn:z' a2:bar='2' xml:lang='en'/>"
+        );
     }
 
     #[test]
