@@ -4,6 +4,7 @@
 //!
 //! Skips when CUSAX_XMPP_ADDR / CUSAX_XMPP_DOMAIN / CUSAX_CA_CERT are absent.
 //! Works on a fresh server and on one where the subscription already exists.
+#![cfg(feature = "driver")]
 
 use std::time::Duration;
 

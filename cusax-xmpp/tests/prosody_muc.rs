@@ -5,6 +5,7 @@
 //!
 //! Skips when CUSAX_XMPP_ADDR / CUSAX_XMPP_DOMAIN / CUSAX_CA_CERT / CUSAX_XMPP_ROOM (or
 //! CUSAX_XMPP_MUC) are absent.
+#![cfg(feature = "driver")]
 
 use std::time::Duration;
 

@@ -10,6 +10,7 @@
 //!
 //! Skips when CUSAX_XMPP_ADDR / CUSAX_XMPP_DOMAIN / CUSAX_XMPP_DOMAIN_SHA256 /
 //! CUSAX_CA_CERT are absent.
+#![cfg(feature = "driver")]
 
 use std::time::Duration;
 
@@ -62,7 +63,11 @@ impl Peer {
     async fn login(env: &Env, user: &str, domain: &str) -> Peer {
         let bare = BareJid::new(&format!("{user}@{domain}")).expect("jid");
         let mut s = SessionConfig::new(bare.clone(), format!("{user}-secret"));
-        s.resource = Some(format!("vcard-{}", std::process::id()));
+        // Unique per login: tests run in parallel and log the same user in; a second
+        // session with the same resource would replace the first (RFC 6120 §7.7.2.2).
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        s.resource = Some(format!("vcard-{}-{n}", std::process::id()));
         let mut c = ClientConfig::new(s);
         c.server = Some(env.addr.clone());
         c.ca_cert = Some(env.ca.clone().into());
