@@ -486,6 +486,14 @@ impl OfferAnswer {
         }
     }
 
+    /// Like [`OfferAnswer::new`] with a ChaCha-based RNG seeded from `seed` (deterministic:
+    /// for tests and fuzzing only: the SRTP keys are predictable from the seed. Real calls
+    /// pass a cryptographically secure RNG such as `rand::rng()` to [`OfferAnswer::new`]).
+    pub fn with_seed(config: MediaConfig, seed: u64) -> Self {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+        Self::new(config, &mut rng)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &MediaConfig {
         &self.config
