@@ -21,6 +21,9 @@ pub const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 /// `FORM_TYPE` of the room information form (XEP-0045 §6.4).
 pub const FORM_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
 
+/// Most occupants tracked in one room.
+pub const MAX_OCCUPANTS: usize = 4096;
+
 /// Most items and status codes read from one `<x xmlns='…muc#user'/>`.
 pub const MAX_ITEMS: usize = 64;
 
@@ -618,6 +621,10 @@ impl MucRoom {
                     affiliation: item.affiliation,
                     jid: item.jid.clone(),
                 };
+                if self.occupants.len() >= MAX_OCCUPANTS && !self.occupants.contains_key(&nick) {
+                    tracing::debug!(room = %self.room, "too many occupants; presence ignored");
+                    return events;
+                }
                 match self.occupants.insert(nick.clone(), occ.clone()) {
                     None => events.push(MucEvent::OccupantJoined(occ)),
                     Some(old) => {
@@ -1097,6 +1104,19 @@ mod tests {
             ))
             .is_empty()
         );
+    }
+
+    #[test]
+    fn occupant_limit() {
+        let mut r = MucRoom::new(room(), "alice");
+        for i in 0..=MAX_OCCUPANTS {
+            let p = Presence {
+                from: Some(Jid::new(&format!("{R}/n{i}")).expect("jid")),
+                ..Presence::default()
+            };
+            r.handle_presence(&p);
+        }
+        assert_eq!(r.occupants().count(), MAX_OCCUPANTS);
     }
 
     #[test]

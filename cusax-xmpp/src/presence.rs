@@ -9,6 +9,9 @@ use crate::reach::{NS_REACH, Reach, ReachAddr};
 use crate::stanza::{ParseError, Presence, PresenceType, Show, expect};
 use crate::xml::element::Element;
 
+/// Most resources tracked per bare JID (a MUC room's occupants are resources of the room).
+pub const MAX_RESOURCES: usize = 4096;
+
 /// `http://jabber.org/protocol/caps` (XEP-0115).
 pub const NS_CAPS: &str = "http://jabber.org/protocol/caps";
 
@@ -201,10 +204,12 @@ impl PresenceTracker {
                     caps,
                     seq: self.seq,
                 };
-                self.contacts
-                    .entry(bare)
-                    .or_default()
-                    .insert(resource, rp.clone());
+                let res = self.contacts.entry(bare).or_default();
+                if res.len() >= MAX_RESOURCES && !res.contains_key(&resource) {
+                    tracing::debug!(%from, "too many resources for one JID; presence ignored");
+                    return Vec::new();
+                }
+                res.insert(resource, rp.clone());
                 vec![PresenceChange::Available(rp)]
             }
             PresenceType::Unavailable | PresenceType::Error => {
@@ -389,6 +394,19 @@ mod tests {
         assert!(t.best(&bob).is_none());
         // Without from: ignored.
         assert!(t.handle(&Presence::default()).is_empty());
+    }
+
+    #[test]
+    fn tracker_limits_resources() {
+        let mut t = PresenceTracker::new();
+        for i in 0..=MAX_RESOURCES {
+            let p = Presence {
+                from: Some(Jid::new(&format!("room@conf.test/n{i}")).expect("jid")),
+                ..Presence::default()
+            };
+            t.handle(&p);
+        }
+        assert_eq!(t.resources(&bare("room@conf.test")).count(), MAX_RESOURCES);
     }
 
     #[test]

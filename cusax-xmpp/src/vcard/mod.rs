@@ -264,6 +264,41 @@ impl PhoneUri {
     pub fn is_sip_callable(&self) -> bool {
         matches!(self, PhoneUri::Sip(_) | PhoneUri::Tel(_))
     }
+
+    /// Whether this entry designates the same address as `uri` (a SIP caller's
+    /// From/P-Asserted-Identity URI, or another vCard value), for matching an incoming
+    /// call to a roster contact (RFC 7081 §3.5). SIP URIs compare user exactly and host
+    /// case-insensitively, ignoring scheme (sip/sips), parameters and headers; tel numbers
+    /// compare their digits; a SIP URI whose user part is a number (`user=phone` style)
+    /// matches a tel with the same digits.
+    pub fn matches(&self, uri: &str) -> bool {
+        let other = PhoneUri::normalize(uri);
+        match (self.key(), other.key()) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// Comparison key: `S:user@host` for SIP, `T:digits` for numbers.
+    fn key(&self) -> Option<String> {
+        match self {
+            PhoneUri::Sip(s) => {
+                let rest = strip_prefix_ci(s, "sip:").or_else(|| strip_prefix_ci(s, "sips:"))?;
+                let rest = rest.split(['?', ';']).next().unwrap_or(rest);
+                let (user, host) = rest.rsplit_once('@')?;
+                let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+                match clean_number(user) {
+                    Some(n) => Some(format!("T:{n}")),
+                    None => Some(format!("S:{user}@{host}")),
+                }
+            }
+            PhoneUri::Tel(t) => {
+                let n = t.strip_prefix("tel:").unwrap_or(t);
+                Some(format!("T:{}", n.split(';').next().unwrap_or(n)))
+            }
+            PhoneUri::Other(_) => None,
+        }
+    }
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -543,6 +578,25 @@ mod tests {
         // Multi-byte input never panics.
         assert!(matches!(PhoneUri::normalize("té"), Other(_)));
         assert!(matches!(PhoneUri::normalize("tél:1"), Other(_)));
+    }
+
+    #[test]
+    fn matching() {
+        let sip = PhoneUri::normalize("tel:sip:alice@cusax.test");
+        assert!(sip.matches("sip:alice@CUSAX.test"));
+        assert!(sip.matches("sips:alice@cusax.test;transport=tls"));
+        assert!(sip.matches("<sip:alice@cusax.test:5061?subject=x>".trim_matches(['<', '>'])));
+        assert!(
+            !sip.matches("sip:Alice@cusax.test"),
+            "the user part is case-sensitive"
+        );
+        assert!(!sip.matches("sip:bob@cusax.test"));
+        let tel = PhoneUri::normalize("+49 30 1234567");
+        assert!(tel.matches("tel:+49-30-1234567"));
+        assert!(tel.matches("sip:+49301234567@cusax.test;user=phone"));
+        assert!(!tel.matches("tel:+49301234568"));
+        assert!(!PhoneUri::normalize("mailto:x@y").matches("mailto:x@y"));
+        assert!(!sip.matches("garbage"));
     }
 
     #[test]
