@@ -807,3 +807,200 @@ fn message_refused_when_switched_off() {
     net.run();
     assert!(net.take_events(a).iter().any(|e| matches!(e, SipEvent::OptionsResponse { id, status: 200, allow } if *id == oid && allow.iter().any(|m| m == "INVITE"))));
 }
+
+/// A notifier at `srv` accepting SUBSCRIBE (RFC 6665 §4.2.1) with a To tag and Contact.
+fn notifier(srv: SocketAddr) -> Server {
+    Box::new(move |req: &Request| {
+        if req.method != Method::Subscribe {
+            return None;
+        }
+        let mut r = Response::new(200, "OK");
+        for h in ["Via", "From", "Call-ID", "CSeq"] {
+            for v in req.headers.get_all(h) {
+                r.headers.push(h, v.to_owned());
+            }
+        }
+        let to = req.headers.get("To").unwrap_or_default();
+        let to = if to.contains("tag=") {
+            to.to_owned()
+        } else {
+            format!("{to};tag=focus")
+        };
+        r.headers.push("To", to);
+        r.headers.push("Contact", format!("<sip:focus@{srv}>"));
+        r.headers.push(
+            "Expires",
+            req.headers.get("Expires").unwrap_or("0").to_owned(),
+        );
+        Some(r)
+    })
+}
+
+fn notify_for(sub: &Request, seq: u32, state: &str, body: &str) -> Bytes {
+    let from = sub.headers.from().expect("from");
+    let call_id = sub.headers.call_id().expect("call-id");
+    Bytes::from(format!(
+        "NOTIFY {contact} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5193;branch=z9hG4bKnotify{seq}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:conf@cusax.test>;tag=focus\r\nTo: {from}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {seq} NOTIFY\r\nContact: <sip:focus@127.0.0.1:5193>\r\n\
+         Event: conference\r\nSubscription-State: {state}\r\n\
+         Content-Type: application/conference-info+xml\r\nContent-Length: {len}\r\n\r\n{body}",
+        contact = from.uri,
+        len = body.len()
+    ))
+}
+
+#[test]
+fn subscribe_notify_refresh_and_unsubscribe() {
+    let mut net = Net::new();
+    let srv = addr(5193);
+    net.server = Some((srv, notifier(srv)));
+    let a = net.add(5170, |_| {});
+    let now = net.now;
+    let sub = net
+        .ep(a)
+        .subscribe(
+            now,
+            Uri::parse(&format!("sip:conf@{srv}")).expect("uri"),
+            "conference",
+            600,
+        )
+        .expect("subscribe");
+    net.run();
+    assert!(net.take_events(a).iter().any(|e| matches!(e, SipEvent::SubscriptionAccepted { subscription, expires: 600 } if *subscription == sub)));
+    let first = net
+        .log
+        .iter()
+        .find_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Subscribe => Some(r.clone()),
+            _ => None,
+        })
+        .expect("SUBSCRIBE sent");
+    assert_eq!(first.headers.get("Event"), Some("conference"));
+    assert_eq!(
+        first.headers.get("Accept"),
+        Some("application/conference-info+xml")
+    );
+
+    // NOTIFY active: answered 200 and surfaced.
+    let now = net.now;
+    net.ep(a).handle_input(
+        now,
+        Input::Receive {
+            data: notify_for(&first, 1, "active;expires=600", "<conference-info/>"),
+            source: srv,
+            transport: Transport::Udp,
+        },
+    );
+    net.run();
+    assert!(net.take_events(a).iter().any(|e| matches!(e, SipEvent::Notify { subscription, state, body, .. } if *subscription == sub && state == "active" && body.as_ref() == b"<conference-info/>")));
+    assert_eq!(
+        net.count(|to, m| *to == srv && is_status(m, 200, Method::Notify)),
+        1
+    );
+
+    // Refresh before expiry: an in-dialog SUBSCRIBE to the notifier's Contact.
+    net.advance(Duration::from_secs(580));
+    let subs: Vec<Request> = net
+        .log
+        .iter()
+        .filter_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Subscribe => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(subs.len(), 2, "one refresh within 580 s");
+    assert_eq!(subs[1].uri.to_string(), format!("sip:focus@{srv}"));
+    assert_eq!(subs[1].headers.to().expect("to").tag(), Some("focus"));
+    assert_eq!(
+        subs[1].headers.call_id().ok(),
+        subs[0].headers.call_id().ok()
+    );
+    assert!(subs[1].headers.cseq().expect("cseq").seq > subs[0].headers.cseq().expect("cseq").seq);
+
+    // Unsubscribe: Expires: 0, then the terminated NOTIFY ends it.
+    let now = net.now;
+    net.ep(a).unsubscribe(now, sub).expect("unsubscribe");
+    net.run();
+    let last = net
+        .log
+        .iter()
+        .rev()
+        .find_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Subscribe => Some(r.clone()),
+            _ => None,
+        })
+        .expect("unsubscribe sent");
+    assert_eq!(last.headers.get("Expires"), Some("0"));
+    let now = net.now;
+    net.ep(a).handle_input(
+        now,
+        Input::Receive {
+            data: notify_for(&first, 2, "terminated;reason=timeout", ""),
+            source: srv,
+            transport: Transport::Udp,
+        },
+    );
+    net.run();
+    let evs = net.take_events(a);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, SipEvent::Notify { state, .. } if state == "terminated"))
+    );
+    assert!(evs.iter().any(|e| matches!(e, SipEvent::SubscriptionTerminated { subscription, reason: Some(r), .. } if *subscription == sub && r == "timeout")));
+    // No refresh after the end.
+    let n = net.count(|_, m| is_method(m, Method::Subscribe));
+    net.advance(Duration::from_secs(1200));
+    assert_eq!(net.count(|_, m| is_method(m, Method::Subscribe)), n);
+}
+
+#[test]
+fn interval_too_brief_is_retried_with_min_expires() {
+    let mut net = Net::new();
+    let srv = addr(5194);
+    net.server = Some((
+        srv,
+        Box::new(|req: &Request| {
+            let mut r;
+            let asked: u32 = req
+                .headers
+                .get("Expires")
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0);
+            if asked < 120 {
+                r = Response::new(423, "Interval Too Brief");
+                r.headers.push("Min-Expires", "120");
+            } else {
+                r = Response::new(200, "OK");
+                r.headers.push("Expires", asked.to_string());
+            }
+            for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+                for v in req.headers.get_all(h) {
+                    r.headers.push(h, v.to_owned());
+                }
+            }
+            Some(r)
+        }),
+    ));
+    let a = net.add(5171, |c| c.account = Some(account(srv)));
+    let now = net.now;
+    net.ep(a).register(now).expect("register");
+    net.run();
+    let evs = net.take_events(a);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, SipEvent::Registered { expires: 120 })),
+        "{evs:?}"
+    );
+    let asked: Vec<String> = net
+        .log
+        .iter()
+        .filter_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Register => {
+                r.headers.get("Expires").map(str::to_owned)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, ["60", "120"]);
+}
