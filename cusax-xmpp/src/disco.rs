@@ -206,6 +206,67 @@ impl DiscoItems {
     }
 }
 
+/// The XEP-0115 §5.1 verification string S of `info` (before hashing): identities sorted
+/// by category/type/xml:lang (then name) as `category/type/lang/name<`, features sorted as
+/// `var<`, then each extension form with a `FORM_TYPE`, sorted by it, as `FORM_TYPE<` and
+/// its fields sorted by var as `var<value<…` (values sorted).
+pub fn caps_verification_string(info: &DiscoInfo) -> String {
+    let mut s = String::new();
+    let mut ids: Vec<&Identity> = info.identities.iter().collect();
+    ids.sort_by(|a, b| {
+        (&a.category, &a.kind, &a.lang, &a.name).cmp(&(&b.category, &b.kind, &b.lang, &b.name))
+    });
+    for i in ids {
+        s.push_str(&i.category);
+        s.push('/');
+        s.push_str(&i.kind);
+        s.push('/');
+        s.push_str(i.lang.as_deref().unwrap_or(""));
+        s.push('/');
+        s.push_str(i.name.as_deref().unwrap_or(""));
+        s.push('<');
+    }
+    let mut features: Vec<&String> = info.features.iter().collect();
+    features.sort();
+    features.dedup();
+    for f in features {
+        s.push_str(f);
+        s.push('<');
+    }
+    let mut forms: Vec<(&str, &DataForm)> = info
+        .extensions
+        .iter()
+        .filter_map(|f| f.form_type.as_deref().map(|t| (t, f)))
+        .collect();
+    forms.sort_by(|a, b| a.0.cmp(b.0));
+    for (ft, f) in forms {
+        s.push_str(ft);
+        s.push('<');
+        let mut fields: Vec<_> = f.fields.iter().filter(|x| x.var.is_some()).collect();
+        fields.sort_by(|a, b| a.var.cmp(&b.var));
+        for x in fields {
+            s.push_str(x.var.as_deref().unwrap_or(""));
+            s.push('<');
+            let mut values: Vec<&String> = x.values.iter().collect();
+            values.sort();
+            for v in values {
+                s.push_str(v);
+                s.push('<');
+            }
+        }
+    }
+    s
+}
+
+/// The XEP-0115 `ver` of `info` with `hash='sha-1'`: base64 of the SHA-1 of
+/// [`caps_verification_string`].
+pub fn caps_ver(info: &DiscoInfo) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let digest = sha1::Sha1::digest(caps_verification_string(info).as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
 fn query(ns: &str, node: Option<&str>) -> Element {
     let mut q = Element::new("query", ns);
     if let Some(n) = node {
@@ -296,6 +357,36 @@ mod tests {
         ] {
             assert!(DiscoItems::from_element(&test_parse(xml)).is_err());
         }
+    }
+
+    #[test]
+    fn caps_ver_vectors() {
+        // XEP-0115 §5.2 and §5.3.
+        let simple = DiscoInfo::from_element(&test_parse(
+            "<query xmlns='http://jabber.org/protocol/disco#info'>\
+             <identity category='client' name='Exodus 0.9.1' type='pc'/>\
+             <feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/disco#info'/>\
+             <feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/></query>",
+        ))
+        .expect("valid");
+        assert_eq!(caps_ver(&simple), "QgayPKawpkPSDYmwT/WM94uAlu0=");
+        let complex = DiscoInfo::from_element(&test_parse(
+            "<query xmlns='http://jabber.org/protocol/disco#info'>\
+             <identity xml:lang='en' category='client' name='Psi 0.11' type='pc'/>\
+             <identity xml:lang='el' category='client' name='\u{3a8} 0.11' type='pc'/>\
+             <feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/disco#info'/>\
+             <feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/>\
+             <x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field>\
+             <field var='ip_version' type='text-multi'><value>ipv4</value><value>ipv6</value></field>\
+             <field var='os'><value>Mac</value></field><field var='os_version'><value>10.5.1</value></field>\
+             <field var='software'><value>Psi</value></field><field var='software_version'><value>0.11</value></field></x></query>",
+        ))
+        .expect("valid");
+        assert!(
+            caps_verification_string(&complex)
+                .starts_with("client/pc/el/\u{3a8} 0.11<client/pc/en/Psi 0.11<")
+        );
+        assert_eq!(caps_ver(&complex), "q07IKJEyjvHSyhy//CH0CxmKi8w=");
     }
 
     #[test]

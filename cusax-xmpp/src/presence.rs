@@ -100,6 +100,26 @@ impl Caps {
         })
     }
 
+    /// The caps announcing `info` under the software's `node` (XEP-0115 §4, sha-1).
+    pub fn for_info(node: impl Into<String>, info: &crate::disco::DiscoInfo) -> Self {
+        Caps {
+            hash: Some("sha-1".into()),
+            node: node.into(),
+            ver: crate::disco::caps_ver(info),
+        }
+    }
+
+    /// Whether `info` (the disco#info answer for `node#ver`) matches this `ver`
+    /// (XEP-0115 §5.4); false for hashes other than sha-1 and the legacy format.
+    pub fn verify(&self, info: &crate::disco::DiscoInfo) -> bool {
+        self.hash.as_deref() == Some("sha-1") && crate::disco::caps_ver(info) == self.ver
+    }
+
+    /// The disco#info node to query for these caps (`node#ver`, XEP-0115 §6.2).
+    pub fn disco_node(&self) -> String {
+        format!("{}#{}", self.node, self.ver)
+    }
+
     /// Builds the `<c/>` element.
     pub fn to_element(&self) -> Element {
         let mut e = Element::new("c", NS_CAPS);
@@ -334,6 +354,14 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(Caps::from_element(&c.to_element()).expect("rt"), c);
+        let info = crate::disco::DiscoInfo {
+            features: vec!["urn:xmpp:reach:0+notify".into(), "urn:xmpp:reach:0".into()],
+            ..Default::default()
+        };
+        let mine = Caps::for_info("https://cusax", &info);
+        assert!(mine.verify(&info));
+        assert!(!c.verify(&info));
+        assert_eq!(mine.disco_node(), format!("https://cusax#{}", mine.ver));
         assert!(
             Caps::from_element(&test_parse(
                 "<c xmlns='http://jabber.org/protocol/caps' node='n'/>"
