@@ -1,6 +1,7 @@
 //! Instant messaging against a real Prosody (scripts/interop-up.sh): roster with a
 //! `both` subscription between alice and bob (RFC 6121 §3), presence seen both ways
-//! (§4), chat messages both ways with delivery receipts (XEP-0184).
+//! (§4), chat messages both ways with delivery receipts (XEP-0184), reachability
+//! addresses in presence and over PEP with +notify (XEP-0152, XEP-0115 caps).
 //!
 //! Skips when CUSAX_XMPP_ADDR / CUSAX_XMPP_DOMAIN / CUSAX_CA_CERT are absent.
 //! Works on a fresh server and on one where the subscription already exists.
@@ -8,8 +9,10 @@
 
 use std::time::Duration;
 
+use cusax_xmpp::disco::{DiscoInfo, Identity, NS_DISCO_INFO};
 use cusax_xmpp::driver::{Client, ClientConfig, EventStream};
-use cusax_xmpp::presence::{self, PresenceTracker};
+use cusax_xmpp::presence::{self, Caps, PresenceTracker};
+use cusax_xmpp::reach::{NS_REACH, Reach, ReachAddr};
 use cusax_xmpp::roster::{self, Roster, Subscription};
 use cusax_xmpp::session::{SessionConfig, XmppEvent};
 use cusax_xmpp::stanza::{Iq, IqType, Message, MessageType, Presence, PresenceType, Receipt, Show};
@@ -46,7 +49,13 @@ struct Peer {
     roster: Roster,
     presences: PresenceTracker,
     next_id: u32,
+    /// What this client answers to disco#info (XEP-0030), announced with caps (XEP-0115).
+    info: DiscoInfo,
+    /// Reachability PEP notifications received (XEP-0152 §4.2 via XEP-0163 +notify).
+    reach_events: Vec<(Option<BareJid>, Reach)>,
 }
+
+const CAPS_NODE: &str = "https://github.com/cusax/cusax";
 
 impl Peer {
     async fn login(env: &Env, user: &str) -> Peer {
@@ -62,6 +71,22 @@ impl Peer {
             Ok(Some(XmppEvent::Online { jid, .. })) => jid,
             other => panic!("{user}: expected Online, got {other:?}"),
         };
+        let info = DiscoInfo {
+            identities: vec![Identity {
+                category: "client".into(),
+                kind: "pc".into(),
+                lang: None,
+                name: Some("cusax test".into()),
+            }],
+            features: vec![
+                NS_DISCO_INFO.into(),
+                "http://jabber.org/protocol/caps".into(),
+                "urn:xmpp:receipts".into(),
+                NS_REACH.into(),
+                format!("{NS_REACH}+notify"),
+            ],
+            ..DiscoInfo::default()
+        };
         Peer {
             client,
             events,
@@ -69,6 +94,8 @@ impl Peer {
             roster: Roster::new(),
             presences: PresenceTracker::new(),
             next_id: 0,
+            info,
+            reach_events: Vec::new(),
         }
     }
 
@@ -96,6 +123,21 @@ impl Peer {
                 roster::parse_push(&iq, &self.bare()).expect("valid roster push from own server");
             self.roster.apply_push(push);
             self.send(roster::push_ack(&iq)).await;
+        } else if e.name == "iq"
+            && let Ok(iq) = Iq::try_from(e.clone())
+            && iq.kind == IqType::Get
+            && let Some(q) = iq.payload_is("query", NS_DISCO_INFO)
+        {
+            // Answer disco#info (the server asks for our caps node to learn +notify).
+            let mut info = self.info.clone();
+            info.node = q.attr("node").map(str::to_owned);
+            self.send(Iq::result_for(&iq, Some(info.to_element())))
+                .await;
+        } else if e.name == "message"
+            && let Ok(m) = Message::try_from(e.clone())
+            && let Ok(Some(ev)) = Reach::from_pep_event(&m)
+        {
+            self.reach_events.push(ev);
         } else if e.name == "presence"
             && let Ok(p) = Presence::try_from(e.clone())
         {
@@ -196,11 +238,21 @@ async fn roster_presence_and_messages_both_ways() {
     // Interested resources (RFC 6121 §2.1.6), then available.
     alice.fetch_roster().await;
     bob.fetch_roster().await;
-    alice
-        .send(presence::available(None, Some("alice here"), 1))
-        .await;
-    bob.send(presence::available(Some(Show::Chat), Some("bob here"), 2))
-        .await;
+    // Alice announces a reachability address in her presence (XEP-0152 §4.1); both
+    // announce caps (XEP-0115) with `urn:xmpp:reach:0+notify`.
+    let alice_sip = format!("sip:alice@{}", env.domain);
+    let mut pa = presence::available(None, Some("alice here"), 1);
+    Reach {
+        addrs: vec![ReachAddr::new(alice_sip.clone())],
+    }
+    .add_to_presence(&mut pa);
+    pa.payloads
+        .push(Caps::for_info(CAPS_NODE, &alice.info).to_element());
+    alice.send(pa).await;
+    let mut pb = presence::available(Some(Show::Chat), Some("bob here"), 2);
+    pb.payloads
+        .push(Caps::for_info(CAPS_NODE, &bob.info).to_element());
+    bob.send(pb).await;
 
     // Start from no relationship at all (RFC 6121 §2.5: removing the item cancels both
     // subscriptions), so that the handshake below runs on every run.
@@ -306,6 +358,71 @@ async fn roster_presence_and_messages_both_ways() {
         })
         .await;
     assert_eq!(got_reply.as_deref(), Some("Hi Alice"));
+
+    // Reachability: from alice's presence…
+    assert_eq!(
+        bob.presences
+            .reach(&a)
+            .iter()
+            .map(|r| r.uri.as_str())
+            .collect::<Vec<_>>(),
+        vec![alice_sip.as_str()]
+    );
+    assert!(
+        alice
+            .presences
+            .best(&b)
+            .and_then(|r| r.caps.as_ref())
+            .is_some_and(|c| c.verify(&alice.info))
+    );
+    // …and from her PEP node (XEP-0152 §4.2): published, fetched, and notified (+notify).
+    let published = Reach {
+        addrs: vec![
+            ReachAddr {
+                uri: alice_sip.clone(),
+                descs: vec![(Some("en".into()), "Desk".into())],
+            },
+            ReachAddr::new("tel:+49301234567"),
+        ],
+    };
+    let id = alice.id("reach");
+    alice.send(published.publish(id.clone())).await;
+    let res = alice
+        .wait_for("reach publish result", 10, |_, e| {
+            e.name == "iq" && e.attr("id") == Some(id.as_str())
+        })
+        .await;
+    let res = Iq::try_from(res).expect("iq");
+    assert_eq!(
+        res.kind,
+        IqType::Result,
+        "reach publish failed: {:?}",
+        res.error
+    );
+    let id = bob.id("reach");
+    bob.send(Reach::fetch(id.clone(), Some(a.clone()))).await;
+    let res = bob
+        .wait_for("reach items", 10, |_, e| {
+            e.name == "iq" && e.attr("id") == Some(id.as_str())
+        })
+        .await;
+    let res = Iq::try_from(res).expect("iq");
+    assert_eq!(
+        res.kind,
+        IqType::Result,
+        "reach fetch failed: {:?}",
+        res.error
+    );
+    let fetched =
+        Reach::from_items_result(res.payload.as_ref().expect("pubsub")).expect("valid reach");
+    assert_eq!(fetched, published);
+    let a2 = a.clone();
+    bob.wait_until("reach notification", 10, |p| {
+        p.reach_events
+            .iter()
+            .any(|(from, r)| from.as_ref() == Some(&a2) && *r == published)
+    })
+    .await;
 
     // Going offline is seen by the contact.
     bob.send(presence::unavailable(None, Some("bye"))).await;
