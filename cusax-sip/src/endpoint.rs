@@ -1271,8 +1271,8 @@ impl Endpoint {
     }
 
     /// Ends an established call with BYE (RFC 3261 §15.1.1). For an unanswered
-    /// outgoing call this cancels it; for an unanswered incoming call it refuses it
-    /// with 486... use [`Endpoint::answer`] with 486/603 for that.
+    /// outgoing call this cancels it ([`Endpoint::cancel`]); an unanswered incoming call
+    /// is refused with [`Endpoint::answer`] and a 486/603 status instead.
     pub fn bye(&mut self, now: Instant, call: CallId) -> Result<(), EndpointError> {
         self.now = Some(now);
         let c = self
@@ -2217,7 +2217,14 @@ impl Endpoint {
             .find(|(_, c)| c.server_key.as_ref() == Some(&invite_key))
             .map(|(id, _)| *id);
         let Some(call) = call else {
-            self.reply(now, &key, &req, 481);
+            // §9.2: a CANCEL for an INVITE already answered finally gets 200 and has
+            // no effect; one matching no transaction gets 481.
+            let status = if self.tx.contains(&invite_key) {
+                200
+            } else {
+                481
+            };
+            self.reply(now, &key, &req, status);
             return;
         };
         self.reply(now, &key, &req, 200);

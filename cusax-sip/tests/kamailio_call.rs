@@ -59,9 +59,9 @@ async fn kamailio_call_hold_bye_and_cancel() {
         );
         return;
     };
-    let mut alice = Client::start(config("alice", server, &domain))
-        .await
-        .expect("bind");
+    let mut alice_cfg = config("alice", server, &domain);
+    alice_cfg.call_info_impp = Some(format!("alice@{domain}"));
+    let mut alice = Client::start(alice_cfg).await.expect("bind");
     let mut bob = Client::start(config("bob", server, &domain))
         .await
         .expect("bind");
@@ -74,16 +74,27 @@ async fn kamailio_call_hold_bye_and_cancel() {
         .invite(
             bob_uri.clone(),
             Bytes::from_static(OFFER),
-            CallOptions::default(),
+            CallOptions::with_impp(),
         )
         .expect("invite");
     let call_b = bob
         .wait_for(WAIT, |e| match e {
             SipEvent::IncomingCall {
-                call, body, from, ..
+                call,
+                body,
+                from,
+                call_info,
+                ..
             } => {
                 assert_eq!(body.as_ref(), OFFER);
                 assert_eq!(from.uri.user.as_deref(), Some("alice"));
+                // Call-Info crosses the proxy unchanged (RFC 7081 §3.5).
+                assert!(
+                    call_info
+                        .iter()
+                        .any(|c| c.is_purpose("impp") && c.uri == "xmpp:alice@cusax.test"),
+                    "{call_info:?}"
+                );
                 Some(*call)
             }
             _ => None,
