@@ -1,6 +1,6 @@
 //! alice and bob registered through a real Kamailio: alice calls bob (INVITE with 407
 //! digest, 180, 200, ACK), holds with a re-INVITE, hangs up; a second call is
-//! cancelled while ringing. Needs `CUSAX_KAMAILIO_UDP` and `CUSAX_SIP_DOMAIN`; skips
+//! cancelled while ringing; a third goes to bob registered over TCP and bob hangs up. Needs `CUSAX_KAMAILIO_UDP` and `CUSAX_SIP_DOMAIN`; skips
 //! when they are absent.
 #![cfg(feature = "driver")]
 
@@ -207,6 +207,70 @@ async fn kamailio_call_hold_bye_and_cancel() {
         })
         .await;
     assert_eq!(end, Some(487));
+
+    // --- call 3: bob now over TCP (Kamailio bridges UDP and TCP: two Record-Route
+    // entries, a route set of two hops for each side).
+    bob.shutdown(WAIT).await;
+    let mut cfg = config("bob", server, &domain);
+    cfg.transport = Transport::Tcp;
+    if let Some(acc) = cfg.account.as_mut() {
+        acc.registrar = Target::new(Transport::Tcp, server);
+        acc.outbound_proxy = Some(Target::new(Transport::Tcp, server));
+    }
+    let tc = cusax_sip::driver::TransportConfig {
+        tcp_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..Default::default()
+    };
+    let mut bob = Client::start_with(cfg, Some(tc)).await.expect("bind");
+    register(&mut bob).await;
+    let bob_uri = Uri::parse(&format!("sip:bob@{domain}")).expect("uri");
+    let call_a = alice
+        .invite(bob_uri, Bytes::from_static(OFFER), CallOptions::default())
+        .expect("invite");
+    let call_b = bob
+        .wait_for(WAIT, |e| match e {
+            SipEvent::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .await
+        .expect("bob gets the call over TCP");
+    bob.answer(call_b, 200, Bytes::from_static(ANSWER))
+        .expect("answer");
+    assert!(
+        alice
+            .wait_for(WAIT, |e| {
+                matches!(e, SipEvent::CallAnswered { call, .. } if *call == call_a).then_some(())
+            })
+            .await
+            .is_some()
+    );
+    assert!(
+        bob.wait_for(WAIT, |e| {
+            matches!(e, SipEvent::CallConfirmed { call } if *call == call_b).then_some(())
+        })
+        .await
+        .is_some(),
+        "ACK reaches bob over TCP"
+    );
+    // bob hangs up this time: his BYE crosses Kamailio TCP -> UDP.
+    bob.bye(call_b).expect("bye");
+    assert!(
+        alice
+            .wait_for(WAIT, |e| {
+                matches!(e, SipEvent::CallEnded { call, by: EndedBy::Remote } if *call == call_a)
+                    .then_some(())
+            })
+            .await
+            .is_some()
+    );
+    assert!(
+        bob.wait_for(WAIT, |e| {
+            matches!(e, SipEvent::CallEnded { call, by: EndedBy::Local } if *call == call_b)
+                .then_some(())
+        })
+        .await
+        .is_some()
+    );
 
     alice.shutdown(WAIT).await;
     bob.shutdown(WAIT).await;

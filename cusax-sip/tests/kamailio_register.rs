@@ -135,3 +135,41 @@ async fn kamailio_wrong_password_is_authentication_failed() {
     assert_eq!(reg_failed, Some(401));
     assert!(!alice.with(|ep, _| ep.is_registered()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_register_over_tcp() {
+    let (Some(server), Ok(domain)) = (
+        env_addr("CUSAX_KAMAILIO_TCP"),
+        std::env::var("CUSAX_SIP_DOMAIN"),
+    ) else {
+        eprintln!(
+            "skipping: CUSAX_KAMAILIO_TCP / CUSAX_SIP_DOMAIN not set (run scripts/interop-up.sh)"
+        );
+        return;
+    };
+    let mut cfg = config("alice", "alice-secret", server, &domain, 60);
+    cfg.transport = Transport::Tcp;
+    if let Some(acc) = cfg.account.as_mut() {
+        acc.registrar = Target::new(Transport::Tcp, server);
+        acc.outbound_proxy = Some(Target::new(Transport::Tcp, server));
+    }
+    let tc = cusax_sip::driver::TransportConfig {
+        tcp_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..Default::default()
+    };
+    let mut alice = Client::start_with(cfg, Some(tc)).await.expect("bind");
+    alice.register().expect("register");
+    let expires = registered(&mut alice).await.expect("registered over TCP");
+    assert!(expires > 0);
+    let contact = alice.with(|ep, _| ep.contact_uri().to_string());
+    assert!(contact.ends_with(";transport=tcp"), "{contact}");
+    alice.unregister().expect("unregister");
+    let un = alice
+        .wait_for(WAIT, |e| match e {
+            SipEvent::Unregistered => Some(true),
+            SipEvent::RegistrationFailed { .. } => Some(false),
+            _ => None,
+        })
+        .await;
+    assert_eq!(un, Some(true));
+}

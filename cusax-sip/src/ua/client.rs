@@ -51,15 +51,22 @@ impl Client {
         Self::start_with(config, None).await
     }
 
-    /// Like [`start`](Self::start) with explicit transport settings (TCP/TLS); the UDP
-    /// socket, if any, is still bound at `config.local_addr`.
+    /// Like [`start`](Self::start) with explicit transport settings (TCP/TLS). With
+    /// `config.transport` TCP and a `tcp_listen` address, Via and Contact carry the
+    /// listener's address; requests from the proxy come back over the connection we
+    /// opened (the proxy's alias for it, RFC 5923 style).
     pub async fn start_with(
         mut config: EndpointConfig,
         transports: Option<TransportConfig>,
     ) -> Result<Client, TransportSetupError> {
         let tc = transports.unwrap_or_else(|| TransportConfig::udp(config.local_addr));
         let transports = Transports::bind(tc).await?;
-        if let Some(bound) = transports.local_addr(Transport::Udp) {
+        // Via sent-by and Contact: the listening address of the configured transport
+        // (the UDP socket, or the TCP listener), else the UDP socket.
+        if let Some(bound) = transports
+            .local_addr(config.transport)
+            .or_else(|| transports.local_addr(Transport::Udp))
+        {
             config.local_addr = bound;
         }
         let local_addr = config.local_addr;
