@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use jid::{BareJid, FullJid, Jid};
 
 use crate::disco::DiscoInfo;
-use crate::forms::DataForm;
+use crate::forms::{DataForm, FormType};
 use crate::stanza::{
-    Message, MessageType, ParseError, Presence, PresenceType, StanzaError, expect, parse_jid,
+    Iq, Message, MessageType, ParseError, Presence, PresenceType, StanzaError, expect, parse_jid,
     parse_jid_attr,
 };
 use crate::xml::element::Element;
@@ -208,6 +208,108 @@ pub fn groupchat(room: &BareJid, body: impl Into<String>) -> Message {
 pub fn set_subject(room: &BareJid, subject: impl Into<String>) -> Message {
     let mut m = Message::new(MessageType::Groupchat, Some(Jid::from(room.clone())));
     m.subjects.insert(String::new(), subject.into());
+    m
+}
+
+/// `http://jabber.org/protocol/muc#owner`
+pub const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+/// `jabber:x:conference` (XEP-0249 direct invitations).
+pub const NS_CONFERENCE: &str = "jabber:x:conference";
+
+/// Accepts the default configuration of a room this join created (status 201), making it
+/// an "instant room" (XEP-0045 §10.1.2).
+pub fn accept_default_config(id: impl Into<String>, room: &BareJid) -> Iq {
+    Iq::set(
+        id,
+        Some(Jid::from(room.clone())),
+        Element::new("query", NS_MUC_OWNER)
+            .with_child(DataForm::new(FormType::Submit, None).to_element()),
+    )
+}
+
+/// An invitation to a room, mediated by the room (XEP-0045 §7.8.2) or direct (XEP-0249).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invite {
+    /// The room.
+    pub room: BareJid,
+    /// Who invites (the real JID for mediated invitations; the sender for direct ones).
+    pub from: Option<Jid>,
+    /// Reason.
+    pub reason: Option<String>,
+    /// Room password.
+    pub password: Option<String>,
+    /// Whether it came through the room (XEP-0045) rather than directly (XEP-0249).
+    pub mediated: bool,
+}
+
+impl Invite {
+    /// Reads an invitation from a message; `None` when the message holds none.
+    pub fn from_message(m: &Message) -> Result<Option<Invite>, ParseError> {
+        if let Some(x) = m.payload("x", NS_MUC_USER)
+            && let Some(inv) = x.child("invite", NS_MUC_USER)
+        {
+            let room = m
+                .from
+                .as_ref()
+                .map(Jid::to_bare)
+                .ok_or(ParseError::MissingAttr {
+                    element: "message",
+                    attr: "from",
+                })?;
+            return Ok(Some(Invite {
+                room,
+                from: parse_jid_attr(inv, "invite", "from")?,
+                reason: inv.child("reason", NS_MUC_USER).map(Element::text),
+                password: x.child("password", NS_MUC_USER).map(Element::text),
+                mediated: true,
+            }));
+        }
+        if let Some(x) = m.payload("x", NS_CONFERENCE) {
+            let j = x.attr("jid").ok_or(ParseError::MissingAttr {
+                element: "x",
+                attr: "jid",
+            })?;
+            let room = parse_jid(j, "x", "jid")?.to_bare();
+            return Ok(Some(Invite {
+                room,
+                from: m.from.clone(),
+                reason: x.attr("reason").map(str::to_owned),
+                password: x.attr("password").map(str::to_owned),
+                mediated: false,
+            }));
+        }
+        Ok(None)
+    }
+}
+
+/// A mediated invitation of `invitee`, sent to the room (XEP-0045 §7.8.2).
+pub fn invite(room: &BareJid, invitee: &BareJid, reason: Option<&str>) -> Message {
+    let mut inv = Element::new("invite", NS_MUC_USER).with_attr("to", invitee.as_str());
+    if let Some(r) = reason {
+        inv.push_child(Element::new("reason", NS_MUC_USER).with_text(r));
+    }
+    let mut m = Message::new(MessageType::Normal, Some(Jid::from(room.clone())));
+    m.payloads
+        .push(Element::new("x", NS_MUC_USER).with_child(inv));
+    m
+}
+
+/// A direct invitation (XEP-0249 §2) of `invitee` to `room`.
+pub fn direct_invite(
+    room: &BareJid,
+    invitee: Jid,
+    reason: Option<&str>,
+    password: Option<&str>,
+) -> Message {
+    let mut x = Element::new("x", NS_CONFERENCE).with_attr("jid", room.as_str());
+    if let Some(r) = reason {
+        x.set_attr("reason", r);
+    }
+    if let Some(p) = password {
+        x.set_attr("password", p);
+    }
+    let mut m = Message::new(MessageType::Normal, Some(invitee));
+    m.payloads.push(x);
     m
 }
 
@@ -1103,6 +1205,70 @@ mod tests {
                 "<presence xmlns='jabber:client' from='other@conference.cusax.test/x'/>"
             ))
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn invitations_and_config() {
+        let m = invite(
+            &room(),
+            &BareJid::new("bob@cusax.test").expect("jid"),
+            Some("call"),
+        );
+        assert_eq!(
+            Element::from(m).to_xml(),
+            "<message xmlns='jabber:client' to='cusax-room@conference.cusax.test'><x xmlns='http://jabber.org/protocol/muc#user'>\
+             <invite to='bob@cusax.test'><reason>call</reason></invite></x></message>"
+        );
+        let got = Invite::from_message(&msg(&format!(
+            "<message xmlns='jabber:client' from='{R}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+             <invite from='alice@cusax.test/x'><reason>call</reason></invite><password>pw</password></x></message>"
+        )))
+        .expect("ok")
+        .expect("some");
+        assert_eq!(got.room, room());
+        assert!(got.mediated);
+        assert_eq!(got.password.as_deref(), Some("pw"));
+        assert_eq!(
+            got.from.as_ref().map(|j| j.as_str()),
+            Some("alice@cusax.test/x")
+        );
+        let d = direct_invite(
+            &room(),
+            Jid::new("bob@cusax.test").expect("jid"),
+            Some("r"),
+            None,
+        );
+        let back = Invite::from_message(&Message::try_from(Element::from(d)).expect("msg"))
+            .expect("ok")
+            .expect("some");
+        assert!(!back.mediated);
+        assert_eq!(back.room, room());
+        assert_eq!(back.reason.as_deref(), Some("r"));
+        assert_eq!(
+            Invite::from_message(&msg(
+                "<message xmlns='jabber:client'><body>x</body></message>"
+            ))
+            .expect("ok"),
+            None
+        );
+        assert!(
+            Invite::from_message(&msg(
+                "<message xmlns='jabber:client'><x xmlns='jabber:x:conference'/></message>"
+            ))
+            .is_err()
+        );
+        assert!(
+            Invite::from_message(&msg(
+                "<message xmlns='jabber:client'><x xmlns='http://jabber.org/protocol/muc#user'><invite/></x></message>"
+            ))
+            .is_err(),
+            "mediated invitation without a room"
+        );
+        assert_eq!(
+            Element::from(accept_default_config("c1", &room())).to_xml(),
+            "<iq xmlns='jabber:client' to='cusax-room@conference.cusax.test' id='c1' type='set'>\
+             <query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>"
         );
     }
 
