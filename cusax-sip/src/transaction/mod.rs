@@ -33,7 +33,7 @@ mod timer;
 mod transport;
 mod wire;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -258,6 +258,10 @@ struct Tx {
     end: Option<Instant>,
     /// INVITE server: when to send `100 Trying` if the TU has not answered.
     trying: Option<Instant>,
+    /// Index in the layer's timer set.
+    id: u64,
+    /// The deadline under which `id` is filed in the timer set.
+    scheduled: Option<Instant>,
 }
 
 impl Tx {
@@ -283,6 +287,11 @@ impl Tx {
 pub struct TransactionLayer {
     config: TimerConfig,
     transactions: HashMap<TransactionKey, Tx>,
+    /// Every pending deadline, ordered: `(when, transaction id)`.
+    timers: BTreeSet<(Instant, u64)>,
+    /// Transaction id → key.
+    by_id: HashMap<u64, TransactionKey>,
+    next_id: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TransactionEvent>,
 }
@@ -293,6 +302,9 @@ impl TransactionLayer {
         Self {
             config,
             transactions: HashMap::new(),
+            timers: BTreeSet::new(),
+            by_id: HashMap::new(),
+            next_id: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -378,7 +390,7 @@ impl TransactionLayer {
         };
         tracing::debug!(%key, %target, "client transaction started");
         self.push_transmit(target, bytes.clone());
-        self.transactions.insert(
+        self.insert_tx(
             key.clone(),
             Tx {
                 machine,
@@ -390,6 +402,8 @@ impl TransactionLayer {
                 timeout: Some(timeout),
                 end: None,
                 trying: None,
+                id: 0,
+                scheduled: None,
             },
         );
         Ok(key)
@@ -534,10 +548,9 @@ impl TransactionLayer {
         // wait timers, which the loop picks up.
         for _ in 0..4 {
             let due: Vec<TransactionKey> = self
-                .transactions
-                .iter()
-                .filter(|(_, tx)| tx.next_deadline().is_some_and(|d| d <= now))
-                .map(|(k, _)| k.clone())
+                .timers
+                .range(..=(now, u64::MAX))
+                .filter_map(|(_, id)| self.by_id.get(id).cloned())
                 .collect();
             if due.is_empty() {
                 return;
@@ -551,6 +564,7 @@ impl TransactionLayer {
     /// Fires the timers of one transaction that are due (zero wait timers on reliable
     /// transports end a transaction at once).
     fn fire_due(&mut self, now: Instant, key: &TransactionKey) {
+        self.reschedule(key);
         for _ in 0..4 {
             match self.transactions.get(key) {
                 Some(tx) if tx.next_deadline().is_some_and(|d| d <= now) => {
@@ -573,10 +587,34 @@ impl TransactionLayer {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.transactions
-            .values()
-            .filter_map(Tx::next_deadline)
-            .min()
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// Files a new transaction and its timers.
+    fn insert_tx(&mut self, key: TransactionKey, mut tx: Tx) {
+        self.next_id = self.next_id.wrapping_add(1);
+        tx.id = self.next_id;
+        tx.scheduled = None;
+        self.by_id.insert(tx.id, key.clone());
+        let _ = self.transactions.insert(key.clone(), tx);
+        self.reschedule(&key);
+    }
+
+    /// Re-files a transaction's earliest deadline after its timers changed.
+    fn reschedule(&mut self, key: &TransactionKey) {
+        let Some(tx) = self.transactions.get_mut(key) else {
+            return;
+        };
+        let next = tx.next_deadline();
+        if next != tx.scheduled {
+            if let Some(old) = tx.scheduled {
+                self.timers.remove(&(old, tx.id));
+            }
+            if let Some(at) = next {
+                self.timers.insert((at, tx.id));
+            }
+            tx.scheduled = next;
+        }
     }
 
     /// Sends a message outside any transaction: the ACK for a 2xx, 2xx
@@ -606,7 +644,11 @@ impl TransactionLayer {
     }
 
     fn terminate(&mut self, key: &TransactionKey) {
-        if self.transactions.remove(key).is_some() {
+        if let Some(tx) = self.transactions.remove(key) {
+            if let Some(at) = tx.scheduled {
+                self.timers.remove(&(at, tx.id));
+            }
+            self.by_id.remove(&tx.id);
             tracing::debug!(%key, "transaction terminated");
             self.push_event(TransactionEvent::Terminated { key: key.clone() });
         }
@@ -682,6 +724,8 @@ impl TransactionLayer {
             self.terminate(key);
         } else if ended {
             self.terminate(key);
+        } else {
+            self.reschedule(key);
         }
     }
 
@@ -863,9 +907,11 @@ impl TransactionLayer {
             timeout: None,
             end: None,
             trying: invite.then(|| now + config.trying_delay),
+            id: 0,
+            scheduled: None,
         };
         tracing::debug!(%key, %source, "server transaction started");
-        self.transactions.insert(key.clone(), tx);
+        self.insert_tx(key.clone(), tx);
         self.push_event(TransactionEvent::Request {
             key,
             request,
