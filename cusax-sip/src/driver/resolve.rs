@@ -100,6 +100,25 @@ impl Locator {
         })
     }
 
+    /// A locator asking these DNS servers (over UDP) instead of the system ones, e.g. a
+    /// split-horizon resolver or a test server.
+    pub fn with_name_servers(servers: &[SocketAddr]) -> Self {
+        use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+        use hickory_resolver::name_server::TokioConnectionProvider;
+        use hickory_resolver::proto::xfer::Protocol;
+        let group: Vec<NameServerConfig> = servers
+            .iter()
+            .map(|a| NameServerConfig::new(*a, Protocol::Udp))
+            .collect();
+        let config = ResolverConfig::from_parts(None, Vec::new(), group);
+        let resolver =
+            TokioResolver::builder_with_config(config, TokioConnectionProvider::default()).build();
+        Self {
+            dns: Some(resolver),
+            ..Self::without_dns()
+        }
+    }
+
     /// A locator that sends everything to these targets, in order, without DNS (a
     /// static outbound proxy, RFC 3261 §8.1.2).
     pub fn with_outbound_proxy(targets: Vec<Target>) -> Self {
