@@ -51,6 +51,8 @@ pub const MAX_CALLS: usize = 1024;
 const MAX_EVENTS: usize = 65536;
 /// Upper bound on 423 retries of one REGISTER.
 const MAX_INTERVAL_RETRIES: u8 = 2;
+/// How long after a transient refresh failure REGISTER is tried again.
+const REGISTER_RETRY: Duration = Duration::from_secs(30);
 /// Upper bound on digest retries of one request.
 const MAX_AUTH_ATTEMPTS: u8 = 2;
 
@@ -491,6 +493,8 @@ struct Call {
     dialog: Option<Dialog>,
     /// UAC: the ACK for the latest 2xx, re-sent on its retransmissions.
     ack: Option<(u32, Request, Target)>,
+    /// UAC: 2xx from other forks (To tag, ACK, target), ACKed and ended with BYE.
+    forks: Vec<(String, Request, Target)>,
     cancel_requested: bool,
     cancel_sent: bool,
     got_provisional: bool,
@@ -923,19 +927,24 @@ impl Endpoint {
                 expires: acc.expires,
                 refresh_at: None,
                 registered: false,
+                wanted: true,
                 unregistering: false,
                 interval_retries: 0,
             },
         };
         self.registration = Some(reg);
+        if let Some(r) = self.registration.as_mut() {
+            r.wanted = true;
+        }
         self.send_register(now, false)
     }
 
     /// Removes our binding (REGISTER with Expires: 0, RFC 3261 §10.2.2).
     pub fn unregister(&mut self, now: Instant) -> Result<(), EndpointError> {
         self.now = Some(now);
-        if self.registration.is_none() {
-            return Err(EndpointError::NoAccount);
+        match self.registration.as_mut() {
+            Some(r) => r.wanted = false,
+            None => return Err(EndpointError::NoAccount),
         }
         self.send_register(now, true)
     }
@@ -1016,10 +1025,14 @@ impl Endpoint {
                     }),
                 }
             }
-            _ => {
-                reg.registered = false;
-                reg.refresh_at = None;
+            status => {
                 reg.interval_retries = 0;
+                // A REGISTER that failed for a transient reason (timeout, transport,
+                // overload) is retried later while the application wants a binding.
+                let transient = matches!(status, 408 | 500 | 503 | 504);
+                reg.refresh_at =
+                    (transient && reg.wanted && !reg.unregistering).then(|| now + REGISTER_RETRY);
+                reg.registered = false;
                 self.push_event(SipEvent::RegistrationFailed {
                     status: resp.status,
                     reason: resp.reason.clone(),
@@ -1080,6 +1093,7 @@ impl Endpoint {
                 local_tag: tag,
                 dialog: None,
                 ack: None,
+                forks: Vec::new(),
                 cancel_requested: false,
                 cancel_sent: false,
                 got_provisional: false,
@@ -1461,6 +1475,19 @@ impl Endpoint {
                 }
             }
             200..=299 => {
+                let to_tag = resp
+                    .headers
+                    .to()
+                    .ok()
+                    .and_then(|t| t.tag().map(str::to_owned));
+                let other_branch = c.answered_event
+                    && c.dialog.as_ref().map(|d| d.id.remote_tag.as_str()) != to_tag.as_deref();
+                if other_branch {
+                    // A forking proxy delivered a second 2xx from another UAS: ACK it
+                    // and end that dialog with BYE (RFC 3261 §13.2.2.4).
+                    self.ack_and_bye_fork(now, call, p, resp, to_tag.unwrap_or_default());
+                    return;
+                }
                 let first = !c.answered_event;
                 if first {
                     match Dialog::uac(&p.request, resp) {
@@ -1504,6 +1531,50 @@ impl Endpoint {
                         reason: resp.reason.clone(),
                     });
                 }
+            }
+        }
+    }
+
+    fn ack_and_bye_fork(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        p: &Pending,
+        resp: &Response,
+        tag: String,
+    ) {
+        let known = self
+            .calls
+            .get(&call)
+            .and_then(|c| c.forks.iter().find(|(t, _, _)| *t == tag).cloned());
+        if let Some((_, ack, target)) = known {
+            self.tx.send_stateless(SipMessage::Request(ack), target);
+            return;
+        }
+        let Ok(mut d) = Dialog::uac(&p.request, resp) else {
+            return;
+        };
+        let Ok(target) = self.route_in_dialog(&d) else {
+            return;
+        };
+        let seq = resp.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        let mut ack = d.request_with_seq(Method::Ack, seq);
+        for h in ["Authorization", "Proxy-Authorization"] {
+            for v in p.request.headers.get_all(h) {
+                ack.headers.push(h, v.to_owned());
+            }
+        }
+        self.finish_request(&mut ack, Bytes::new(), None);
+        self.tx
+            .send_stateless(SipMessage::Request(ack.clone()), target);
+        let mut bye = d.request(Method::Bye);
+        self.finish_request(&mut bye, Bytes::new(), None);
+        if let Err(e) = self.send(now, bye, target, Purpose::Other, 0) {
+            tracing::debug!(error = %e, "could not end a forked dialog");
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            if c.forks.len() < 16 {
+                c.forks.push((tag, ack, target));
             }
         }
     }
@@ -2147,6 +2218,7 @@ impl Endpoint {
                 local_tag: tag,
                 dialog: None,
                 ack: None,
+                forks: Vec::new(),
                 cancel_requested: false,
                 cancel_sent: false,
                 got_provisional: false,

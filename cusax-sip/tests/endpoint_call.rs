@@ -1004,3 +1004,192 @@ fn interval_too_brief_is_retried_with_min_expires() {
         .collect();
     assert_eq!(asked, ["60", "120"]);
 }
+
+#[test]
+fn second_2xx_from_another_fork_is_acked_and_ended() {
+    let mut net = Net::new();
+    let a = net.add(5180, |_| {});
+    let b = net.add(5181, |_| {});
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .invite(
+            now,
+            uri_of(b, "bob"),
+            Bytes::from_static(OFFER),
+            CallOptions::default(),
+        )
+        .expect("invite");
+    net.run();
+    let (call_b, _) = incoming_call(&net.take_events(b));
+    net.ep(b)
+        .answer(now, call_b, 200, Bytes::from_static(ANSWER))
+        .expect("answer");
+    net.run();
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::CallAnswered { .. }))
+    );
+    // The same 200 as if from another UAS behind a forking proxy: another To tag.
+    let ok = net
+        .log
+        .iter()
+        .find_map(|(_, m)| match m {
+            SipMessage::Response(r) if r.status == 200 => Some(r.clone()),
+            _ => None,
+        })
+        .expect("200");
+    let mut fork = ok.clone();
+    let to = fork.headers.to().expect("to");
+    let mut to = to.clone();
+    to.params.set("tag", Some("forked".into()));
+    fork.headers.set("To", to.to_string());
+    let other = addr(5189);
+    fork.headers.set("Contact", format!("<sip:carol@{other}>"));
+    for _ in 0..2 {
+        // Delivered twice: a retransmission gets the same ACK, not a second BYE.
+        let now = net.now;
+        net.ep(a).handle_input(
+            now,
+            Input::Receive {
+                data: fork.to_bytes(),
+                source: b,
+                transport: Transport::Udp,
+            },
+        );
+        net.run();
+    }
+    let acks_to_fork = net.count(|to, m| {
+        *to == other
+            && matches!(m, SipMessage::Request(r) if r.method == Method::Ack
+                && r.headers.to().ok().and_then(|t| t.tag().map(str::to_owned)).as_deref() == Some("forked"))
+    });
+    assert_eq!(acks_to_fork, 2);
+    let byes_to_fork = net.count(|to, m| *to == other && is_method(m, Method::Bye));
+    assert!(byes_to_fork >= 1, "the forked dialog is ended");
+    let first_bye = net.log.iter().find_map(|(to, m)| match m {
+        SipMessage::Request(r) if *to == other && r.method == Method::Bye => Some(r.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        first_bye.expect("bye").headers.to().expect("to").tag(),
+        Some("forked")
+    );
+    // The answered call is untouched.
+    let evs = net.take_events(a);
+    assert!(
+        !evs.iter().any(|e| matches!(
+            e,
+            SipEvent::CallAnswered { .. } | SipEvent::CallEnded { .. }
+        )),
+        "{evs:?}"
+    );
+    let now = net.now;
+    net.ep(a)
+        .bye(now, call_a)
+        .expect("the first dialog still works");
+}
+
+#[test]
+fn malformed_and_unknown_requests_get_errors_not_panics() {
+    let mut net = Net::new();
+    let a = net.add(5185, |_| {});
+    let peer = addr(5186);
+    let now = net.now;
+    let inputs: [&str; 6] = [
+        "garbage\r\n\r\n",
+        "BYE sip:u5185@127.0.0.1:5185 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5186;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:u5185@127.0.0.1>;tag=2\r\nCall-ID: nope\r\nCSeq: 1 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        "NOTIFY sip:u5185@127.0.0.1:5185 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5186;branch=z9hG4bK2\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:u5185@127.0.0.1>;tag=2\r\nCall-ID: nope\r\nCSeq: 1 NOTIFY\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        "INVITE sip:u5185@127.0.0.1:5185 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5186;branch=z9hG4bK3\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:u5185@127.0.0.1>;tag=zz\r\nCall-ID: nope2\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        "PUBLISH sip:u5185@127.0.0.1:5185 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5186;branch=z9hG4bK4\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:u5185@127.0.0.1>\r\nCall-ID: p\r\nCSeq: 1 PUBLISH\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5185;branch=z9hG4bKstray\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:u5185@127.0.0.1>;tag=2\r\nCall-ID: stray\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+    ];
+    for text in inputs {
+        net.ep(a).handle_input(
+            now,
+            Input::Receive {
+                data: Bytes::from(text),
+                source: peer,
+                transport: Transport::Udp,
+            },
+        );
+    }
+    let mut statuses = Vec::new();
+    while let Some(out) = net.ep(a).poll_output() {
+        match out {
+            Output::Transmit(t) => {
+                if let Ok(SipMessage::Response(r)) = SipMessage::parse(t.data) {
+                    statuses.push((r.headers.cseq().map(|c| c.method).ok(), r.status));
+                }
+            }
+            Output::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    assert!(statuses.contains(&(Some(Method::Bye), 481)), "{statuses:?}");
+    assert!(
+        statuses.contains(&(Some(Method::Notify), 481)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&(Some(Method::Invite), 481)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&(Some(Method::Publish), 405)),
+        "{statuses:?}"
+    );
+    assert!(net.take_events(a).is_empty());
+}
+
+#[test]
+fn refresh_timeout_is_reported_and_retried() {
+    let mut net = Net::new();
+    let srv = addr(5195);
+    let mut n = 0;
+    net.server = Some((
+        srv,
+        Box::new(move |req: &Request| {
+            n += 1;
+            // Only the first REGISTER is answered; the registrar then goes silent.
+            if n > 1 {
+                return None;
+            }
+            let mut r = Response::new(200, "OK");
+            for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+                for v in req.headers.get_all(h) {
+                    r.headers.push(h, v.to_owned());
+                }
+            }
+            r.headers.push("Expires", "60");
+            Some(r)
+        }),
+    ));
+    let a = net.add(5172, |c| c.account = Some(account(srv)));
+    let now = net.now;
+    net.ep(a).register(now).expect("register");
+    net.run();
+    assert!(
+        net.take_events(a)
+            .iter()
+            .any(|e| matches!(e, SipEvent::Registered { expires: 60 }))
+    );
+    // Refresh at 30 s, Timer F (32 s) fires at 62 s: 408, then a retry 30 s later.
+    net.advance(Duration::from_secs(63));
+    let evs = net.take_events(a);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, SipEvent::RegistrationFailed { status: 408, .. })),
+        "{evs:?}"
+    );
+    assert!(!net.ep(a).is_registered());
+    let before = net.count(|to, m| *to == srv && is_method(m, Method::Register));
+    net.advance(Duration::from_secs(31));
+    let after = net.count(|to, m| *to == srv && is_method(m, Method::Register));
+    assert!(after > before, "REGISTER retried after a transient failure");
+    // ... and again after the retry times out too, until unregister.
+    net.advance(Duration::from_secs(70));
+    let later = net.count(|to, m| *to == srv && is_method(m, Method::Register));
+    assert!(later > after, "still retrying");
+}

@@ -54,6 +54,9 @@ pub(crate) struct Registration {
     pub refresh_at: Option<Instant>,
     /// Whether we are registered now.
     pub registered: bool,
+    /// Whether the application wants to be registered (between `register` and
+    /// `unregister`): transient failures are then retried.
+    pub wanted: bool,
     /// Whether the REGISTER in flight removes the binding.
     pub unregistering: bool,
     /// 423 retries done for the REGISTER in flight.
