@@ -282,8 +282,10 @@ impl Invite {
     }
 }
 
-/// A mediated invitation of `invitee`, sent to the room (XEP-0045 §7.8.2).
-pub fn invite(room: &BareJid, invitee: &BareJid, reason: Option<&str>) -> Message {
+/// A mediated invitation of `invitee`, sent to the room (XEP-0045 §7.8.2). A full JID
+/// reaches exactly that client; a bare JID is routed by the invitee's server (RFC 6121
+/// §8.5.2), possibly to another of their resources.
+pub fn invite(room: &BareJid, invitee: &Jid, reason: Option<&str>) -> Message {
     let mut inv = Element::new("invite", NS_MUC_USER).with_attr("to", invitee.as_str());
     if let Some(r) = reason {
         inv.push_child(Element::new("reason", NS_MUC_USER).with_text(r));

@@ -1,6 +1,6 @@
 //! Multi-user chat against a real Prosody (scripts/interop-up.sh): two clients join
 //! `cusax-room@conference.cusax.test` (XEP-0045), see each other, exchange groupchat
-//! messages, read the room's disco#info with the RFC 7081 §4 `audio-video-uri`
+//! messages, invite a third user through the room, read the room's disco#info with the RFC 7081 §4 `audio-video-uri`
 //! (`sip:cusax-room@cusax.test`), and see each other leave.
 //!
 //! Skips when CUSAX_XMPP_ADDR / CUSAX_XMPP_DOMAIN / CUSAX_CA_CERT / CUSAX_XMPP_ROOM (or
@@ -51,9 +51,11 @@ fn env() -> Option<Env> {
 struct Peer {
     client: Client,
     events: EventStream,
+    jid: jid::FullJid,
     room: MucRoom,
     seen: Vec<MucEvent>,
     iqs: Vec<Iq>,
+    messages: Vec<Message>,
 }
 
 impl Peer {
@@ -66,17 +68,19 @@ impl Peer {
         c.ca_cert = Some(env.ca.clone().into());
         c.connect_timeout = Duration::from_secs(20);
         let (client, mut events) = Client::connect(c).await.expect("login");
-        match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
-            Ok(Some(XmppEvent::Online { .. })) => {}
+        let jid = match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
+            Ok(Some(XmppEvent::Online { jid, .. })) => jid,
             other => panic!("{bare}: expected Online, got {other:?}"),
-        }
+        };
         let room = MucRoom::new(BareJid::new(&env.room).expect("room jid"), nick);
         Peer {
             client,
             events,
+            jid,
             room,
             seen: Vec::new(),
             iqs: Vec::new(),
+            messages: Vec::new(),
         }
     }
 
@@ -99,6 +103,7 @@ impl Peer {
                         let m = Message::try_from(e).expect("message parses");
                         let ev = self.room.handle_message(&m);
                         self.seen.extend(ev);
+                        self.messages.push(m);
                     }
                     "iq" => self.iqs.push(Iq::try_from(e).expect("iq parses")),
                     _ => {}
@@ -225,6 +230,43 @@ async fn two_clients_chat_in_the_cusax_room() {
             p.got_message(&na, "hello from alice")
         })
         .await;
+
+    // Alice invites Carol through the room (XEP-0045 §7.8.2).
+    let mut carol = Peer::login(&env, "carol", &format!("carol-{pid}")).await;
+    // Addressed to her full JID: a bare JID could be routed to another of her resources.
+    carol
+        .send(cusax_xmpp::presence::available(None, None, 0))
+        .await;
+    alice
+        .send(muc::invite(
+            &room,
+            &Jid::from(carol.jid.clone()),
+            Some("join the call"),
+        ))
+        .await;
+    carol
+        .until("invitation", |p| {
+            p.messages
+                .iter()
+                .any(|m| matches!(muc::Invite::from_message(m), Ok(Some(_))))
+        })
+        .await;
+    let inv = carol
+        .messages
+        .iter()
+        .find_map(|m| muc::Invite::from_message(m).ok().flatten())
+        .expect("invitation");
+    assert!(inv.mediated);
+    assert_eq!(inv.room, room);
+    assert_eq!(inv.reason.as_deref(), Some("join the call"));
+    // The inviter: her real JID, or (Prosody, semi-anonymous room) her occupant JID.
+    let from = inv.from.clone().expect("inviter");
+    let occupant = Jid::from(room.with_resource_str(&na).expect("occupant jid"));
+    assert!(
+        from.to_bare().as_str() == format!("alice@{}", env.domain) || from == occupant,
+        "inviter {from}"
+    );
+    carol.client.close().await.expect("close");
 
     // Bob leaves; Alice sees it.
     bob.send(muc::leave(&room, &nb, Some("bye")).expect("leave"))
