@@ -182,6 +182,7 @@ impl fmt::Debug for TelFlags {
 
 /// Which vCard format a [`Phone`] came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum VcardSource {
     /// vcard-temp (XEP-0054).
     VcardTemp,
@@ -420,6 +421,7 @@ pub fn sip_addresses(phones: &[Phone]) -> Vec<Phone> {
 
 /// Either vCard format, for callers that read whichever the server returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AnyVcard {
     /// vcard-temp.
     Temp(VcardTemp),
