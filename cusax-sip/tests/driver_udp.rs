@@ -247,3 +247,53 @@ async fn invite_recovers_from_a_lost_response_by_retransmission() {
     uas_task.abort();
     relay_task.abort();
 }
+
+/// `run` drives a core until told to stop: a bare transaction layer as UAS still
+/// sends `100 Trying` for an INVITE its TU never answers (RFC 3261 §17.2.1).
+#[tokio::test]
+async fn run_drives_a_core_until_stopped() {
+    let mut server = bind().await;
+    let server_addr = server.local_addr(Transport::Udp).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut layer = TransactionLayer::new(timers());
+        cusax_sip::driver::run(&mut server, &mut layer, async {
+            let _ = stop_rx.await;
+        })
+        .await;
+        layer.len()
+    });
+    let mut client = bind().await;
+    let local = client.local_addr(Transport::Udp).unwrap();
+    let mut layer = TransactionLayer::new(timers());
+    let key = layer
+        .send_request(
+            Instant::now(),
+            request("INVITE", local, server_addr),
+            Target::new(Transport::Udp, server_addr),
+        )
+        .unwrap();
+    let deadline = Instant::now() + LIMIT;
+    'outer: loop {
+        assert!(Instant::now() < deadline, "no 100 Trying");
+        tokio::time::timeout(LIMIT, step(&mut client, &mut layer))
+            .await
+            .expect("step");
+        while let Some(ev) = layer.poll_event() {
+            if let TransactionEvent::Response { key: k, response } = ev {
+                assert_eq!(k, key);
+                assert_eq!(response.status, 100);
+                break 'outer;
+            }
+        }
+    }
+    stop_tx.send(()).unwrap();
+    let live = tokio::time::timeout(LIMIT, task)
+        .await
+        .expect("run stopped")
+        .unwrap();
+    assert_eq!(
+        live, 1,
+        "the unanswered INVITE server transaction is still there"
+    );
+}

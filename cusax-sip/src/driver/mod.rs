@@ -228,6 +228,9 @@ impl std::fmt::Debug for Transports {
     }
 }
 
+/// Upper bound on simultaneous stream connections (accepted ones beyond it are closed).
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// The largest UDP datagram we read (RFC 3261 §18.1.1 allows up to 65 535 bytes).
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -466,10 +469,15 @@ async fn accept_loop(
         }
         let target = Target::new(Transport::Tcp, peer);
         let (tx, rx) = mpsc::channel(queue);
-        conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(target, tx);
+        {
+            let mut map = conns.lock().unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, s| !s.is_closed());
+            if map.len() >= MAX_CONNECTIONS {
+                tracing::warn!(%target, "too many connections; refusing");
+                continue;
+            }
+            map.insert(target, tx);
+        }
         tracing::debug!(%target, "accepted connection");
         let input_tx = input_tx.clone();
         let conns = conns.clone();
