@@ -1572,10 +1572,10 @@ impl Endpoint {
         if let Err(e) = self.send(now, bye, target, Purpose::Other, 0) {
             tracing::debug!(error = %e, "could not end a forked dialog");
         }
-        if let Some(c) = self.calls.get_mut(&call) {
-            if c.forks.len() < 16 {
-                c.forks.push((tag, ack, target));
-            }
+        if let Some(c) = self.calls.get_mut(&call)
+            && c.forks.len() < 16
+        {
+            c.forks.push((tag, ack, target));
         }
     }
 
