@@ -204,7 +204,7 @@ fn next_raw_inner(buf: &mut BytesMut, st: &mut State) -> Result<Option<RawFrame>
 fn find_head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
     let start = scanned.saturating_sub(3);
     let mut i = start;
-    while let Some(rel) = buf.get(i..)?.iter().position(|&c| c == b'\n') {
+    while let Some(rel) = super::lex::find_byte(buf.get(i..)?, b'\n') {
         let nl = i + rel;
         // the line after this LF is empty if it is "\n" or "\r\n"
         match buf.get(nl + 1) {

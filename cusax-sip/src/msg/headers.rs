@@ -86,10 +86,18 @@ pub fn long_name(name: &str) -> &str {
 
 /// Numeric id of a header name (compact forms mapped to their long form), 0 if unknown.
 pub(crate) fn header_id(name: &str) -> u8 {
-    let long = long_name(name);
+    let long = long_name(name).as_bytes();
+    let Some(first) = long.first().map(u8::to_ascii_lowercase) else {
+        return 0;
+    };
     KNOWN
         .iter()
-        .position(|k| k.len() == long.len() && k.eq_ignore_ascii_case(long))
+        .position(|k| {
+            let k = k.as_bytes();
+            k.len() == long.len()
+                && k.first().map(u8::to_ascii_lowercase) == Some(first)
+                && k.eq_ignore_ascii_case(long)
+        })
         .map_or(0, |i| (i + 1) as u8)
 }
 
@@ -189,12 +197,12 @@ impl Headers {
     }
 
     /// The values of every header line called `name`, in order.
-    pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let id = header_id(name);
-        let long = long_name(name).to_owned();
+        let long = long_name(name);
         self.entries
             .iter()
-            .filter(move |e| self.matches(e, id, &long))
+            .filter(move |e| self.matches(e, id, long))
             .map(|e| self.text(&e.value))
     }
 
@@ -326,6 +334,16 @@ impl fmt::Debug for Headers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids() {
+        assert_eq!(header_id("Via"), 1);
+        assert_eq!(header_id("v"), 1);
+        assert_eq!(header_id("content-length"), 7);
+        assert_eq!(header_id("L"), 7);
+        assert_eq!(header_id("X-Unknown"), 0);
+        assert_eq!(header_id(""), 0);
+    }
 
     #[test]
     fn compact_and_case() {

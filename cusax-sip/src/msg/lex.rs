@@ -1,12 +1,51 @@
 //! Lexical helpers for the RFC 3261 §25.1 grammar (tokens, LWS, quoted strings, lists).
 
+const fn token_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+}
+
+static TOKEN: [bool; 256] = token_table();
+
 /// `token` characters (RFC 3261 §25.1): alphanum and `-.!%*_+`'~`.
+#[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN[b as usize]
+}
+
+/// Index of the first `needle` in `hay`, eight bytes at a time.
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let rep = LO.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let v = u64::from_le_bytes(w) ^ rep;
+        // a zero byte in v is a match; the lowest flagged byte is always a true match
+        let t = v.wrapping_sub(LO) & !v & HI;
+        if t != 0 {
+            return Some(base + (t.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| base + p)
 }
 
 /// True when `s` is a non-empty `token`.
@@ -32,6 +71,12 @@ pub(crate) fn trim_start_ws(s: &str) -> &str {
 /// `\` escapes any octet except CR and LF (RFC 3261 §25.1 `quoted-pair`).
 pub(crate) fn read_quoted(s: &str) -> Option<(String, &str)> {
     let rest = s.strip_prefix('"')?;
+    // fast path: no escape before the closing quote
+    if let Some(end) = rest.find(['"', '\\'])
+        && rest.as_bytes().get(end) == Some(&b'"')
+    {
+        return Some((rest.get(..end)?.to_owned(), rest.get(end + 1..)?));
+    }
     let mut out = String::new();
     let mut chars = rest.char_indices();
     while let Some((i, c)) = chars.next() {
@@ -195,6 +240,19 @@ mod tests {
         assert_eq!(rest, " <x>");
         assert!(read_quoted("\"abc").is_none());
         assert_eq!(quote(r#"a"b\"#), r#""a\"b\\""#);
+    }
+
+    #[test]
+    fn find_byte_matches_position() {
+        let hay: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(37)).collect();
+        for needle in 0..=255u8 {
+            for start in 0..20 {
+                let h = &hay[start..];
+                assert_eq!(find_byte(h, needle), h.iter().position(|&b| b == needle));
+            }
+        }
+        assert_eq!(find_byte(b"", b'\n'), None);
+        assert_eq!(find_byte(b"\x80\x0a", b'\n'), Some(1));
     }
 
     #[test]

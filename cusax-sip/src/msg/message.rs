@@ -546,7 +546,7 @@ impl fmt::Display for SipMessage {
 
 /// Finds the next line from `pos`: returns (end of content, index after the line break).
 fn next_line(b: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let rel = b.get(pos..)?.iter().position(|&c| c == b'\n')?;
+    let rel = super::lex::find_byte(b.get(pos..)?, b'\n')?;
     let nl = pos + rel;
     let end = if nl > pos && b.get(nl - 1) == Some(&b'\r') {
         nl - 1
@@ -555,6 +555,9 @@ fn next_line(b: &[u8], pos: usize) -> Option<(usize, usize)> {
     };
     Some((end, nl + 1))
 }
+
+const VIA_ID: u8 = 1;
+const CONTENT_LENGTH_ID: u8 = 7;
 
 fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -658,7 +661,11 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         if j == i + 1 {
             let v = line(vstart, le).trim_matches([' ', '\t']);
             let off = v.as_ptr() as usize - text.as_ptr() as usize + start;
-            commas = v.bytes().filter(|&c| c == b',').count();
+            commas = if id == VIA_ID {
+                v.bytes().filter(|&c| c == b',').count()
+            } else {
+                0
+            };
             headers.push_ranges(name_r, (off, off + v.len()), id);
         } else {
             let mut s = String::from(line(vstart, le).trim_matches([' ', '\t']));
@@ -671,18 +678,21 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
                     s.push_str(c);
                 }
             }
-            commas = s.bytes().filter(|&c| c == b',').count();
+            commas = if id == VIA_ID {
+                s.bytes().filter(|&c| c == b',').count()
+            } else {
+                0
+            };
             headers.push_range_owned(name_r, s, id);
         }
-        let long = long_name(name);
-        if long.eq_ignore_ascii_case("Via") {
+        if id == VIA_ID {
             via_count += 1 + commas;
             if via_count > limits.max_via_count {
                 return Err(ParseError::TooManyVias {
                     limit: limits.max_via_count,
                 });
             }
-        } else if long.eq_ignore_ascii_case("Content-Length") {
+        } else if id == CONTENT_LENGTH_ID {
             cl_values.push((lineno, ""));
         }
         i = j;

@@ -272,40 +272,80 @@ impl Via {
     }
 }
 
-pub(crate) fn parse_via(s: &str) -> R<Via> {
-    let mut parts = s.splitn(3, '/');
-    let name = trim_ws(parts.next().ok_or("missing protocol")?);
-    let version = trim_ws(parts.next().ok_or("missing protocol version")?);
-    let rest = trim_start_ws(parts.next().ok_or("missing transport")?);
-    if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
-        return Err("protocol is not SIP/2.0");
+fn skip_lws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).copied().is_some_and(is_ws) {
+        i += 1;
     }
-    let tlen = rest
-        .bytes()
-        .position(|b| !is_token_byte(b))
-        .unwrap_or(rest.len());
-    if tlen == 0 {
+    i
+}
+
+fn scan(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
+    while b.get(i).copied().is_some_and(&f) {
+        i += 1;
+    }
+    i
+}
+
+/// `via-parm` (RFC 3261 §20.42): `SIP / 2.0 / transport LWS sent-by *(;via-params)`, with
+/// LWS allowed around `/` and `:`. One pass over the bytes.
+pub(crate) fn parse_via(s: &str) -> R<Via> {
+    const BAD_PROTO: &str = "protocol is not SIP/2.0";
+    let b = s.as_bytes();
+    let sub = |i: usize, j: usize| s.get(i..j).unwrap_or("");
+    let mut i = skip_lws(b, 0);
+    let p = scan(b, i, is_token_byte);
+    if !sub(i, p).eq_ignore_ascii_case("SIP") {
+        return Err(BAD_PROTO);
+    }
+    i = skip_lws(b, p);
+    if b.get(i) != Some(&b'/') {
+        return Err(BAD_PROTO);
+    }
+    i = skip_lws(b, i + 1);
+    let p = scan(b, i, |c| c.is_ascii_digit() || c == b'.');
+    if sub(i, p) != "2.0" {
+        return Err(BAD_PROTO);
+    }
+    i = skip_lws(b, p);
+    if b.get(i) != Some(&b'/') {
+        return Err(BAD_PROTO);
+    }
+    i = skip_lws(b, i + 1);
+    let p = scan(b, i, is_token_byte);
+    if p == i {
         return Err("missing transport");
     }
-    let transport = &rest[..tlen];
-    let after = &rest[tlen..];
-    if !after.starts_with([' ', '\t', '\r', '\n']) {
+    let transport = sub(i, p);
+    i = skip_lws(b, p);
+    if i == p {
         return Err("missing sent-by");
     }
-    let after = trim_start_ws(after);
-    // sent-by ends at ';' or at whitespace not next to ':' (RFC 3261 COLON = SWS ":" SWS).
-    let end = after.find(';').unwrap_or(after.len());
-    let sent_by: String = after[..end]
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n'))
-        .collect();
-    if trim_ws(&after[..end]).contains([' ', '\t']) && !after[..end].contains(':') {
-        return Err("whitespace inside sent-by");
+    let hs = i;
+    let he = if b.get(i) == Some(&b'[') {
+        scan(b, i, |c| c != b']') + 1
+    } else {
+        scan(b, i, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')
+        })
+    };
+    if he == hs || he > b.len() {
+        return Err("invalid sent-by");
     }
-    let (host, port) = Host::parse_hostport(&sent_by).map_err(|_| "invalid sent-by")?;
-    let (params, tail) = Params::parse_header(&after[end..]).ok_or("invalid parameter")?;
+    let host = Host::parse(sub(hs, he)).map_err(|_| "invalid sent-by host")?;
+    i = skip_lws(b, he);
+    let mut port = None;
+    if b.get(i) == Some(&b':') {
+        i = skip_lws(b, i + 1);
+        let p = scan(b, i, |c| c.is_ascii_digit());
+        if p == i || p - i > 5 {
+            return Err("invalid sent-by port");
+        }
+        port = Some(sub(i, p).parse().map_err(|_| "invalid sent-by port")?);
+        i = p;
+    }
+    let (params, tail) = Params::parse_header(sub(i, b.len())).ok_or("invalid parameter")?;
     if !tail.is_empty() {
-        return Err("unexpected text after parameters");
+        return Err("unexpected text after sent-by");
     }
     Ok(Via {
         transport: transport.to_owned(),
