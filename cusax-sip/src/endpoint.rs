@@ -2125,6 +2125,16 @@ impl Endpoint {
 
     fn on_request(&mut self, now: Instant, key: TransactionKey, req: Request, source: Target) {
         let in_dialog = req.headers.to().ok().is_some_and(|t| t.tag().is_some());
+        // RFC 3261 §8.2.2.3: we support no extension, so any Require tag (except on
+        // CANCEL and ACK) gets 420 Bad Extension listing it in Unsupported.
+        let required = req.headers.require();
+        if !required.is_empty() && !matches!(req.method, Method::Cancel | Method::Ack) {
+            let mut resp = self.response_for(&req, 420, None);
+            resp.headers.push("Unsupported", required.join(", "));
+            resp.headers.push("Content-Length", "0");
+            let _ = self.tx.send_response(now, &key, resp);
+            return;
+        }
         match req.method {
             Method::Invite if !in_dialog => self.on_new_invite(now, key, req, source),
             Method::Invite => self.on_reinvite(now, key, req),

@@ -1097,7 +1097,8 @@ fn malformed_and_unknown_requests_get_errors_not_panics() {
     let a = net.add(5185, |_| {});
     let peer = addr(5186);
     let now = net.now;
-    let inputs: [&str; 6] = [
+    let inputs: [&str; 7] = [
+        "INVITE sip:u5185@127.0.0.1:5185 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5186;branch=z9hG4bK5\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:u5185@127.0.0.1>\r\nCall-ID: r\r\nCSeq: 1 INVITE\r\nRequire: 100rel\r\nContact: <sip:x@127.0.0.1:5186>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
         "garbage\r\n\r\n",
         "BYE sip:u5185@127.0.0.1:5185 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5186;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:u5185@127.0.0.1>;tag=2\r\nCall-ID: nope\r\nCSeq: 1 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
         "NOTIFY sip:u5185@127.0.0.1:5185 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5186;branch=z9hG4bK2\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:u5185@127.0.0.1>;tag=2\r\nCall-ID: nope\r\nCSeq: 1 NOTIFY\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
@@ -1138,6 +1139,10 @@ fn malformed_and_unknown_requests_get_errors_not_panics() {
     );
     assert!(
         statuses.contains(&(Some(Method::Publish), 405)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&(Some(Method::Invite), 420)),
         "{statuses:?}"
     );
     assert!(net.take_events(a).is_empty());
