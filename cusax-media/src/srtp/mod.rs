@@ -126,9 +126,26 @@ impl SrtpSession {
     }
 
     /// Unprotects an SRTCP packet.
+    ///
+    /// Guards in front of webrtc-srtp 0.17.2 (found by the `srtp_unprotect` fuzz target and
+    /// by reading its code):
+    /// - packets shorter than header + SRTCP index + tag are rejected here (the crate
+    ///   indexes before checking the length and panics on them);
+    /// - packets with the E flag clear are rejected: for AES-CM the crate returns such
+    ///   packets *without verifying the tag* (and advances the replay window), which would
+    ///   let anyone inject RTCP. We always send encrypted SRTCP, and RFC 3711 §3.4 makes
+    ///   authentication mandatory regardless of E, so nothing legitimate is lost.
     pub fn unprotect_rtcp(&mut self, srtcp: &[u8]) -> Result<Bytes, SrtpError> {
-        if srtcp.len() < 8 {
+        let p = profile(self.suite);
+        let tag = p.rtcp_auth_tag_len().max(p.aead_auth_tag_len());
+        if srtcp.len() < 8 + 4 + tag {
             return Err(SrtpError::Malformed);
+        }
+        // The E flag is the top bit of the 32-bit word holding the SRTCP index: right
+        // before the HMAC tag (AES-CM), or the last word (AEAD, RFC 7714 §9).
+        let e_at = srtcp.len() - 4 - p.rtcp_auth_tag_len();
+        if srtcp[e_at] & 0x80 == 0 {
+            return Err(SrtpError::Auth);
         }
         self.rx.decrypt_rtcp(srtcp).map_err(map_err)
     }
@@ -202,6 +219,44 @@ mod tests {
             let l = t.len();
             t[l - 1] ^= 0x80;
             assert_eq!(bob.unprotect_rtcp(&t), Err(SrtpError::Auth));
+        }
+    }
+
+    #[test]
+    fn srtcp_with_e_flag_cleared_is_rejected_and_does_not_touch_the_replay_window() {
+        for suite in SrtpSuite::ALL {
+            let (a, b) = (key(suite, 3), key(suite, 4));
+            let mut alice = SrtpSession::new(suite, &a, &b).unwrap();
+            let mut bob = SrtpSession::new(suite, &b, &a).unwrap();
+            let rr = crate::rtcp::write_compound(&[crate::rtcp::RtcpPacket::ReceiverReport {
+                ssrc: 9,
+                reports: vec![],
+            }]);
+            let good = alice.protect_rtcp(&rr).unwrap().to_vec();
+            // forged: plaintext RR + E=0 with a huge index + garbage tag
+            let mut forged = rr.clone();
+            if suite == SrtpSuite::AeadAes128Gcm {
+                forged.extend_from_slice(&[0u8; 16]);
+                forged.extend_from_slice(&0x7fff_ffffu32.to_be_bytes());
+            } else {
+                forged.extend_from_slice(&0x7fff_ffffu32.to_be_bytes());
+                forged.extend_from_slice(&[0u8; 10]);
+            }
+            assert_eq!(
+                bob.unprotect_rtcp(&forged),
+                Err(SrtpError::Auth),
+                "{suite:?}"
+            );
+            assert_eq!(
+                &bob.unprotect_rtcp(&good).unwrap()[..],
+                &rr[..],
+                "{suite:?}"
+            );
+            // short inputs are errors, not panics
+            for n in 0..good.len() {
+                assert!(bob.unprotect_rtcp(&good[..n]).is_err());
+                let _ = bob.unprotect_rtp(&good[..n]);
+            }
         }
     }
 
