@@ -425,7 +425,8 @@ impl Session {
             },
             Input::Disconnected => match self.phase {
                 Phase::Closed => {}
-                Phase::Closing => self.finish(DisconnectedBy::Remote, None, false),
+                // We initiated the close; the server dropped TCP without its closing tag.
+                Phase::Closing => self.finish(DisconnectedBy::Local, None, false),
                 _ => self.finish(
                     DisconnectedBy::Remote,
                     Some(SessionError::ConnectionLost),

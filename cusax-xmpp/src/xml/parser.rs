@@ -309,14 +309,8 @@ impl StreamParser {
             }
             // Character data inside a stanza: skip to the next '<'.
             let rest = &self.buf[self.scan..];
-            let mut n = 0;
-            for &b in rest {
-                if b == b'<' {
-                    break;
-                }
-                check_byte(b)?;
-                n += 1;
-            }
+            let n = rest.iter().position(|&b| b == b'<').unwrap_or(rest.len());
+            check_bytes(&rest[..n])?;
             self.scan += n;
             return Ok(if n == rest.len() {
                 Step::More
@@ -514,26 +508,45 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Refuses control characters in a run of bytes (vectorisable fast path).
+#[inline]
+fn check_bytes(bytes: &[u8]) -> Result<(), XmlError> {
+    if bytes.iter().any(|&b| b < 0x20) {
+        for &b in bytes {
+            check_byte(b)?;
+        }
+    }
+    Ok(())
+}
+
 /// Index of the `>` ending the tag that starts at `rest[0] == '<'`, respecting quotes.
 fn find_tag_end(rest: &[u8]) -> Result<Option<usize>, XmlError> {
-    let mut quote = 0u8;
-    for (i, &b) in rest.iter().enumerate().skip(1) {
-        check_byte(b)?;
-        if quote != 0 {
-            if b == quote {
-                quote = 0;
-            } else if b == b'<' {
-                return Err(XmlError::NotWellFormed("'<' in an attribute value".into()));
-            }
-        } else {
-            match b {
-                b'"' | b'\'' => quote = b,
-                b'>' => return Ok(Some(i)),
-                b'<' => return Err(XmlError::NotWellFormed("'<' inside a tag".into())),
-                _ => {}
+    let mut i = 1;
+    while let Some(off) = rest.get(i..).and_then(|r| {
+        r.iter()
+            .position(|&b| matches!(b, b'>' | b'"' | b'\'' | b'<'))
+    }) {
+        let at = i + off;
+        check_bytes(&rest[i..at])?;
+        match rest[at] {
+            b'>' => return Ok(Some(at)),
+            b'<' => return Err(XmlError::NotWellFormed("'<' inside a tag".into())),
+            q => {
+                // Skip the quoted value.
+                let Some(close) = rest[at + 1..].iter().position(|&b| b == q) else {
+                    check_bytes(&rest[at + 1..])?;
+                    return Ok(None);
+                };
+                let value = &rest[at + 1..at + 1 + close];
+                check_bytes(value)?;
+                if value.contains(&b'<') {
+                    return Err(XmlError::NotWellFormed("'<' in an attribute value".into()));
+                }
+                i = at + close + 2;
             }
         }
     }
+    check_bytes(rest.get(1..).unwrap_or_default())?;
     Ok(None)
 }
 
@@ -545,10 +558,24 @@ fn split_qname(q: &str) -> (&str, &str) {
 }
 
 fn resolve<'a>(scope: &'a Bindings, prefix: &str) -> Result<&'a str, XmlError> {
+    resolve2(scope, &[], prefix)
+}
+
+/// Resolves `prefix` in the element scope `inner`, then in the stream scope `outer`.
+fn resolve2<'a>(
+    inner: &'a [(String, String)],
+    outer: &'a [(String, String)],
+    prefix: &str,
+) -> Result<&'a str, XmlError> {
     if prefix == "xml" {
         return Ok(NS_XML);
     }
-    match scope.iter().rev().find(|(p, _)| p == prefix) {
+    match inner
+        .iter()
+        .rev()
+        .chain(outer.iter().rev())
+        .find(|(p, _)| p == prefix)
+    {
         Some((_, uri)) => Ok(uri),
         None if prefix.is_empty() => Ok(""),
         None => Err(XmlError::BadNamespacePrefix(prefix.to_owned())),
@@ -583,7 +610,8 @@ fn read_attrs(
         let value = a
             .normalized_value(XmlVersion::Implicit1_0)
             .map_err(map_qx)?;
-        if value.chars().any(|c| !is_xml_char(c)) {
+        // Raw bytes were checked by the tokenizer; only references can add bad characters.
+        if matches!(value, std::borrow::Cow::Owned(_)) && value.chars().any(|c| !is_xml_char(c)) {
             return Err(XmlError::NotWellFormed(
                 "invalid character in attribute".into(),
             ));
@@ -623,7 +651,8 @@ fn push_text(el: &mut Element, s: &str) {
 /// Builds the element tree of one complete depth-1 element with quick-xml.
 fn build_element(text: &str, base: &Bindings, limits: &XmlLimits) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(text);
-    let mut scope: Bindings = base.clone();
+    // Declarations made inside this element; the stream's are looked up in `base`.
+    let mut scope: Bindings = Vec::new();
     // (element, scope length before its declarations)
     let mut stack: Vec<(Element, usize)> = Vec::new();
     loop {
@@ -641,10 +670,10 @@ fn build_element(text: &str, base: &Bindings, limits: &XmlLimits) -> Result<Elem
                 for (k, _) in &attrs {
                     let (p, _) = split_qname(k);
                     if !p.is_empty() {
-                        resolve(&scope, p)?;
+                        resolve2(&scope, base, p)?;
                     }
                 }
-                let ns = resolve(&scope, prefix)?.to_owned();
+                let ns = resolve2(&scope, base, prefix)?.to_owned();
                 let el = Element {
                     name: local.to_owned(),
                     ns,
