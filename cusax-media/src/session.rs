@@ -42,7 +42,10 @@ pub struct SessionConfig {
     pub app_rate: u32,
     /// Jitter buffer bounds (its ptime is taken from `audio.ptime`).
     pub jitter: JitterConfig,
-    /// Symmetric RTP (RFC 4961): send to where authenticated packets come from.
+    /// Symmetric RTP (RFC 4961): send to where packets of the current remote source come
+    /// from. With SRTP only authenticated packets can move the address; with plain RTP a
+    /// spoofer who guesses SSRC and sequence can (the "RTP bleed" risk), so turn it off
+    /// for plain RTP unless a NAT in front of the peer requires it.
     pub symmetric_rtp: bool,
     /// Mean RTCP report interval (RFC 3550 §6.2 minimum 5 s).
     pub rtcp_interval: Duration,
