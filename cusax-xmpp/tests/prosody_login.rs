@@ -41,7 +41,13 @@ fn env() -> Option<Env> {
 fn config(env: &Env, user: &str, domain: &str, password: &str) -> ClientConfig {
     let jid = BareJid::new(&format!("{user}@{domain}")).expect("jid");
     let mut s = SessionConfig::new(jid, password);
-    s.resource = Some(format!("login-{}", std::process::id()));
+    // Unique per login: tests run in parallel and a second login with the same resource
+    // would replace the first (stream error `conflict`, RFC 6120 §7.7.2.2).
+    s.resource = Some(format!(
+        "login-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let mut c = ClientConfig::new(s);
     c.server = Some(env.addr.clone());
     c.ca_cert = Some(env.ca.clone().into());

@@ -62,7 +62,11 @@ fn config(server: &str, ca: &str, user: &str, domain: &str) -> ClientConfig {
         BareJid::new(&format!("{user}@{domain}")).expect("jid"),
         format!("{user}-secret"),
     );
-    s.resource = Some(format!("sm-{}", std::process::id()));
+    s.resource = Some(format!(
+        "sm-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     s.stream_management = true;
     let mut c = ClientConfig::new(s);
     c.server = Some(server.to_owned());
