@@ -1,0 +1,434 @@
+//! Real-peer media proof: alice (cusax) registers through Kamailio and calls baresip
+//! (registered as carol, auto-answer, SDES-SRTP mandatory, playing a tone WAV and
+//! recording what it receives with sndfile). Two calls: Opus, then PCMU only.
+//!
+//! For each call: SDP offer/answer with cusax-media (RTP/SAVP, RFC 4568 SDES), the
+//! tokio UDP driver runs the `MediaSession` for 3 s sending a 440 Hz tone; we check
+//! that SRTP packets from baresip were authenticated and decrypted (no auth failures)
+//! and that the dominant frequency of what we decoded is baresip's tone; we hang up
+//! (BYE) and check that baresip's recording of what it decoded from us has our 440 Hz
+//! as its dominant frequency.
+//!
+//! Needs `CUSAX_KAMAILIO_UDP`, `CUSAX_SIP_DOMAIN`, `CUSAX_BARESIP_CTRL` and
+//! `CUSAX_BARESIP_DIR` (written by `CUSAX_WITH_BARESIP=1 scripts/interop-up.sh`);
+//! skips when they are absent. Assumes nobody else calls carol meanwhile (it finds
+//! baresip's recording as the new `*-dec.wav` file of the call).
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::ctrl::{Ctrl, accept_incoming};
+use common::{Spectrum, baresip_source_wav, first_channel, sine, wav_files};
+use cusax_media::driver::{UdpDriver, ntp_now};
+use cusax_media::sdp::SessionDescription;
+use cusax_media::sdp::offer_answer::{AudioCodec, MediaConfig, Negotiated, OfferAnswer};
+use cusax_media::session::{MediaSession, SessionConfig, SessionStats};
+use cusax_media::wav::Wav;
+use cusax_sip::endpoint::{Account, CallOptions, EndedBy, EndpointConfig, SipEvent};
+use cusax_sip::msg::Uri;
+use cusax_sip::transaction::{Target, Transport};
+use cusax_sip::ua::client::Client;
+
+const WAIT: Duration = Duration::from_secs(10);
+/// Our tone; baresip's must differ from it by more than the analysis resolution.
+const OUR_FREQ: f64 = 440.0;
+/// App audio: 48 kHz mono, 20 ms frames.
+const APP_RATE: u32 = 48_000;
+const FRAME: usize = 960;
+/// 3 s of media.
+const TICKS: usize = 150;
+/// Largest accepted distance between an expected and a measured dominant frequency
+/// (the analysis probes every 5 Hz with 20 Hz resolution).
+const FREQ_TOLERANCE: f64 = 15.0;
+
+struct Env {
+    kamailio: SocketAddr,
+    domain: String,
+    ctrl: SocketAddr,
+    dir: PathBuf,
+}
+
+fn env() -> Result<Env, String> {
+    let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} not set"));
+    let kamailio = var("CUSAX_KAMAILIO_UDP")?
+        .parse()
+        .map_err(|e| format!("CUSAX_KAMAILIO_UDP: {e}"))?;
+    let domain = var("CUSAX_SIP_DOMAIN")?;
+    let ctrl = var("CUSAX_BARESIP_CTRL")?
+        .parse()
+        .map_err(|e| format!("CUSAX_BARESIP_CTRL: {e}"))?;
+    let dir = PathBuf::from(var("CUSAX_BARESIP_DIR")?);
+    Ok(Env {
+        kamailio,
+        domain,
+        ctrl,
+        dir,
+    })
+}
+
+fn alice_config(server: SocketAddr, domain: &str) -> EndpointConfig {
+    let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    c.account = Some(Account {
+        aor: Uri::parse(&format!("sip:alice@{domain}")).expect("aor"),
+        display_name: None,
+        username: "alice".to_owned(),
+        password: "alice-secret".to_owned(),
+        registrar: Target::new(Transport::Udp, server),
+        outbound_proxy: Some(Target::new(Transport::Udp, server)),
+        expires: 120,
+    });
+    c
+}
+
+/// What one call measured, for the assertions and the closing note.
+#[derive(Debug)]
+struct CallReport {
+    label: &'static str,
+    codec: String,
+    suite: String,
+    rtcp_mux: bool,
+    /// Whether a separate RTCP socket (RTP port + 1) could be bound without rtcp-mux.
+    rtcp_socket: bool,
+    stats: SessionStats,
+    silent_pulls: usize,
+    heard: Spectrum,
+    recorded: Option<(PathBuf, Wav)>,
+    /// Every WAV file baresip wrote for this call (what it decoded and encoded).
+    new_files: Vec<PathBuf>,
+}
+
+fn describe(n: &Negotiated) -> (String, String) {
+    let c = &n.audio.send_codec;
+    let codec = format!("{}/{}/{} (PT {})", c.name, c.clock_rate, c.channels, c.pt);
+    let suite = n
+        .security
+        .srtp_suite
+        .map_or_else(|| "none (plain RTP)".to_owned(), |s| s.name().to_owned());
+    (codec, suite)
+}
+
+/// Waits for the WAV file of this call that baresip's sndfile module wrote with what
+/// it decoded (`*-dec.wav`, not in `before`), until its header says it holds at least
+/// one second (libsndfile completes the header when the call's stream closes).
+async fn baresip_recording(dir: &Path, before: &HashSet<PathBuf>) -> Option<(PathBuf, Wav)> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        for (path, _) in wav_files(dir, "-dec.wav") {
+            if before.contains(&path) {
+                continue;
+            }
+            if let Ok(w) = std::fs::read(&path)
+                .map_err(|_| ())
+                .and_then(|b| Wav::parse(&b).map_err(|_| ()))
+                && w.samples.len() / w.channels.max(1) as usize >= w.rate as usize
+            {
+                return Some((path, w));
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn call(
+    alice: &mut Client,
+    env: &Env,
+    label: &'static str,
+    codecs: Vec<AudioCodec>,
+) -> CallReport {
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind RTP");
+    let local = rtp.local_addr().expect("local addr");
+    let mut mc = MediaConfig::new(local);
+    mc.codecs = codecs;
+    let mut oa = OfferAnswer::new(mc, &mut rand::rng());
+    let offer = oa.create_offer().expect("offer").to_string();
+    let before: HashSet<PathBuf> = wav_files(&env.dir, ".wav")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+
+    // baresip 1.0 auto-answers only with the account parameter `;answermode=auto`;
+    // without it, answer through its remote control when the call comes in.
+    let ctrl = Ctrl::connect(env.ctrl).await.expect("ctrl_tcp");
+    let acceptor = tokio::spawn(accept_incoming(ctrl, "sip:alice@".to_owned()));
+    let carol = Uri::parse(&format!("sip:carol@{}", env.domain)).expect("uri");
+    let id = alice
+        .invite(carol, Bytes::from(offer.clone()), CallOptions::default())
+        .expect("invite");
+    let answer = alice
+        .wait_for(WAIT, |e| match e {
+            SipEvent::CallAnswered { call, body } if *call == id => Some(Ok(body.clone())),
+            SipEvent::CallFailed {
+                call,
+                status,
+                reason,
+            } if *call == id => Some(Err(format!("{status} {reason}"))),
+            _ => None,
+        })
+        .await
+        .unwrap_or_else(|| panic!("{label}: baresip did not answer within {WAIT:?}"))
+        .unwrap_or_else(|e| panic!("{label}: call failed: {e}\noffer:\n{offer}"));
+    // The acceptor may still be reading the response to its `accept`.
+    let answered_by = match tokio::time::timeout(Duration::from_secs(2), acceptor).await {
+        Ok(Ok(Ok((_, resp)))) => format!("ctrl_tcp accept, response {resp}"),
+        Ok(Ok(Err(e))) => format!("baresip (ctrl_tcp: {e})"),
+        Ok(Err(e)) => format!("baresip (ctrl task: {e})"),
+        Err(_) => "baresip auto-answer (no CALL_INCOMING seen)".to_owned(),
+    };
+    eprintln!("{label}: answered by {answered_by}");
+    let answer_text = String::from_utf8_lossy(&answer).into_owned();
+    let negotiated = SessionDescription::parse(&answer)
+        .map_err(|e| e.to_string())
+        .and_then(|sdp| oa.accept_answer(&sdp, false).map_err(|e| e.to_string()));
+    let negotiated = match negotiated {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = alice.bye(id);
+            panic!("{label}: unusable answer ({e}):\n{answer_text}");
+        }
+    };
+    let (codec, suite) = describe(&negotiated);
+    eprintln!("{label}: negotiated codec {codec}, SRTP suite {suite}");
+    tracing::debug!(%offer, answer = %answer_text, "SDP");
+
+    // RTCP: on the RTP port with rtcp-mux, else on the next port (our offer has no
+    // a=rtcp, RFC 3605 default), when that port is free.
+    let rtcp = if negotiated.audio.rtcp_mux {
+        None
+    } else {
+        let a = SocketAddr::new(local.ip(), local.port().wrapping_add(1));
+        tokio::net::UdpSocket::bind(a).await.ok()
+    };
+    let mut scfg = SessionConfig::new(negotiated.audio.clone(), rand::random(), rand::random());
+    scfg.app_rate = APP_RATE;
+    scfg.ntp_at_start = ntp_now();
+    let rtcp_socket = rtcp.is_some();
+    let session = MediaSession::new(scfg).expect("media session");
+    let mut drv = UdpDriver::new(session, rtp, rtcp);
+
+    let mut heard = Vec::with_capacity(TICKS * FRAME);
+    let mut silent_pulls = 0;
+    let mut out = vec![0i16; FRAME];
+    let start = Instant::now();
+    for k in 0..TICKS {
+        drv.push_pcm(&sine(APP_RATE, OUR_FREQ, k * FRAME, FRAME))
+            .await
+            .expect("push_pcm");
+        let r = drv.pull_pcm(&mut out);
+        if r.silence {
+            silent_pulls += 1;
+        }
+        heard.extend_from_slice(&out);
+        drv.drive_until(start + Duration::from_millis(20 * (k as u64 + 1)))
+            .await
+            .expect("drive");
+    }
+    let stats = drv.session_mut().stats();
+
+    // Hang up first, so that a failed check below leaves no call behind.
+    alice.bye(id).expect("bye");
+    let ended = alice
+        .wait_for(WAIT, |e| match e {
+            SipEvent::CallEnded { call, by } if *call == id => Some(*by),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended, Some(EndedBy::Local), "{label}: BYE answered");
+    drv.close().await.expect("RTCP BYE");
+
+    // Skip the first second (jitter buffer filling, baresip's source starting).
+    let heard = Spectrum::of(
+        heard.get(APP_RATE as usize..).unwrap_or_default(),
+        APP_RATE,
+        40,
+    );
+    let recorded = baresip_recording(&env.dir, &before).await;
+    let new_files = wav_files(&env.dir, ".wav")
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !before.contains(p))
+        .collect();
+    CallReport {
+        label,
+        codec,
+        suite,
+        rtcp_mux: negotiated.audio.rtcp_mux,
+        rtcp_socket,
+        stats,
+        silent_pulls,
+        heard,
+        recorded,
+        new_files,
+    }
+}
+
+fn check(r: &CallReport, their_freq: f64) {
+    let label = r.label;
+    let s = &r.stats;
+    eprintln!(
+        "{label}: codec {} suite {} rtcp-mux {} (own RTCP socket {}); received {} RTP / {} RTCP, sent {} RTP, \
+         auth failures {}, replays {}, malformed {}, unknown PT {}, lost {}, jitter {} ms, \
+         silent pulls {}/{TICKS}",
+        r.codec,
+        r.suite,
+        r.rtcp_mux,
+        r.rtcp_socket,
+        s.packets_received,
+        s.rtcp_received,
+        s.packets_sent,
+        s.srtp_auth_failures,
+        s.srtp_replays,
+        s.malformed,
+        s.unknown_payload_type,
+        s.cumulative_lost,
+        s.jitter_ms,
+        r.silent_pulls,
+    );
+    assert!(r.suite != "none (plain RTP)", "{label}: media must be SRTP");
+    assert!(
+        s.packets_sent >= TICKS as u64 - 5,
+        "{label}: sent {}",
+        s.packets_sent
+    );
+    assert!(
+        s.packets_received >= TICKS as u64 / 2,
+        "{label}: only {} SRTP packets from baresip authenticated and decrypted",
+        s.packets_received
+    );
+    assert_eq!(s.srtp_auth_failures, 0, "{label}: SRTP auth failures");
+    assert_eq!(s.malformed, 0, "{label}: malformed packets");
+
+    let heard = r.heard.dominant().expect("heard audio");
+    eprintln!(
+        "{label}: we heard dominant {heard} Hz (rms {:.0}; baresip plays {their_freq} Hz)",
+        r.heard.rms
+    );
+    assert!(
+        (heard - their_freq).abs() <= FREQ_TOLERANCE,
+        "{label}: we heard {heard} Hz, baresip plays {their_freq} Hz"
+    );
+    assert!(
+        r.heard.power_at(their_freq) > 20.0 * r.heard.power_at(OUR_FREQ),
+        "{label}: baresip's tone does not stand out from ours (echo?)"
+    );
+
+    let (path, wav) = r.recorded.as_ref().unwrap_or_else(|| {
+        panic!("{label}: no new finished *-dec.wav recording from baresip's sndfile")
+    });
+    let mono = first_channel(wav);
+    // Skip the first half second of the recording (decoder start-up).
+    let rec = Spectrum::of(
+        mono.get(wav.rate as usize / 2..).unwrap_or_default(),
+        wav.rate,
+        40,
+    );
+    let got = rec.dominant().expect("recorded audio");
+    eprintln!(
+        "{label}: baresip recorded {} ({} Hz, {} ch, {:.2} s): dominant {got} Hz (rms {:.0})",
+        path.display(),
+        wav.rate,
+        wav.channels,
+        mono.len() as f64 / wav.rate as f64,
+        rec.rms
+    );
+    assert!(
+        (got - OUR_FREQ).abs() <= FREQ_TOLERANCE,
+        "{label}: baresip recorded {got} Hz, we sent {OUR_FREQ} Hz ({})",
+        path.display()
+    );
+    assert!(
+        rec.power_at(OUR_FREQ) > 20.0 * rec.power_at(their_freq),
+        "{label}: our tone does not stand out in baresip's recording"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_srtp_opus_and_pcmu_calls() {
+    let env = match env() {
+        Ok(e) => e,
+        Err(why) => {
+            eprintln!(
+                "skipping: {why} (run CUSAX_WITH_BARESIP=1 scripts/interop-up.sh and source .interop/env)"
+            );
+            return;
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+
+    // baresip is up and registered (its remote control answers).
+    let mut ctrl = Ctrl::connect(env.ctrl).await.expect("ctrl_tcp");
+    let reg = tokio::time::timeout(WAIT, ctrl.command("reginfo", ""))
+        .await
+        .expect("ctrl_tcp reginfo timed out")
+        .expect("ctrl_tcp reginfo");
+    eprintln!("baresip reginfo: {reg}");
+    drop(ctrl);
+
+    // The tone baresip plays, measured from the WAV its config names.
+    let src = baresip_source_wav(&env.dir).expect("baresip tone");
+    let tone = std::fs::read(&src)
+        .map_err(|e| e.to_string())
+        .and_then(|b| Wav::parse(&b).map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let their_freq = Spectrum::of(&first_channel(&tone), tone.rate, 40)
+        .dominant()
+        .expect("tone");
+    eprintln!("baresip plays {} : {their_freq} Hz", src.display());
+    assert!(
+        (their_freq - OUR_FREQ).abs() > 100.0,
+        "baresip's tone must differ from ours"
+    );
+
+    let mut alice = Client::start(alice_config(env.kamailio, &env.domain))
+        .await
+        .expect("bind");
+    alice.register().expect("register");
+    let reg = alice
+        .wait_for(WAIT, |e| match e {
+            SipEvent::Registered { .. } => Some(Ok(())),
+            SipEvent::RegistrationFailed { status, reason } => {
+                Some(Err(format!("{status} {reason}")))
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(reg, Some(Ok(())), "alice registers through Kamailio");
+
+    let opus = call(
+        &mut alice,
+        &env,
+        "opus",
+        vec![
+            AudioCodec::Opus {
+                fec: true,
+                max_average_bitrate: None,
+            },
+            AudioCodec::Pcmu,
+        ],
+    )
+    .await;
+    let pcmu = call(&mut alice, &env, "pcmu", vec![AudioCodec::Pcmu]).await;
+    alice.shutdown(WAIT).await;
+
+    check(&opus, their_freq);
+    assert!(opus.codec.starts_with("opus/48000/2"), "{}", opus.codec);
+    check(&pcmu, their_freq);
+    assert!(pcmu.codec.starts_with("PCMU/8000/1"), "{}", pcmu.codec);
+    // Recordings checked: remove this test's files so that runs do not pile them up
+    // (on failure they stay for inspection).
+    for p in opus.new_files.iter().chain(&pcmu.new_files) {
+        let _ = std::fs::remove_file(p);
+    }
+}
