@@ -1,5 +1,6 @@
 //! Logins against a real Prosody (scripts/interop-up.sh). Skips when the environment
 //! (CUSAX_XMPP_ADDR, CUSAX_XMPP_DOMAIN, CUSAX_XMPP_DOMAIN_SHA256, CUSAX_CA_CERT) is absent.
+#![cfg(feature = "driver")]
 
 use std::time::Duration;
 

@@ -6,6 +6,7 @@
 //! Senders are paced at about 200 stanzas/s: Prosody's mod_smacks keeps at most 500
 //! unacked stanzas for a hibernating session (`smacks_max_queue_size`) and refuses
 //! resumption beyond that, which would (correctly) surface as `Undelivered`.
+#![cfg(feature = "driver")]
 
 use std::sync::Arc;
 use std::time::Duration;
