@@ -52,7 +52,7 @@ pub struct SmState {
     pub unacked: Vec<Element>,
 }
 
-/// The state string is not one [`SmState::to_string`] produced.
+/// The state string is not one `SmState::to_string()` (its `Display`) produced.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid stream-management state: {0}")]
 pub struct SmStateParseError(&'static str);
