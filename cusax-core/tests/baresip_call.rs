@@ -1,6 +1,8 @@
 //! Real-peer media proof: alice (cusax) registers through Kamailio and calls baresip
 //! (registered as carol, auto-answer, SDES-SRTP mandatory, playing a tone WAV and
-//! recording what it receives with sndfile). Two calls: Opus, then PCMU only.
+//! recording what it receives with sndfile). Three calls: Opus first with every SRTP
+//! suite offered, PCMU only with AES_CM_128_HMAC_SHA1_80, Opus only with
+//! AES_CM_128_HMAC_SHA1_32.
 //!
 //! For each call: SDP offer/answer with cusax-media (RTP/SAVP, RFC 4568 SDES), the
 //! tokio UDP driver runs the `MediaSession` for 3 s sending a 440 Hz tone; we check
@@ -25,6 +27,7 @@ use bytes::Bytes;
 use common::ctrl::{Ctrl, accept_incoming};
 use common::{Spectrum, baresip_source_wav, first_channel, sine, wav_files};
 use cusax_media::driver::{UdpDriver, ntp_now};
+use cusax_media::keying::sdes::SrtpSuite;
 use cusax_media::sdp::SessionDescription;
 use cusax_media::sdp::offer_answer::{AudioCodec, MediaConfig, Negotiated, OfferAnswer};
 use cusax_media::session::{MediaSession, SessionConfig, SessionStats};
@@ -142,6 +145,7 @@ async fn call(
     env: &Env,
     label: &'static str,
     codecs: Vec<AudioCodec>,
+    suites: &[SrtpSuite],
 ) -> CallReport {
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await
@@ -149,6 +153,7 @@ async fn call(
     let local = rtp.local_addr().expect("local addr");
     let mut mc = MediaConfig::new(local);
     mc.codecs = codecs;
+    mc.srtp_suites = suites.to_vec();
     let mut oa = OfferAnswer::new(mc, &mut rand::rng());
     let offer = oa.create_offer().expect("offer").to_string();
     let before: HashSet<PathBuf> = wav_files(&env.dir, ".wav")
@@ -312,6 +317,7 @@ fn check(r: &CallReport, their_freq: f64) {
         "{label}: we heard dominant {heard} Hz (rms {:.0}; baresip plays {their_freq} Hz)",
         r.heard.rms
     );
+    assert!(r.heard.rms > 1000.0, "{label}: we heard (almost) silence");
     assert!(
         (heard - their_freq).abs() <= FREQ_TOLERANCE,
         "{label}: we heard {heard} Hz, baresip plays {their_freq} Hz"
@@ -339,6 +345,10 @@ fn check(r: &CallReport, their_freq: f64) {
         wav.channels,
         mono.len() as f64 / wav.rate as f64,
         rec.rms
+    );
+    assert!(
+        rec.rms > 1000.0,
+        "{label}: baresip recorded (almost) silence"
     );
     assert!(
         (got - OUR_FREQ).abs() <= FREQ_TOLERANCE,
@@ -406,6 +416,8 @@ async fn baresip_srtp_opus_and_pcmu_calls() {
         .await;
     assert_eq!(reg, Some(Ok(())), "alice registers through Kamailio");
 
+    // Opus first with every suite (strongest first), then PCMU only with
+    // AES_CM_128_HMAC_SHA1_80 only, then Opus only with AES_CM_128_HMAC_SHA1_32 only.
     let opus = call(
         &mut alice,
         &env,
@@ -417,18 +429,54 @@ async fn baresip_srtp_opus_and_pcmu_calls() {
             },
             AudioCodec::Pcmu,
         ],
+        &SrtpSuite::ALL,
     )
     .await;
-    let pcmu = call(&mut alice, &env, "pcmu", vec![AudioCodec::Pcmu]).await;
+    let pcmu = call(
+        &mut alice,
+        &env,
+        "pcmu",
+        vec![AudioCodec::Pcmu],
+        &[SrtpSuite::AesCm128HmacSha1_80],
+    )
+    .await;
+    let opus32 = call(
+        &mut alice,
+        &env,
+        "opus-sha1-32",
+        vec![AudioCodec::Opus {
+            fec: true,
+            max_average_bitrate: None,
+        }],
+        &[SrtpSuite::AesCm128HmacSha1_32],
+    )
+    .await;
     alice.shutdown(WAIT).await;
 
     check(&opus, their_freq);
     assert!(opus.codec.starts_with("opus/48000/2"), "{}", opus.codec);
     check(&pcmu, their_freq);
     assert!(pcmu.codec.starts_with("PCMU/8000/1"), "{}", pcmu.codec);
+    assert_eq!(pcmu.suite, "AES_CM_128_HMAC_SHA1_80");
+    check(&opus32, their_freq);
+    assert!(opus32.codec.starts_with("opus/48000/2"), "{}", opus32.codec);
+    assert_eq!(opus32.suite, "AES_CM_128_HMAC_SHA1_32");
+    eprintln!(
+        "summary: {}",
+        [&opus, &pcmu, &opus32]
+            .iter()
+            .map(|r| format!("{}: {} with {}", r.label, r.codec, r.suite))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
     // Recordings checked: remove this test's files so that runs do not pile them up
     // (on failure they stay for inspection).
-    for p in opus.new_files.iter().chain(&pcmu.new_files) {
+    for p in opus
+        .new_files
+        .iter()
+        .chain(&pcmu.new_files)
+        .chain(&opus32.new_files)
+    {
         let _ = std::fs::remove_file(p);
     }
 }
