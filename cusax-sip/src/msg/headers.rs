@@ -31,6 +31,8 @@ const COMPACT: &[(u8, &str)] = &[
 
 /// Headers given a numeric id so that look-ups compare integers. Index + 1 is the id;
 /// id 0 means "not in this table" (compared by name).
+/// The match in [`header_id`] is generated from this list; a test checks they agree.
+#[cfg(test)]
 const KNOWN: &[&str] = &[
     "Via",
     "From",
@@ -90,15 +92,51 @@ pub(crate) fn header_id(name: &str) -> u8 {
     let Some(first) = long.first().map(u8::to_ascii_lowercase) else {
         return 0;
     };
-    KNOWN
+    // candidates by (length, lower-case first letter); generated from KNOWN
+    let cands: &[(u8, &str)] = match (long.len(), first) {
+        (2, b't') => &[(3, "To")],
+        (3, b'v') => &[(1, "Via")],
+        (4, b'c') => &[(5, "CSeq")],
+        (4, b'd') => &[(39, "Date")],
+        (4, b'f') => &[(2, "From")],
+        (5, b'a') => &[(23, "Allow")],
+        (5, b'e') => &[(21, "Event")],
+        (5, b'r') => &[(10, "Route")],
+        (7, b'c') => &[(4, "Call-ID"), (6, "Contact")],
+        (7, b'e') => &[(12, "Expires")],
+        (7, b'p') => &[(20, "Privacy")],
+        (7, b'r') => &[(25, "Require")],
+        (7, b's') => &[(29, "Subject")],
+        (7, b'w') => &[(27, "Warning")],
+        (8, b'i') => &[(34, "Identity")],
+        (8, b'r') => &[(31, "Refer-To")],
+        (9, b'c') => &[(18, "Call-Info")],
+        (9, b's') => &[(24, "Supported")],
+        (10, b'u') => &[(38, "User-Agent")],
+        (11, b'm') => &[(13, "Min-Expires")],
+        (11, b'r') => &[(32, "Referred-By")],
+        (12, b'a') => &[(30, "Allow-Events")],
+        (12, b'c') => &[(8, "Content-Type")],
+        (12, b'm') => &[(9, "Max-Forwards")],
+        (12, b'r') => &[(11, "Record-Route")],
+        (13, b'a') => &[(16, "Authorization")],
+        (13, b'p') => &[(26, "Proxy-Require")],
+        (14, b'a') => &[(35, "Accept-Contact")],
+        (14, b'c') => &[(7, "Content-Length")],
+        (14, b'r') => &[(36, "Reject-Contact")],
+        (15, b's') => &[(33, "Session-Expires")],
+        (16, b'c') => &[(28, "Content-Encoding")],
+        (16, b'w') => &[(14, "WWW-Authenticate")],
+        (18, b'p') => &[(15, "Proxy-Authenticate")],
+        (18, b's') => &[(22, "Subscription-State")],
+        (19, b'p') => &[(17, "Proxy-Authorization"), (19, "P-Asserted-Identity")],
+        (19, b'r') => &[(37, "Request-Disposition")],
+        _ => &[],
+    };
+    cands
         .iter()
-        .position(|k| {
-            let k = k.as_bytes();
-            k.len() == long.len()
-                && k.first().map(u8::to_ascii_lowercase) == Some(first)
-                && k.eq_ignore_ascii_case(long)
-        })
-        .map_or(0, |i| (i + 1) as u8)
+        .find(|(_, k)| k.as_bytes() == long || k.as_bytes().eq_ignore_ascii_case(long))
+        .map_or(0, |(i, _)| *i)
 }
 
 /// Where a header's text lives.
@@ -334,6 +372,14 @@ impl fmt::Debug for Headers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_match_table() {
+        for (i, k) in KNOWN.iter().enumerate() {
+            assert_eq!(header_id(k) as usize, i + 1, "{k}");
+            assert_eq!(header_id(&k.to_ascii_uppercase()) as usize, i + 1, "{k}");
+        }
+    }
 
     #[test]
     fn ids() {

@@ -23,6 +23,19 @@ pub(crate) fn is_token_byte(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
+/// Byte index of the first ASCII `c` in `s`.
+#[inline]
+pub(crate) fn find_ch(s: &str, c: u8) -> Option<usize> {
+    find_byte(s.as_bytes(), c)
+}
+
+/// Splits `s` around the first ASCII `c`.
+#[inline]
+pub(crate) fn split_once_ch(s: &str, c: u8) -> Option<(&str, &str)> {
+    let i = find_ch(s, c)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// Index of the first `needle` in `hay`, eight bytes at a time.
 pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
@@ -130,6 +143,10 @@ pub(crate) fn quote(s: &str) -> String {
 /// Returns `None` when a quoted string or angle bracket is unbalanced.
 pub(crate) fn split_commas(s: &str) -> Option<Vec<&str>> {
     let b = s.as_bytes();
+    if find_byte(b, b',').is_none() && find_byte(b, b'<').is_none() && find_byte(b, b'"').is_none()
+    {
+        return Some(vec![trim_ws(s)]);
+    }
     let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;

@@ -616,7 +616,9 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     // Header section.
     let mut headers = Headers::with_buffer(input.clone(), lines.len());
     let mut via_count = 0usize;
-    let mut cl_values: Vec<(usize, &str)> = Vec::new();
+    // line numbers of the first two Content-Length headers
+    let mut cl_lines: [usize; 2] = [0; 2];
+    let mut cl_count = 0usize;
     let mut i = 1;
     while i < lines.len() {
         let (la, le) = lines[i];
@@ -629,7 +631,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
                 reason: "continuation line without a header",
             });
         }
-        let Some(colon) = l.find(':') else {
+        let Some(colon) = super::lex::find_byte(l.as_bytes(), b':') else {
             return Err(ParseError::BadHeader {
                 line: lineno,
                 name: l.chars().take(32).collect(),
@@ -693,19 +695,22 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
                 });
             }
         } else if id == CONTENT_LENGTH_ID {
-            cl_values.push((lineno, ""));
+            if let Some(slot) = cl_lines.get_mut(cl_count) {
+                *slot = lineno;
+            }
+            cl_count += 1;
         }
         i = j;
     }
 
     // Content-Length (RFC 3261 §20.14): at most one, digits only.
     let mut cl: Option<usize> = None;
-    if !cl_values.is_empty() {
+    if cl_count > 0 {
         let mut vals = headers.get_all("Content-Length");
         let first = vals.next().unwrap_or("");
         if vals.next().is_some() {
             return Err(ParseError::BadHeader {
-                line: cl_values.get(1).map_or(0, |x| x.0),
+                line: cl_lines[1],
                 name: "Content-Length".into(),
                 reason: "appears more than once",
             });
@@ -713,13 +718,13 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         let v = first.trim();
         if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
             return Err(ParseError::BadHeader {
-                line: cl_values.first().map_or(0, |x| x.0),
+                line: cl_lines[0],
                 name: "Content-Length".into(),
                 reason: "not a non-negative number",
             });
         }
         cl = Some(v.parse().map_err(|_| ParseError::BadHeader {
-            line: cl_values.first().map_or(0, |x| x.0),
+            line: cl_lines[0],
             name: "Content-Length".into(),
             reason: "number too large",
         })?);
@@ -744,7 +749,11 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     let body = input.slice(body_start..body_start + body_len);
 
     // Start line.
-    if start_line.len() >= 4 && start_line[..4].eq_ignore_ascii_case("SIP/") {
+    if start_line
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+    {
         let mut parts = start_line.splitn(3, ' ');
         let version = parts.next().unwrap_or("");
         check_version(version)?;
@@ -796,7 +805,11 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
 }
 
 fn check_version(v: &str) -> Result<(), ParseError> {
-    if v.len() == 7 && v[..4].eq_ignore_ascii_case("SIP/") && &v[4..] == "2.0" {
+    let vb = v.as_bytes();
+    if vb.len() == 7
+        && vb.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+        && vb.get(4..) == Some(b"2.0".as_slice())
+    {
         return Ok(());
     }
     let b = v.as_bytes();
@@ -1096,6 +1109,15 @@ Call-ID: c\r\nCSeq: 7 INVITE\r\nRecord-Route: <sip:p1.example.com;lr>, <sip:p2.e
             )),
             Err(ParseError::NotUtf8 { offset: 26 })
         );
+    }
+
+    #[test]
+    fn multibyte_start_line_does_not_panic() {
+        // found by the sip_framer fuzz target: a start line with a multi-byte character
+        // inside its first four bytes
+        assert!(parse("SIP停 200 OK\r\n\r\n").is_err());
+        assert!(parse("OPTIONS sip:a SIP停.0\r\n\r\n").is_err());
+        assert!(parse("OPTIONS sip:a S停\r\n\r\n").is_err());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use super::lex::{
-    is_token, is_token_byte, is_ws, parse_u32, quote, quoted_len, read_quoted, split_commas,
-    trim_start_ws, trim_ws,
+    find_ch, is_token, is_token_byte, is_ws, parse_u32, quote, quoted_len, read_quoted,
+    split_commas, split_once_ch, trim_start_ws, trim_ws,
 };
 use super::method::Method;
 use super::params::Params;
@@ -110,7 +110,7 @@ pub(crate) fn parse_name_addr(s: &str) -> R<NameAddr> {
             .strip_prefix('<')
             .ok_or("quoted display name without <URI>")?;
         (Some(dn), Some(rest))
-    } else if let Some(lt) = s.find('<') {
+    } else if let Some(lt) = find_ch(s, b'<') {
         let dn = trim_ws(&s[..lt]);
         if !dn
             .split(|c: char| c.is_ascii() && is_ws(c as u8))
@@ -125,7 +125,7 @@ pub(crate) fn parse_name_addr(s: &str) -> R<NameAddr> {
     };
     match after_lt {
         Some(rest) => {
-            let gt = rest.find('>').ok_or("missing >")?;
+            let gt = find_ch(rest, b'>').ok_or("missing >")?;
             let uri = Uri::parse(&rest[..gt]).map_err(|_| "invalid URI")?;
             let (params, tail) =
                 Params::parse_header(&rest[gt + 1..]).ok_or("invalid parameter")?;
@@ -671,7 +671,7 @@ impl fmt::Display for CallInfo {
 pub(crate) fn parse_call_info(s: &str) -> R<CallInfo> {
     let s = trim_ws(s);
     let r = s.strip_prefix('<').ok_or("URI not enclosed in <>")?;
-    let gt = r.find('>').ok_or("missing >")?;
+    let gt = find_ch(r, b'>').ok_or("missing >")?;
     let uri = trim_ws(&r[..gt]);
     if uri.is_empty() || !uri.contains(':') {
         return Err("invalid URI");
@@ -775,12 +775,12 @@ impl fmt::Display for Warning {
 
 pub(crate) fn parse_warning(s: &str) -> R<Warning> {
     let s = trim_ws(s);
-    let (code, rest) = s.split_once(' ').ok_or("missing warn-agent")?;
+    let (code, rest) = split_once_ch(s, b' ').ok_or("missing warn-agent")?;
     if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err("warn-code is not three digits");
     }
     let rest = trim_start_ws(rest);
-    let (agent, text) = rest.split_once(' ').ok_or("missing warn-text")?;
+    let (agent, text) = split_once_ch(rest, b' ').ok_or("missing warn-text")?;
     let text = trim_ws(text);
     if quoted_len(text) != Some(text.len()) {
         return Err("warn-text is not a quoted string");

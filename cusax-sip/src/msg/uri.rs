@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use super::lex::{escape, is_unreserved, unescape};
+use super::lex::{escape, find_ch, is_unreserved, split_once_ch, unescape};
 use super::params::Params;
 
 /// A URI scheme. `sip`, `sips` and `tel` are recognised case-insensitively.
@@ -85,14 +85,14 @@ impl Host {
     /// Parses `host [ ":" port ]`.
     pub fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), UriError> {
         let (h, p) = if s.starts_with('[') {
-            let end = s.find(']').ok_or(UriError::BadHost)?;
+            let end = find_ch(s, b']').ok_or(UriError::BadHost)?;
             let (h, rest) = s.split_at(end + 1);
             match rest {
                 "" => (h, None),
                 r => (h, Some(r.strip_prefix(':').ok_or(UriError::BadHost)?)),
             }
         } else {
-            match s.split_once(':') {
+            match split_once_ch(s, b':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (s, None),
             }
@@ -192,7 +192,7 @@ impl Uri {
 
     /// Parses a URI (no surrounding whitespace or angle brackets).
     pub fn parse(s: &str) -> Result<Uri, UriError> {
-        let colon = s.find(':').ok_or(UriError::BadScheme)?;
+        let colon = find_ch(s, b':').ok_or(UriError::BadScheme)?;
         let (scheme_s, rest) = s.split_at(colon);
         let rest = &rest[1..];
         let sb = scheme_s.as_bytes();
@@ -235,14 +235,14 @@ impl Uri {
             });
         }
         // userinfo: '@' cannot appear unescaped anywhere else in a SIP URI.
-        let (userinfo, hostpart) = match rest.find('@') {
+        let (userinfo, hostpart) = match find_ch(rest, b'@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             None => (None, None),
             Some(ui) => {
-                let (u, p) = match ui.split_once(':') {
+                let (u, p) = match split_once_ch(ui, b':') {
                     Some((u, p)) => (u, Some(p)),
                     None => (ui, None),
                 };
@@ -257,11 +257,11 @@ impl Uri {
                 (Some(u), p)
             }
         };
-        let (before_q, headers_s) = match hostpart.split_once('?') {
+        let (before_q, headers_s) = match split_once_ch(hostpart, b'?') {
             Some((a, b)) => (a, Some(b)),
             None => (hostpart, None),
         };
-        let (hostport, params_s) = match before_q.split_once(';') {
+        let (hostport, params_s) = match split_once_ch(before_q, b';') {
             Some((a, b)) => (a, Some(b)),
             None => (before_q, None),
         };
@@ -273,7 +273,7 @@ impl Uri {
         let mut headers = Vec::new();
         if let Some(h) = headers_s {
             for kv in h.split('&') {
-                let (k, v) = kv.split_once('=').ok_or(UriError::BadHeader)?;
+                let (k, v) = split_once_ch(kv, b'=').ok_or(UriError::BadHeader)?;
                 if k.is_empty() || unescape(k).is_none() || unescape(v).is_none() {
                     return Err(UriError::BadHeader);
                 }
