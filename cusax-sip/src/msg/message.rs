@@ -1112,6 +1112,38 @@ Call-ID: c\r\nCSeq: 7 INVITE\r\nRecord-Route: <sip:p1.example.com;lr>, <sip:p2.e
     }
 
     #[test]
+    fn size_limits() {
+        let small = Limits {
+            max_message_size: 64,
+            max_line_length: 24,
+            max_body_size: 3,
+            ..Limits::default()
+        };
+        let p = |s: &'static str| {
+            SipMessage::parse_with_limits(Bytes::from_static(s.as_bytes()), &small)
+        };
+        assert_eq!(
+            p("OPTIONS sip:a SIP/2.0\r\nX-Long-Header: aaaaaaaaaaaaaaaa\r\n\r\n"),
+            Err(ParseError::LineTooLong { line: 2, limit: 24 })
+        );
+        assert_eq!(
+            p("OPTIONS sip:a SIP/2.0\r\nl: 4\r\n\r\nbody"),
+            Err(ParseError::BodyTooLarge { size: 4, limit: 3 })
+        );
+        let big = "OPTIONS sip:a SIP/2.0\r\nl: 0\r\n\r\n0123456789012345678901234567890123456789";
+        assert_eq!(
+            p(big),
+            Err(ParseError::TooLarge {
+                size: big.len(),
+                limit: 64
+            })
+        );
+        assert_eq!(p(big).unwrap_err().status(), 513);
+        // folded header lines each count against the line limit, not their sum
+        assert!(p("OPTIONS sip:a SIP/2.0\r\nX: aaaaaaaaa\r\n bbbbbbbbb\r\n\r\n").is_ok());
+    }
+
+    #[test]
     fn multibyte_start_line_does_not_panic() {
         // found by the sip_framer fuzz target: a start line with a multi-byte character
         // inside its first four bytes
