@@ -85,7 +85,7 @@ pub(crate) fn trim_start_ws(s: &str) -> &str {
 pub(crate) fn read_quoted(s: &str) -> Option<(String, &str)> {
     let rest = s.strip_prefix('"')?;
     // fast path: no escape before the closing quote
-    if let Some(end) = rest.find(['"', '\\'])
+    if let Some(end) = rest.bytes().position(|b| b == b'"' || b == b'\\')
         && rest.as_bytes().get(end) == Some(&b'"')
     {
         return Some((rest.get(..end)?.to_owned(), rest.get(end + 1..)?));

@@ -112,10 +112,8 @@ pub(crate) fn parse_name_addr(s: &str) -> R<NameAddr> {
         (Some(dn), Some(rest))
     } else if let Some(lt) = find_ch(s, b'<') {
         let dn = trim_ws(&s[..lt]);
-        if !dn
-            .split(|c: char| c.is_ascii() && is_ws(c as u8))
-            .all(|w| w.is_empty() || is_token(w))
-        {
+        // *(token LWS): tokens separated by whitespace
+        if !dn.bytes().all(|b| is_token_byte(b) || is_ws(b)) {
             return Err("display name has characters that need quoting");
         }
         let dn = (!dn.is_empty()).then(|| dn.to_owned());
@@ -799,6 +797,14 @@ pub(crate) fn parse_list<T>(
     value: &str,
     f: impl Fn(&str) -> R<T>,
 ) -> Result<Vec<T>, HeaderError> {
+    if find_ch(value, b',').is_none() {
+        // a single element: no list to split (the element parser checks quotes and <>)
+        let it = trim_ws(value);
+        if it.is_empty() {
+            return Err(HeaderError::invalid(header, "empty list element"));
+        }
+        return Ok(vec![f(it).map_err(|r| HeaderError::invalid(header, r))?]);
+    }
     let items = split_commas(value).ok_or(HeaderError::invalid(header, "unbalanced quote or <"))?;
     let mut out = Vec::with_capacity(items.len());
     for it in items {

@@ -64,17 +64,22 @@ impl Host {
             }
             return Err(UriError::BadHost);
         }
-        if s.is_empty() {
+        let b = s.as_bytes();
+        let Some(&first) = b.first() else {
             return Err(UriError::BadHost);
+        };
+        let mut numeric = true;
+        for &c in b {
+            if c.is_ascii_alphabetic() || c == b'-' || c == b'_' {
+                numeric = false;
+            } else if !(c.is_ascii_digit() || c == b'.') {
+                return Err(UriError::BadHost);
+            }
         }
-        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        if numeric {
             return s.parse().map(Host::Ipv4).map_err(|_| UriError::BadHost);
         }
-        let ok = s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-            && !s.starts_with('.')
-            && !s.starts_with('-');
+        let ok = first != b'.' && first != b'-';
         if ok {
             Ok(Host::Domain(s.to_owned()))
         } else {
