@@ -2,7 +2,10 @@
 //!
 //! 1. SRTP protect + unprotect of 160-byte payloads: our RTP path (`RtpHeader::write` →
 //!    `SrtpSession::protect_rtp` → `unprotect_rtp` → `RtpPacket::parse`) vs bare
-//!    `webrtc_srtp::context::Context` on a prebuilt packet (both with replay protection).
+//!    `webrtc_srtp::context::Context` on a prebuilt packet (both with replay protection),
+//!    and libsrtp2 through the C harness `benches/libsrtp_bench.c`, compiled at run time
+//!    with the system `cc` and `-lsrtp2` when both are present (no build script, no FFI:
+//!    cusax crates forbid unsafe code).
 //! 2. Opus 20 ms mono 48 kHz encode + decode through `codec::AudioEncoder/AudioDecoder`
 //!    vs the raw `opus` crate with the same settings.
 //! 3. The whole per-frame pipeline (push_pcm → SRTP → handle_input → jitter → pull_pcm)
@@ -10,7 +13,10 @@
 //!
 //! Run: `cargo bench -p cusax-media --bench media`
 
+use std::collections::HashMap;
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cusax_media::codec::{AudioDecoder, AudioEncoder};
@@ -71,14 +77,77 @@ fn key(suite: SrtpSuite, s: u8) -> MasterKey {
     }
 }
 
+/// libsrtp2 figures per profile name: `Some(ns per protect+unprotect pair)`, or `None`
+/// with the harness's reason when libsrtp2 rejects that profile.
+type LibsrtpFigures = HashMap<String, Result<u64, String>>;
+
+/// Compiles `benches/libsrtp_bench.c` with the system C compiler against libsrtp2 into a
+/// temporary directory and runs it with `iters` pairs per run and [`RUNS`] runs.
+/// `Err(reason)` when `cc`, the library or its headers are missing or the harness fails.
+fn libsrtp_figures(iters: u32) -> Result<LibsrtpFigures, String> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/libsrtp_bench.c");
+    let dir = std::env::temp_dir().join(format!("cusax-libsrtp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let exe = dir.join("libsrtp_bench");
+    let result = compile_and_run(&src, &exe, iters);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn compile_and_run(src: &Path, exe: &Path, iters: u32) -> Result<LibsrtpFigures, String> {
+    let cc = Command::new("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(exe)
+        .arg(src)
+        .arg("-lsrtp2")
+        .output()
+        .map_err(|e| format!("cannot run cc: {e}"))?;
+    if !cc.status.success() {
+        let err = String::from_utf8_lossy(&cc.stderr);
+        let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(format!(
+            "cc failed ({}), is libsrtp2-dev installed? {first}",
+            cc.status
+        ));
+    }
+    let run = Command::new(exe)
+        .arg(iters.to_string())
+        .arg(RUNS.to_string())
+        .output()
+        .map_err(|e| format!("cannot run the harness: {e}"))?;
+    if !run.status.success() {
+        return Err(format!(
+            "harness failed ({}): {}",
+            run.status,
+            String::from_utf8_lossy(&run.stderr).trim()
+        ));
+    }
+    let mut figures = HashMap::new();
+    for line in String::from_utf8_lossy(&run.stdout).lines() {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let figure = match value.parse::<u64>() {
+            Ok(ns) => Ok(ns),
+            Err(_) => Err(parts.next().unwrap_or(value).to_string()),
+        };
+        figures.insert(name.to_string(), figure);
+    }
+    Ok(figures)
+}
+
 fn srtp_bench() {
     println!("## 1. SRTP protect+unprotect, 160-byte payload (median of {RUNS} runs)");
-    println!(
-        "{:<26} {:>12} {:>14} {:>8}",
-        "suite", "ours ns/pkt", "webrtc ns/pkt", "ratio"
-    );
     let payload = [0x5au8; 160];
     let iters = 40_000;
+    // libsrtp2 runs first, in its own process (it cannot alternate with our runs).
+    let libsrtp = libsrtp_figures(iters);
+    println!(
+        "{:<26} {:>12} {:>14} {:>8} {:>16} {:>10}",
+        "suite", "ours ns/pkt", "webrtc ns/pkt", "ratio", "libsrtp2 ns/pkt", "ratio"
+    );
     for suite in SrtpSuite::ALL {
         let (k1, k2) = (key(suite, 1), key(suite, 2));
         // ours: build header, protect, unprotect, parse
@@ -123,15 +192,45 @@ fn srtp_bench() {
             black_box(ctx_rx.decrypt_rtp(&p).unwrap().len());
         };
         let (ours, base) = measure_pair(iters, ours_f, base_f);
+        let (lib, lib_ratio) = match libsrtp.as_ref().map(|f| f.get(suite.name())) {
+            Ok(Some(Ok(ns))) => (
+                ns.to_string(),
+                format!("{:.2}x", *ns as f64 / ours.as_nanos().max(1) as f64),
+            ),
+            _ => ("n/a".to_string(), "-".to_string()),
+        };
         println!(
-            "{:<26} {:>12} {:>14} {:>7.2}x",
+            "{:<26} {:>12} {:>14} {:>7.2}x {:>16} {:>10}",
             suite.name(),
             ours.as_nanos(),
             base.as_nanos(),
-            base.as_secs_f64() / ours.as_secs_f64()
+            base.as_secs_f64() / ours.as_secs_f64(),
+            lib,
+            lib_ratio
         );
     }
-    println!("(ratio = webrtc time / our time: ≥ 1.0 means ours is as fast; target ≥ 0.9)\n");
+    println!("(ratio = baseline time / our time: ≥ 1.0 means ours is as fast; target ≥ 0.9)");
+    match &libsrtp {
+        Ok(figures) => {
+            println!("(libsrtp2: system library via benches/libsrtp_bench.c, cc -O2 -lsrtp2)");
+            let mut missing: Vec<_> = figures
+                .iter()
+                .filter_map(|(name, f)| f.as_ref().err().map(|why| format!("{name}: {why}")))
+                .collect();
+            missing.extend(
+                SrtpSuite::ALL
+                    .iter()
+                    .filter(|s| !figures.contains_key(s.name()))
+                    .map(|s| format!("{}: not reported by the harness", s.name())),
+            );
+            missing.sort();
+            for m in missing {
+                println!("libsrtp2 n/a for {m}");
+            }
+        }
+        Err(why) => println!("libsrtp2: unavailable ({why})"),
+    }
+    println!();
 }
 
 fn opus_bench() {
