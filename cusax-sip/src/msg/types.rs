@@ -759,7 +759,7 @@ pub(crate) fn parse_token_params(s: &str) -> R<(String, Params)> {
 pub struct Warning {
     /// The three-digit warn-code.
     pub code: u16,
-    /// The warn-agent (host[:port] or pseudonym).
+    /// The warn-agent (`host[:port]` or pseudonym).
     pub agent: String,
     /// The warn-text, unquoted.
     pub text: String,
