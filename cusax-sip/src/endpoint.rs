@@ -26,7 +26,7 @@
 //!   arrived (§9.1), and BYE if a 2xx crosses the CANCEL;
 //! - refreshes subscriptions before they expire (RFC 6665 §4.1.2.1) and answers NOTIFY.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -483,18 +483,22 @@ struct Call {
     state: CallState,
     uac: bool,
     call_id: String,
-    /// UAC: the last INVITE sent (CANCEL copies it); UAS: the INVITE received.
-    invite: Request,
-    invite_key: Option<TransactionKey>,
+    /// UAC: the last INVITE sent (CANCEL copies it); UAS: the INVITE received. Dropped
+    /// once the INVITE got its final response: CANCEL (§9.1) and provisional or final
+    /// responses to it no longer apply, and the ACK of the 2xx is kept on its own.
+    invite: Option<Box<Request>>,
+    /// The CSeq number of the initial INVITE (tells its 2xx/ACK from a re-INVITE's).
+    invite_seq: u32,
     invite_target: Target,
     /// UAS: where the INVITE came from.
     source: Option<Target>,
     local_tag: String,
     dialog: Option<Dialog>,
-    /// UAC: the ACK for the latest 2xx, re-sent on its retransmissions.
-    ack: Option<(u32, Request, Target)>,
-    /// UAC: 2xx from other forks (To tag, ACK, target), ACKed and ended with BYE.
-    forks: Vec<(String, Request, Target)>,
+    /// UAC: the ACK for the latest 2xx (CSeq, printed ACK, target), re-sent on its
+    /// retransmissions (§13.2.2.4). Kept printed: a fraction of the parsed size.
+    ack: Option<(u32, Bytes, Target)>,
+    /// UAC: 2xx from other forks (To tag, printed ACK, target), ACKed and ended with BYE.
+    forks: Vec<(String, Bytes, Target)>,
     cancel_requested: bool,
     cancel_sent: bool,
     got_provisional: bool,
@@ -533,6 +537,16 @@ pub struct Endpoint {
     registration: Option<Registration>,
     pending: HashMap<TransactionKey, Pending>,
     calls: HashMap<CallId, Call>,
+    /// Calls by SIP Call-ID, then our tag: in-dialog requests and stray 2xx find their
+    /// call without scanning all calls (the dialog id of RFC 3261 §12 is Call-ID, local
+    /// tag, remote tag; our tag alone already tells our calls apart).
+    by_call_id: HashMap<String, Vec<(String, CallId)>>,
+    /// Incoming calls by their INVITE server transaction, until answered finally: the
+    /// transaction a CANCEL matches (RFC 3261 §9.2).
+    by_server_key: HashMap<TransactionKey, CallId>,
+    /// Pending 2xx retransmission deadlines (RFC 3261 §13.3.1.4), one entry per call
+    /// with a [`Retransmit`]: `min(next, give_up)`.
+    call_timers: BTreeSet<(Instant, CallId)>,
     subscriptions: HashMap<SubscriptionId, Subscription>,
     next_id: u64,
     events: VecDeque<SipEvent>,
@@ -600,6 +614,9 @@ impl Endpoint {
             registration: None,
             pending: HashMap::new(),
             calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            by_server_key: HashMap::new(),
+            call_timers: BTreeSet::new(),
             subscriptions: HashMap::new(),
             next_id: 1,
             events: VecDeque::new(),
@@ -699,12 +716,84 @@ impl Endpoint {
         for s in self.subscriptions.values() {
             take(s.refresh_at);
         }
-        for c in self.calls.values() {
-            if let Some(r) = &c.retransmit {
-                take(Some(r.next.min(r.give_up)));
+        take(self.call_timers.first().map(|(t, _)| *t));
+        at
+    }
+
+    // ------------------------------------------------------------------ call table
+
+    /// Files a new call and indexes it by Call-ID and our tag (and by its INVITE server
+    /// transaction for an incoming call).
+    fn insert_call(&mut self, id: CallId, call: Call) {
+        self.by_call_id
+            .entry(call.call_id.clone())
+            .or_default()
+            .push((call.local_tag.clone(), id));
+        if let Some(k) = &call.server_key {
+            self.by_server_key.insert(k.clone(), id);
+        }
+        if let Some(r) = &call.retransmit {
+            self.call_timers.insert((r.next.min(r.give_up), id));
+        }
+        self.calls.insert(id, call);
+    }
+
+    /// Removes a call and every index entry pointing at it.
+    fn remove_call(&mut self, id: CallId) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        if let Some(list) = self.by_call_id.get_mut(&call.call_id) {
+            list.retain(|(_, c)| *c != id);
+            if list.is_empty() {
+                self.by_call_id.remove(&call.call_id);
             }
         }
-        at
+        if let Some(k) = &call.server_key {
+            self.by_server_key.remove(k);
+        }
+        if let Some(r) = &call.retransmit {
+            self.call_timers.remove(&(r.next.min(r.give_up), id));
+        }
+        Some(call)
+    }
+
+    /// Replaces the 2xx retransmission state of `id`, keeping `call_timers` exact.
+    fn set_retransmit(&mut self, id: CallId, r: Option<Retransmit>) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = &c.retransmit {
+            self.call_timers.remove(&(old.next.min(old.give_up), id));
+        }
+        if let Some(new) = &r {
+            self.call_timers.insert((new.next.min(new.give_up), id));
+        }
+        c.retransmit = r;
+    }
+
+    /// Ends the INVITE server transaction bookkeeping of an incoming call (it was
+    /// answered finally).
+    fn clear_server_key(&mut self, id: CallId) {
+        if let Some(k) = self.calls.get_mut(&id).and_then(|c| c.server_key.take()) {
+            self.by_server_key.remove(&k);
+        }
+    }
+
+    /// The call whose confirmed or early dialog an in-dialog request from the peer
+    /// belongs to (RFC 3261 §12.2.2): Call-ID, To tag = our tag, From tag = the
+    /// peer's tag. One parse of each header and one hash lookup.
+    fn find_call_for(&self, req: &Request) -> Option<CallId> {
+        let call_id = req.headers.call_id().ok()?;
+        let to = req.headers.to().ok()?;
+        let local = to.tag()?;
+        let from = req.headers.from().ok()?;
+        let remote = from.tag()?;
+        let (_, id) = self
+            .by_call_id
+            .get(call_id)?
+            .iter()
+            .find(|(tag, _)| tag == local)?;
+        let d = self.calls.get(id)?.dialog.as_ref()?;
+        d.id.matches(call_id, local, remote).then_some(*id)
     }
 
     fn push_event(&mut self, e: SipEvent) {
@@ -1079,15 +1168,15 @@ impl Endpoint {
         }
         self.finish_request(&mut req, body, None);
         let id = CallId(self.next_id());
-        let key = self.send(now, req.clone(), target, Purpose::Invite(id), 0)?;
-        self.calls.insert(
+        self.send(now, req.clone(), target, Purpose::Invite(id), 0)?;
+        self.insert_call(
             id,
             Call {
                 state: CallState::Calling,
                 uac: true,
                 call_id,
-                invite: req,
-                invite_key: Some(key),
+                invite: Some(Box::new(req)),
+                invite_seq: 1,
                 invite_target: target,
                 source: None,
                 local_tag: tag,
@@ -1135,13 +1224,15 @@ impl Endpoint {
             .calls
             .get(&call)
             .ok_or(EndpointError::UnknownCall(call))?;
-        let (Some(key), CallState::Incoming) = (c.server_key.clone(), c.state) else {
+        let (Some(key), CallState::Incoming, Some(invite)) =
+            (c.server_key.clone(), c.state, c.invite.as_deref())
+        else {
             return Err(EndpointError::WrongState {
                 call,
                 action: "send a provisional response",
             });
         };
-        let mut resp = self.response_for(&c.invite, status, Some(&c.local_tag));
+        let mut resp = self.response_for(invite, status, Some(&c.local_tag));
         resp.headers.push("Contact", format!("<{contact}>"));
         if !body.is_empty() {
             resp.headers.push("Content-Type", "application/sdp");
@@ -1174,8 +1265,10 @@ impl Endpoint {
             .ok_or(EndpointError::UnknownCall(call))?;
         let (key, req, initial) = if let Some((k, r)) = c.reinvite_server.clone() {
             (k, r, false)
-        } else if let (Some(k), CallState::Incoming) = (c.server_key.clone(), c.state) {
-            (k, c.invite.clone(), true)
+        } else if let (Some(k), CallState::Incoming, Some(inv)) =
+            (c.server_key.clone(), c.state, c.invite.as_deref())
+        {
+            (k, inv.clone(), true)
         } else {
             return Err(EndpointError::WrongState {
                 call,
@@ -1197,33 +1290,37 @@ impl Endpoint {
             .send_response(now, &key, resp.clone())
             .map_err(|e| EndpointError::Transaction(e.to_string()))?;
         let t1 = self.config.timers.t1;
+        if initial {
+            self.clear_server_key(call);
+        }
         let Some(c) = self.calls.get_mut(&call) else {
             return Ok(());
         };
-        if initial {
-            c.server_key = None;
-        } else {
+        if !initial {
             c.reinvite_server = None;
         }
         if status < 300 {
             if initial {
                 c.state = CallState::Confirmed;
+                // The INVITE is answered finally: nothing will respond to it again.
+                c.invite = None;
                 match Dialog::uas(&req, &c.local_tag) {
                     Ok(d) => c.dialog = Some(d),
                     Err(e) => tracing::warn!(error = %e, "cannot build UAS dialog"),
                 }
             }
             let cseq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
-            c.retransmit = Some(Retransmit {
+            let r = Retransmit {
                 response: resp,
                 target: response_target(&req, source),
                 cseq,
                 next: now + t1,
                 interval: t1,
                 give_up: now + 64 * t1,
-            });
+            };
+            self.set_retransmit(call, Some(r));
         } else if initial {
-            self.calls.remove(&call);
+            self.remove_call(call);
         }
         Ok(())
     }
@@ -1258,7 +1355,9 @@ impl Endpoint {
             return;
         }
         c.cancel_sent = true;
-        let inv = &c.invite;
+        let Some(inv) = c.invite.as_deref() else {
+            return;
+        };
         let mut req = Request::new(Method::Cancel, inv.uri.clone());
         // §9.1: same top Via, Request-URI, Call-ID, To, From, CSeq number, Route.
         if let Some(v) = inv.headers.get("Via") {
@@ -1315,9 +1414,9 @@ impl Endpoint {
             });
         };
         c.state = CallState::Terminating;
-        c.retransmit = None;
         let mut req = dialog.request(Method::Bye);
         let dialog = dialog.clone();
+        self.set_retransmit(call, None);
         let target = self.route_in_dialog(&dialog)?;
         self.finish_request(&mut req, Bytes::new(), None);
         self.send(now, req, target, Purpose::Bye(call), 0)
@@ -1394,7 +1493,7 @@ impl Endpoint {
         {
             // A 2xx retransmission: re-send the same ACK (§13.2.2.4).
             let (ack, target) = (ack.clone(), *target);
-            self.tx.send_stateless(SipMessage::Request(ack), target);
+            self.resend_printed(ack, target);
             return;
         }
         let Some(dialog) = c.dialog.clone() else {
@@ -1402,8 +1501,8 @@ impl Endpoint {
         };
         let mut ack = dialog.request_with_seq(Method::Ack, cseq);
         // §22.1: the ACK for a 2xx carries the INVITE's credentials.
-        let sent = if cseq == c.invite.headers.cseq().map(|c| c.seq).unwrap_or(0) {
-            Some(c.invite.clone())
+        let sent = if cseq == c.invite_seq {
+            c.invite.as_deref().cloned()
         } else {
             self.pending
                 .values()
@@ -1428,10 +1527,18 @@ impl Endpoint {
             }
         };
         self.finish_request(&mut ack, Bytes::new(), None);
-        self.tx
-            .send_stateless(SipMessage::Request(ack.clone()), target);
+        let printed = ack.to_bytes();
+        self.tx.send_stateless(SipMessage::Request(ack), target);
         if let Some(c) = self.calls.get_mut(&call) {
-            c.ack = Some((cseq, ack, target));
+            c.ack = Some((cseq, printed, target));
+        }
+    }
+
+    /// Re-sends a message we printed earlier (an ACK for a retransmitted 2xx).
+    fn resend_printed(&mut self, data: Bytes, target: Target) {
+        match SipMessage::parse(data) {
+            Ok(msg) => self.tx.send_stateless(msg, target),
+            Err(e) => tracing::warn!(error = %e, "cannot re-send a stored message"),
         }
     }
 
@@ -1507,6 +1614,11 @@ impl Endpoint {
                 }
                 let cancelled = c.cancel_requested;
                 self.send_ack(call, resp);
+                if first && let Some(c) = self.calls.get_mut(&call) {
+                    // Final response: no CANCEL any more (§9.1), and the ACK holds
+                    // the credentials a retransmitted 2xx needs.
+                    c.invite = None;
+                }
                 if first {
                     if cancelled {
                         // The 2xx crossed our CANCEL: end the call (§9.1, §15).
@@ -1521,7 +1633,7 @@ impl Endpoint {
             }
             _ => {
                 let cancelled = c.cancel_requested;
-                self.calls.remove(&call);
+                self.remove_call(call);
                 if status == 487 && cancelled {
                     self.push_event(SipEvent::CallCancelled { call });
                 } else {
@@ -1548,7 +1660,7 @@ impl Endpoint {
             .get(&call)
             .and_then(|c| c.forks.iter().find(|(t, _, _)| *t == tag).cloned());
         if let Some((_, ack, target)) = known {
-            self.tx.send_stateless(SipMessage::Request(ack), target);
+            self.resend_printed(ack, target);
             return;
         }
         let Ok(mut d) = Dialog::uac(&p.request, resp) else {
@@ -1565,8 +1677,8 @@ impl Endpoint {
             }
         }
         self.finish_request(&mut ack, Bytes::new(), None);
-        self.tx
-            .send_stateless(SipMessage::Request(ack.clone()), target);
+        let printed = ack.to_bytes();
+        self.tx.send_stateless(SipMessage::Request(ack), target);
         let mut bye = d.request(Method::Bye);
         self.finish_request(&mut bye, Bytes::new(), None);
         if let Err(e) = self.send(now, bye, target, Purpose::Other, 0) {
@@ -1575,7 +1687,7 @@ impl Endpoint {
         if let Some(c) = self.calls.get_mut(&call)
             && c.forks.len() < 16
         {
-            c.forks.push((tag, ack, target));
+            c.forks.push((tag, printed, target));
         }
     }
 
@@ -1803,20 +1915,29 @@ impl Endpoint {
         let t2 = self.config.timers.t2;
         let mut give_up = Vec::new();
         let mut resend = Vec::new();
-        for (id, c) in self.calls.iter_mut() {
+        // Only the due entries: O(due · log calls), not a scan of every call.
+        while let Some(&(at, id)) = self.call_timers.first() {
+            if at > now {
+                break;
+            }
+            self.call_timers.pop_first();
+            let Some(c) = self.calls.get_mut(&id) else {
+                continue;
+            };
             let Some(r) = c.retransmit.as_mut() else {
                 continue;
             };
             if r.give_up <= now {
-                give_up.push((
-                    *id,
-                    r.cseq == c.invite.headers.cseq().map(|s| s.seq).unwrap_or(0),
-                ));
+                give_up.push((id, r.cseq == c.invite_seq));
                 c.retransmit = None;
-            } else if r.next <= now {
-                r.interval = (r.interval * 2).min(t2);
-                r.next = now + r.interval;
-                resend.push((r.response.clone(), r.target));
+            } else {
+                if r.next <= now {
+                    r.interval = (r.interval * 2).min(t2);
+                    r.next = now + r.interval;
+                    resend.push((r.response.clone(), r.target));
+                }
+                // Re-file at the next deadline (the entry was popped above).
+                self.call_timers.insert((r.next.min(r.give_up), id));
             }
         }
         for (resp, target) in resend {
@@ -1941,7 +2062,7 @@ impl Endpoint {
                 }
             }
             Purpose::Bye(call) => {
-                if resp.status >= 200 && self.calls.remove(&call).is_some() {
+                if resp.status >= 200 && self.remove_call(call).is_some() {
                     self.push_event(SipEvent::CallEnded {
                         call,
                         by: EndedBy::Local,
@@ -2063,12 +2184,12 @@ impl Endpoint {
         req.headers.insert_first("Via", via);
         let target = p.target;
         match self.send(now, req.clone(), target, p.purpose, p.auth_attempts + 1) {
-            Ok(key) => {
+            Ok(_) => {
                 if let Purpose::Invite(call) = p.purpose
                     && let Some(c) = self.calls.get_mut(&call)
                 {
-                    c.invite = req;
-                    c.invite_key = Some(key);
+                    c.invite_seq = seq;
+                    c.invite = Some(Box::new(req));
                 }
                 true
             }
@@ -2088,21 +2209,14 @@ impl Endpoint {
         let Ok(call_id) = resp.headers.call_id() else {
             return;
         };
-        let call = self
-            .calls
-            .iter()
-            .find(|(_, c)| c.uac && c.call_id == call_id)
-            .map(|(id, _)| *id);
+        let call = self.by_call_id.get(call_id).and_then(|list| {
+            list.iter()
+                .map(|(_, id)| *id)
+                .find(|id| self.calls.get(id).is_some_and(|c| c.uac))
+        });
         if let Some(call) = call {
             self.send_ack(call, &resp);
         }
-    }
-
-    fn find_call_for(&self, req: &Request) -> Option<CallId> {
-        self.calls
-            .iter()
-            .find(|(_, c)| c.dialog.as_ref().is_some_and(|d| d.matches_request(req)))
-            .map(|(id, _)| *id)
     }
 
     fn on_ack(&mut self, req: Request, _source: Target) {
@@ -2115,8 +2229,8 @@ impl Endpoint {
             return;
         };
         if c.retransmit.as_ref().is_some_and(|r| r.cseq == seq) {
-            c.retransmit = None;
-            let initial = seq == c.invite.headers.cseq().map(|c| c.seq).unwrap_or(0);
+            let initial = seq == c.invite_seq;
+            self.set_retransmit(call, None);
             if initial {
                 self.push_event(SipEvent::CallConfirmed { call });
             }
@@ -2144,7 +2258,7 @@ impl Endpoint {
                     return;
                 };
                 self.reply(now, &key, &req, 200);
-                self.calls.remove(&call);
+                self.remove_call(call);
                 self.push_event(SipEvent::CallEnded {
                     call,
                     by: EndedBy::Remote,
@@ -2205,6 +2319,7 @@ impl Endpoint {
             return;
         };
         let call_id = call_id.to_owned();
+        let invite_seq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
         let call_info = req.headers.call_info().unwrap_or_default();
         let asserted_identity = req
             .headers
@@ -2215,14 +2330,14 @@ impl Endpoint {
         let tag = self.new_tag();
         let id = CallId(self.next_id());
         let body = req.body.clone();
-        self.calls.insert(
+        self.insert_call(
             id,
             Call {
                 state: CallState::Incoming,
                 uac: false,
                 call_id,
-                invite: req,
-                invite_key: None,
+                invite: Some(Box::new(req)),
+                invite_seq,
                 invite_target: source,
                 source: Some(source),
                 local_tag: tag,
@@ -2293,11 +2408,7 @@ impl Endpoint {
             self.reply(now, &key, &req, 481);
             return;
         };
-        let call = self
-            .calls
-            .iter()
-            .find(|(_, c)| c.server_key.as_ref() == Some(&invite_key))
-            .map(|(id, _)| *id);
+        let call = self.by_server_key.get(&invite_key).copied();
         let Some(call) = call else {
             // §9.2: a CANCEL for an INVITE already answered finally gets 200 and has
             // no effect; one matching no transaction gets 481.
@@ -2311,8 +2422,10 @@ impl Endpoint {
         };
         self.reply(now, &key, &req, 200);
         // §9.2: the INVITE gets 487 Request Terminated.
-        if let Some(c) = self.calls.remove(&call) {
-            let mut resp = self.response_for(&c.invite, 487, Some(&c.local_tag));
+        if let Some(c) = self.remove_call(call)
+            && let Some(invite) = c.invite.as_deref()
+        {
+            let mut resp = self.response_for(invite, 487, Some(&c.local_tag));
             resp.headers.push("Content-Length", "0");
             let _ = self.tx.send_response(now, &invite_key, resp);
         }
@@ -2400,5 +2513,224 @@ fn accept_for(event: &str) -> &'static str {
         "message-summary" => "application/simple-message-summary",
         "reg" => "application/reginfo+xml",
         _ => "*/*",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The call index: in-dialog requests find their call by Call-ID and tags.
+
+    use super::*;
+
+    const PEER: &str = "127.0.0.1:5080";
+
+    fn ep() -> Endpoint {
+        let addr: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
+        let mut cfg = EndpointConfig::new(addr);
+        cfg.contact_user = "bob".into();
+        Endpoint::new(cfg, 7)
+    }
+
+    fn feed(e: &mut Endpoint, now: Instant, text: &str) {
+        e.handle_input(
+            now,
+            Input::Receive {
+                data: Bytes::from(text.replace('\n', "\r\n")),
+                source: PEER.parse().expect("addr"),
+                transport: Transport::Udp,
+            },
+        );
+    }
+
+    /// Drains the endpoint: (responses sent, events).
+    fn drain(e: &mut Endpoint) -> (Vec<Response>, Vec<SipEvent>) {
+        let (mut resps, mut events) = (Vec::new(), Vec::new());
+        while let Some(o) = e.poll_output() {
+            match o {
+                Output::Transmit(t) => {
+                    if let Ok(SipMessage::Response(r)) = SipMessage::parse(t.data) {
+                        resps.push(r);
+                    }
+                }
+                Output::Event(ev) => events.push(ev),
+                Output::Timeout(_) => break,
+            }
+        }
+        (resps, events)
+    }
+
+    fn request(
+        method: &str,
+        branch: &str,
+        from_tag: &str,
+        to_tag: Option<&str>,
+        seq: u32,
+    ) -> String {
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        format!(
+            "{method} sip:bob@127.0.0.1:5070 SIP/2.0
+Via: SIP/2.0/UDP {PEER};branch=z9hG4bK{branch}
+Max-Forwards: 70
+From: <sip:alice@a.test>;tag={from_tag}
+To: <sip:bob@b.test>{to_tag}
+Call-ID: same-call-id@a.test
+CSeq: {seq} {method}
+Contact: <sip:alice@{PEER}>
+Content-Length: 0
+
+"
+        )
+    }
+
+    /// Two incoming calls sharing a Call-ID (a forking/looping proxy may do this)
+    /// with different From tags; returns (call, our tag) for each.
+    fn two_calls(e: &mut Endpoint, now: Instant) -> Vec<(CallId, String)> {
+        let mut out = Vec::new();
+        for (branch, tag) in [("inv1", "a1"), ("inv2", "a2")] {
+            feed(e, now, &request("INVITE", branch, tag, None, 1));
+            let (_, events) = drain(e);
+            let call = events
+                .iter()
+                .find_map(|ev| match ev {
+                    SipEvent::IncomingCall { call, .. } => Some(*call),
+                    _ => None,
+                })
+                .expect("incoming call");
+            e.answer(now, call, 200, Bytes::new()).expect("answer");
+            let (resps, _) = drain(e);
+            let ok = resps.iter().find(|r| r.status == 200).expect("200 sent");
+            let local = ok
+                .headers
+                .to()
+                .expect("To")
+                .tag()
+                .expect("To tag")
+                .to_owned();
+            feed(
+                e,
+                now,
+                &request("ACK", &format!("ack{tag}"), tag, Some(&local), 1),
+            );
+            let (_, events) = drain(e);
+            assert!(events.contains(&SipEvent::CallConfirmed { call }));
+            out.push((call, local));
+        }
+        assert_ne!(out[0].0, out[1].0);
+        out
+    }
+
+    #[test]
+    fn same_call_id_different_tags_route_to_their_own_call() {
+        let now = Instant::now();
+        let mut e = ep();
+        let calls = two_calls(&mut e, now);
+        assert_eq!(
+            e.by_call_id.get("same-call-id@a.test").map(Vec::len),
+            Some(2)
+        );
+        // BYE of the second dialog ends the second call only.
+        feed(
+            &mut e,
+            now,
+            &request("BYE", "bye2", "a2", Some(&calls[1].1), 2),
+        );
+        let (resps, events) = drain(&mut e);
+        assert!(resps.iter().any(|r| r.status == 200));
+        assert_eq!(
+            events,
+            vec![SipEvent::CallEnded {
+                call: calls[1].0,
+                by: EndedBy::Remote
+            }]
+        );
+        assert!(e.calls.contains_key(&calls[0].0));
+        assert!(!e.calls.contains_key(&calls[1].0));
+        // The first dialog still answers INFO, then its BYE ends it.
+        feed(
+            &mut e,
+            now,
+            &request("INFO", "info1", "a1", Some(&calls[0].1), 2),
+        );
+        let (resps, _) = drain(&mut e);
+        assert_eq!(resps.iter().map(|r| r.status).collect::<Vec<_>>(), [200]);
+        feed(
+            &mut e,
+            now,
+            &request("BYE", "bye1", "a1", Some(&calls[0].1), 3),
+        );
+        let (_, events) = drain(&mut e);
+        assert_eq!(
+            events,
+            vec![SipEvent::CallEnded {
+                call: calls[0].0,
+                by: EndedBy::Remote
+            }]
+        );
+        // Every index entry is gone with the calls.
+        assert!(e.calls.is_empty());
+        assert!(e.by_call_id.is_empty());
+        assert!(e.by_server_key.is_empty());
+        assert!(e.call_timers.is_empty());
+    }
+
+    #[test]
+    fn bye_for_unknown_dialog_gets_481() {
+        let now = Instant::now();
+        let mut e = ep();
+        let calls = two_calls(&mut e, now);
+        // Our tag of call 1 with the peer tag of call 2: no such dialog.
+        let wrong = [
+            request("BYE", "b1", "a2", Some(&calls[0].1), 2),
+            request("BYE", "b2", "a1", Some("not-our-tag"), 2),
+            request("BYE", "b3", "a1", Some(&calls[0].1), 2).replace("same-call-id", "other"),
+        ];
+        for bye in wrong {
+            feed(&mut e, now, &bye);
+            let (resps, events) = drain(&mut e);
+            assert_eq!(resps.iter().map(|r| r.status).collect::<Vec<_>>(), [481]);
+            assert!(events.is_empty(), "{events:?}");
+        }
+        assert_eq!(e.calls.len(), 2);
+    }
+
+    #[test]
+    fn retransmit_timers_are_filed_once_and_cleared_by_ack() {
+        let now = Instant::now();
+        let mut e = ep();
+        feed(&mut e, now, &request("INVITE", "inv1", "a1", None, 1));
+        let (_, events) = drain(&mut e);
+        let Some(SipEvent::IncomingCall { call, .. }) = events.first().cloned() else {
+            panic!("incoming call expected: {events:?}");
+        };
+        e.answer(now, call, 200, Bytes::new()).expect("answer");
+        let (resps, _) = drain(&mut e);
+        let local = resps[0]
+            .headers
+            .to()
+            .expect("To")
+            .tag()
+            .expect("tag")
+            .to_owned();
+        let t1 = e.config.timers.t1;
+        assert_eq!(e.call_timers.len(), 1);
+        assert_eq!(e.poll_timeout().map(|t| t <= now + t1), Some(true));
+        // Two retransmissions: the entry moves, there is still one.
+        for k in 1..=2u32 {
+            let at = now + t1 * (2u32.pow(k) - 1);
+            e.handle_input(at, Input::Timeout);
+            let (resps, _) = drain(&mut e);
+            assert!(resps.iter().any(|r| r.status == 200), "retransmission {k}");
+            assert_eq!(e.call_timers.len(), 1);
+        }
+        feed(
+            &mut e,
+            now + t1 * 4,
+            &request("ACK", "ack1", "a1", Some(&local), 1),
+        );
+        let (_, events) = drain(&mut e);
+        assert_eq!(events, vec![SipEvent::CallConfirmed { call }]);
+        assert!(e.call_timers.is_empty());
+        // The answered INVITE is no longer kept.
+        assert!(e.calls.get(&call).is_some_and(|c| c.invite.is_none()));
     }
 }

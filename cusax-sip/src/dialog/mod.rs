@@ -20,6 +20,15 @@ pub struct DialogId {
     pub remote_tag: String,
 }
 
+impl DialogId {
+    /// Whether this id is (`call_id`, `local_tag`, `remote_tag`), as seen from our side
+    /// (RFC 3261 §12.2.2: Call-ID, To tag = local tag, From tag = remote tag of a request
+    /// from the peer).
+    pub fn matches(&self, call_id: &str, local_tag: &str, remote_tag: &str) -> bool {
+        self.call_id == call_id && self.local_tag == local_tag && self.remote_tag == remote_tag
+    }
+}
+
 /// Early (after a provisional response with a To tag) or confirmed (after a 2xx),
 /// RFC 3261 §12.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,22 +215,19 @@ impl Dialog {
     }
 
     /// Whether an in-dialog request from the peer belongs here (matching Call-ID, From
-    /// tag = remote tag, To tag = local tag).
+    /// tag = remote tag, To tag = local tag). Parses From and To once, copies nothing.
     pub fn matches_request(&self, request: &Request) -> bool {
-        let call_id = request.headers.call_id().ok();
-        let from_tag = request
-            .headers
-            .from()
-            .ok()
-            .and_then(|f| f.tag().map(str::to_owned));
-        let to_tag = request
-            .headers
-            .to()
-            .ok()
-            .and_then(|t| t.tag().map(str::to_owned));
-        call_id == Some(self.id.call_id.as_str())
-            && from_tag.as_deref() == Some(self.id.remote_tag.as_str())
-            && to_tag.as_deref() == Some(self.id.local_tag.as_str())
+        let (Ok(call_id), Ok(from), Ok(to)) = (
+            request.headers.call_id(),
+            request.headers.from(),
+            request.headers.to(),
+        ) else {
+            return false;
+        };
+        match (from.tag(), to.tag()) {
+            (Some(remote), Some(local)) => self.id.matches(call_id, local, remote),
+            _ => false,
+        }
     }
 
     /// The next local CSeq number (RFC 3261 §12.2.1.1: incremented by one per request,
