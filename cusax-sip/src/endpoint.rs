@@ -49,6 +49,8 @@ use crate::ua::register::{Registration, granted_expires, refresh_delay};
 pub const MAX_CALLS: usize = 1024;
 /// Upper bound on queued output events.
 const MAX_EVENTS: usize = 65536;
+/// Drained queues with more spare capacity than this many entries are shrunk.
+const SHRINK_ABOVE: usize = 64;
 /// Upper bound on 423 retries of one REGISTER.
 const MAX_INTERVAL_RETRIES: u8 = 2;
 /// How long after a transient refresh failure REGISTER is tried again.
@@ -478,6 +480,25 @@ struct Retransmit {
     give_up: Instant,
 }
 
+/// What a `call_timers` entry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CallTimer {
+    /// The call's [`Retransmit`] is due.
+    Retransmit,
+    /// The stored ACK may be dropped: 64*T1 after it was sent no 2xx retransmission
+    /// can come any more (RFC 3261 §13.3.1.4, §13.2.2.4).
+    AckExpiry,
+}
+
+/// An ACK we sent for a 2xx, kept printed for the 2xx's retransmissions.
+#[derive(Debug, Clone)]
+struct StoredAck {
+    cseq: u32,
+    data: Bytes,
+    target: Target,
+    until: Instant,
+}
+
 #[derive(Debug, Clone)]
 struct Call {
     state: CallState,
@@ -496,18 +517,18 @@ struct Call {
     dialog: Option<Dialog>,
     /// UAC: the ACK for the latest 2xx (CSeq, printed ACK, target), re-sent on its
     /// retransmissions (§13.2.2.4). Kept printed: a fraction of the parsed size.
-    ack: Option<(u32, Bytes, Target)>,
+    ack: Option<StoredAck>,
     /// UAC: 2xx from other forks (To tag, printed ACK, target), ACKed and ended with BYE.
     forks: Vec<(String, Bytes, Target)>,
     cancel_requested: bool,
     cancel_sent: bool,
     got_provisional: bool,
     answered_event: bool,
-    retransmit: Option<Retransmit>,
+    retransmit: Option<Box<Retransmit>>,
     /// UAC re-INVITE in flight.
     reinvite_pending: bool,
     /// UAS: an incoming re-INVITE waiting for our answer.
-    reinvite_server: Option<(TransactionKey, Request)>,
+    reinvite_server: Option<Box<(TransactionKey, Request)>>,
     /// UAS initial INVITE server transaction, until answered finally.
     server_key: Option<TransactionKey>,
 }
@@ -544,9 +565,9 @@ pub struct Endpoint {
     /// Incoming calls by their INVITE server transaction, until answered finally: the
     /// transaction a CANCEL matches (RFC 3261 §9.2).
     by_server_key: HashMap<TransactionKey, CallId>,
-    /// Pending 2xx retransmission deadlines (RFC 3261 §13.3.1.4), one entry per call
-    /// with a [`Retransmit`]: `min(next, give_up)`.
-    call_timers: BTreeSet<(Instant, CallId)>,
+    /// Per-call deadlines: 2xx retransmission (RFC 3261 §13.3.1.4), one entry per call
+    /// with a [`Retransmit`] at `min(next, give_up)`; and the end of a stored ACK.
+    call_timers: BTreeSet<(Instant, CallId, CallTimer)>,
     subscriptions: HashMap<SubscriptionId, Subscription>,
     next_id: u64,
     events: VecDeque<SipEvent>,
@@ -697,6 +718,10 @@ impl Endpoint {
         if let Some(e) = self.events.pop_front() {
             return Some(Output::Event(e));
         }
+        if self.events.capacity() > SHRINK_ABOVE {
+            // A burst grew the queue; give the memory back once it is drained.
+            self.events.shrink_to_fit();
+        }
         let base = self.now?;
         let at = self
             .poll_timeout()
@@ -716,7 +741,7 @@ impl Endpoint {
         for s in self.subscriptions.values() {
             take(s.refresh_at);
         }
-        take(self.call_timers.first().map(|(t, _)| *t));
+        take(self.call_timers.first().map(|(t, _, _)| *t));
         at
     }
 
@@ -733,7 +758,11 @@ impl Endpoint {
             self.by_server_key.insert(k.clone(), id);
         }
         if let Some(r) = &call.retransmit {
-            self.call_timers.insert((r.next.min(r.give_up), id));
+            self.call_timers
+                .insert((r.next.min(r.give_up), id, CallTimer::Retransmit));
+        }
+        if let Some(a) = &call.ack {
+            self.call_timers.insert((a.until, id, CallTimer::AckExpiry));
         }
         self.calls.insert(id, call);
     }
@@ -751,23 +780,46 @@ impl Endpoint {
             self.by_server_key.remove(k);
         }
         if let Some(r) = &call.retransmit {
-            self.call_timers.remove(&(r.next.min(r.give_up), id));
+            self.call_timers
+                .remove(&(r.next.min(r.give_up), id, CallTimer::Retransmit));
+        }
+        if let Some(a) = &call.ack {
+            self.call_timers
+                .remove(&(a.until, id, CallTimer::AckExpiry));
         }
         Some(call)
     }
 
     /// Replaces the 2xx retransmission state of `id`, keeping `call_timers` exact.
-    fn set_retransmit(&mut self, id: CallId, r: Option<Retransmit>) {
+    fn set_retransmit(&mut self, id: CallId, r: Option<Box<Retransmit>>) {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
         if let Some(old) = &c.retransmit {
-            self.call_timers.remove(&(old.next.min(old.give_up), id));
+            self.call_timers
+                .remove(&(old.next.min(old.give_up), id, CallTimer::Retransmit));
         }
         if let Some(new) = &r {
-            self.call_timers.insert((new.next.min(new.give_up), id));
+            self.call_timers
+                .insert((new.next.min(new.give_up), id, CallTimer::Retransmit));
         }
         c.retransmit = r;
+    }
+
+    /// Replaces the stored ACK of `id`, keeping `call_timers` exact.
+    fn set_ack(&mut self, id: CallId, a: Option<StoredAck>) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = &c.ack {
+            self.call_timers
+                .remove(&(old.until, id, CallTimer::AckExpiry));
+        }
+        if let Some(new) = &a {
+            self.call_timers
+                .insert((new.until, id, CallTimer::AckExpiry));
+        }
+        c.ack = a;
     }
 
     /// Ends the INVITE server transaction bookkeeping of an incoming call (it was
@@ -1263,7 +1315,7 @@ impl Endpoint {
             .calls
             .get(&call)
             .ok_or(EndpointError::UnknownCall(call))?;
-        let (key, req, initial) = if let Some((k, r)) = c.reinvite_server.clone() {
+        let (key, req, initial) = if let Some((k, r)) = c.reinvite_server.as_deref().cloned() {
             (k, r, false)
         } else if let (Some(k), CallState::Incoming, Some(inv)) =
             (c.server_key.clone(), c.state, c.invite.as_deref())
@@ -1310,14 +1362,14 @@ impl Endpoint {
                 }
             }
             let cseq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
-            let r = Retransmit {
+            let r = Box::new(Retransmit {
                 response: resp,
                 target: response_target(&req, source),
                 cseq,
                 next: now + t1,
                 interval: t1,
                 give_up: now + 64 * t1,
-            };
+            });
             self.set_retransmit(call, Some(r));
         } else if initial {
             self.remove_call(call);
@@ -1488,11 +1540,11 @@ impl Endpoint {
             return;
         };
         let cseq = resp.headers.cseq().map(|c| c.seq).unwrap_or(0);
-        if let Some((seq, ack, target)) = &c.ack
-            && *seq == cseq
+        if let Some(a) = &c.ack
+            && a.cseq == cseq
         {
             // A 2xx retransmission: re-send the same ACK (§13.2.2.4).
-            let (ack, target) = (ack.clone(), *target);
+            let (ack, target) = (a.data.clone(), a.target);
             self.resend_printed(ack, target);
             return;
         }
@@ -1529,8 +1581,15 @@ impl Endpoint {
         self.finish_request(&mut ack, Bytes::new(), None);
         let printed = ack.to_bytes();
         self.tx.send_stateless(SipMessage::Request(ack), target);
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.ack = Some((cseq, printed, target));
+        let until = self.now.map(|now| now + 64 * self.config.timers.t1);
+        if let Some(until) = until {
+            let stored = StoredAck {
+                cseq,
+                data: printed,
+                target,
+                until,
+            };
+            self.set_ack(call, Some(stored));
         }
     }
 
@@ -1916,7 +1975,7 @@ impl Endpoint {
         let mut give_up = Vec::new();
         let mut resend = Vec::new();
         // Only the due entries: O(due · log calls), not a scan of every call.
-        while let Some(&(at, id)) = self.call_timers.first() {
+        while let Some(&(at, id, kind)) = self.call_timers.first() {
             if at > now {
                 break;
             }
@@ -1924,6 +1983,12 @@ impl Endpoint {
             let Some(c) = self.calls.get_mut(&id) else {
                 continue;
             };
+            if kind == CallTimer::AckExpiry {
+                // No retransmission of that 2xx can come any more; a later one (from
+                // a misbehaving peer) gets a freshly built ACK.
+                c.ack = None;
+                continue;
+            }
             let Some(r) = c.retransmit.as_mut() else {
                 continue;
             };
@@ -1937,7 +2002,8 @@ impl Endpoint {
                     resend.push((r.response.clone(), r.target));
                 }
                 // Re-file at the next deadline (the entry was popped above).
-                self.call_timers.insert((r.next.min(r.give_up), id));
+                self.call_timers
+                    .insert((r.next.min(r.give_up), id, CallTimer::Retransmit));
             }
         }
         for (resp, target) in resend {
@@ -1947,10 +2013,8 @@ impl Endpoint {
         for (call, initial) in give_up {
             tracing::info!(?call, "no ACK for our 2xx within 64*T1; ending the call");
             if initial {
-                if self.send_bye(now, call).is_ok()
-                    && let Some(c) = self.calls.get_mut(&call)
-                {
-                    c.ack = None;
+                if self.send_bye(now, call).is_ok() {
+                    self.set_ack(call, None);
                 }
                 self.push_event(SipEvent::CallEnded {
                     call,
@@ -2396,7 +2460,7 @@ impl Endpoint {
             return;
         }
         d.refresh_target(&req.headers);
-        c.reinvite_server = Some((key, req.clone()));
+        c.reinvite_server = Some(Box::new((key, req.clone())));
         self.push_event(SipEvent::ReinviteReceived {
             call,
             body: req.body,
@@ -2732,5 +2796,67 @@ Content-Length: 0
         assert!(e.call_timers.is_empty());
         // The answered INVITE is no longer kept.
         assert!(e.calls.get(&call).is_some_and(|c| c.invite.is_none()));
+    }
+
+    #[test]
+    fn uac_ack_is_kept_for_64_t1_then_dropped_and_rebuilt_on_demand() {
+        let now = Instant::now();
+        let mut e = ep();
+        let to = Uri::parse("sip:alice@127.0.0.1:5080").expect("uri");
+        let call = e
+            .invite(now, to, Bytes::new(), CallOptions::default())
+            .expect("invite");
+        let Some(Output::Transmit(t)) = e.poll_output() else {
+            panic!("INVITE expected");
+        };
+        let Ok(SipMessage::Request(inv)) = SipMessage::parse(t.data) else {
+            panic!("INVITE parses");
+        };
+        drain(&mut e);
+        let mut ok = String::from("SIP/2.0 200 OK\n");
+        for h in ["Via", "From", "Call-ID", "CSeq"] {
+            let v = inv.headers.get(h).expect("header");
+            ok.push_str(&format!("{h}: {v}\n"));
+        }
+        let to = inv.headers.get("To").expect("To");
+        ok.push_str(&format!("To: {to};tag=peer\nContact: <sip:alice@{PEER}>\n"));
+        ok.push_str("Content-Length: 0\n\n");
+        let count_acks = |e: &mut Endpoint| {
+            let mut n = 0;
+            while let Some(o) = e.poll_output() {
+                match o {
+                    Output::Transmit(t) => {
+                        if let Ok(SipMessage::Request(r)) = SipMessage::parse(t.data) {
+                            n += usize::from(r.method == Method::Ack);
+                        }
+                    }
+                    Output::Event(_) => {}
+                    Output::Timeout(_) => break,
+                }
+            }
+            n
+        };
+        feed(&mut e, now, &ok);
+        assert_eq!(count_acks(&mut e), 1);
+        let c = e.calls.get(&call).expect("call");
+        assert!(c.invite.is_none(), "the answered INVITE is dropped");
+        let stored = c.ack.clone().expect("ACK kept");
+        // A retransmitted 2xx gets the very same ACK.
+        feed(&mut e, now, &ok);
+        let mut again = Vec::new();
+        while let Some(Output::Transmit(t)) = e.poll_output() {
+            again.push(t.data);
+        }
+        assert_eq!(again, vec![stored.data.clone()]);
+        // 64*T1 later no retransmission can come: the ACK is dropped.
+        let t1 = e.config.timers.t1;
+        assert_eq!(e.poll_timeout(), Some(now + 64 * t1));
+        e.handle_input(now + 64 * t1, Input::Timeout);
+        count_acks(&mut e);
+        assert!(e.calls.get(&call).is_some_and(|c| c.ack.is_none()));
+        // A late 2xx all the same is ACKed with a rebuilt ACK.
+        feed(&mut e, now + 64 * t1, &ok);
+        assert_eq!(count_acks(&mut e), 1);
+        e.bye(now + 64 * t1, call).expect("bye");
     }
 }
