@@ -29,6 +29,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -450,7 +451,8 @@ enum Purpose {
 #[derive(Debug, Clone)]
 struct Pending {
     purpose: Purpose,
-    request: Request,
+    /// Shared: a `Pending` is cloned for every response to it.
+    request: Arc<Request>,
     target: Target,
     auth_attempts: u8,
 }
@@ -991,7 +993,7 @@ impl Endpoint {
             key.clone(),
             Pending {
                 purpose,
-                request,
+                request: Arc::new(request),
                 target,
                 auth_attempts,
             },
@@ -1562,7 +1564,7 @@ impl Endpoint {
                     p.purpose == Purpose::Reinvite(call)
                         && p.request.headers.cseq().map(|c| c.seq).ok() == Some(cseq)
                 })
-                .map(|p| p.request.clone())
+                .map(|p| Request::clone(&p.request))
         };
         if let Some(inv) = sent {
             for h in ["Authorization", "Proxy-Authorization"] {
@@ -2205,7 +2207,7 @@ impl Endpoint {
                     return false;
                 }
             };
-        let mut req = p.request.clone();
+        let mut req = Request::clone(&p.request);
         req.headers.remove("Via");
         let header = if proxy {
             "Proxy-Authorization"
