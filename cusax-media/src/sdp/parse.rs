@@ -276,6 +276,18 @@ impl SessionDescription {
         if !seen_version {
             return Err(SdpParseError::BadVersion);
         }
+        // Keep the lines we do not interpret in the order the serializer writes them
+        // (RFC 8866 §5: i u e p before c=, b after it, r z k after t=; at media level
+        // i before c=, b k after it), each group in input order, so that printing and
+        // parsing again gives the same description.
+        other.sort_by_key(|(t, _)| match t {
+            'i' | 'u' | 'e' | 'p' => 0u8,
+            'b' => 1,
+            _ => 2,
+        });
+        for m in &mut media {
+            m.other.sort_by_key(|(t, _)| u8::from(*t != 'i'));
+        }
         Ok(SessionDescription {
             origin: origin.ok_or(SdpParseError::Missing("o="))?,
             session_name: session_name.ok_or(SdpParseError::Missing("s="))?,
@@ -317,6 +329,18 @@ mod tests {
     use super::*;
 
     const BASIC: &str = "v=0\r\no=alice 2890844526 2890844526 IN IP4 host.atlanta.example.com\r\ns=\r\nc=IN IP4 host.atlanta.example.com\r\n";
+
+    /// Found by the `sdp_parse` fuzz target: lines out of the RFC 8866 order (`r=` before
+    /// `i=`) were kept in input order but printed in grammar order, so a reparse differed.
+    #[test]
+    fn out_of_order_lines_round_trip() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nr=7d 1h 0 25h\r\ni=late info\r\nm=audio 4000 RTP/AVP 0\r\nb=AS:64\r\ni=media info\r\n";
+        let d = SessionDescription::parse(sdp.as_bytes()).unwrap();
+        let again = SessionDescription::parse(d.to_string().as_bytes()).unwrap();
+        assert_eq!(again, d);
+        assert_eq!(d.other[0], ('i', "late info".to_owned()));
+        assert_eq!(d.media[0].other[0], ('i', "media info".to_owned()));
+    }
 
     #[test]
     fn parses_and_round_trips() {

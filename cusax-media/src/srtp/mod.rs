@@ -109,14 +109,13 @@ impl SrtpSession {
 
     /// Protects a serialized RTP packet.
     pub fn protect_rtp(&mut self, rtp: &[u8]) -> Result<Bytes, SrtpError> {
+        check_rtp_header(rtp)?;
         self.tx.encrypt_rtp(rtp).map_err(map_err)
     }
 
     /// Unprotects an SRTP packet (auth, replay, decrypt).
     pub fn unprotect_rtp(&mut self, srtp: &[u8]) -> Result<Bytes, SrtpError> {
-        if srtp.len() < 12 {
-            return Err(SrtpError::Malformed);
-        }
+        check_rtp_header(srtp)?;
         self.rx.decrypt_rtp(srtp).map_err(map_err)
     }
 
@@ -151,10 +150,95 @@ impl SrtpSession {
     }
 }
 
+/// Checks that the RTP header (RFC 3550 §5.1, RFC 8285 header extensions) lies within
+/// the packet before it reaches webrtc-srtp.
+///
+/// rtp 0.17.2, which webrtc-srtp uses to read the header, walks the elements of one-byte
+/// (`0xBEDE`) and two-byte (`0x1000`) header extensions without checking their lengths
+/// against the packet and panics on a short one (found by the `srtp_unprotect` fuzz
+/// target). We refuse such packets here; elements must also end inside the extension
+/// block, as RFC 8285 §4.2/§4.3 require.
+fn check_rtp_header(pkt: &[u8]) -> Result<(), SrtpError> {
+    const ONE_BYTE: u16 = 0xBEDE;
+    const TWO_BYTE: u16 = 0x1000;
+    let first = *pkt.first().ok_or(SrtpError::Malformed)?;
+    let cc = usize::from(first & 0x0F);
+    let mut at = 12 + 4 * cc;
+    if pkt.len() < at {
+        return Err(SrtpError::Malformed);
+    }
+    if first & 0x10 == 0 {
+        return Ok(());
+    }
+    let ext = pkt.get(at..at + 4).ok_or(SrtpError::Malformed)?;
+    let profile = u16::from_be_bytes([ext[0], ext[1]]);
+    let end = at + 4 + 4 * usize::from(u16::from_be_bytes([ext[2], ext[3]]));
+    if pkt.len() < end {
+        return Err(SrtpError::Malformed);
+    }
+    at += 4;
+    match profile {
+        ONE_BYTE => {
+            while at < end {
+                let b = pkt[at];
+                at += 1;
+                if b == 0 {
+                    continue;
+                }
+                if b >> 4 == 15 {
+                    break;
+                }
+                at += usize::from(b & 0x0F) + 1;
+            }
+        }
+        TWO_BYTE => {
+            while at < end {
+                let b = pkt[at];
+                at += 1;
+                if b == 0 {
+                    continue;
+                }
+                let len = *pkt.get(at).ok_or(SrtpError::Malformed)?;
+                at += 1 + usize::from(len);
+            }
+        }
+        _ => return Ok(()),
+    }
+    if at > end {
+        return Err(SrtpError::Malformed);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rtp::{RtpHeader, RtpPacket};
+
+    /// Found by the `srtp_unprotect` fuzz target: a two-byte header extension element
+    /// longer than the packet made rtp 0.17.2 panic inside webrtc-srtp.
+    #[test]
+    fn short_header_extension_elements_are_refused() {
+        let crash: [u8; 33] = [
+            0x90, 0x01, 0x00, 0xfd, 0xff, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00,
+            0x00, 0x03, 0x00, 0x89, 0x11, 0xff, 0x01, 0x00, 0x00, 0x00, 0x02, 0x40, 0x00, 0x00,
+            0x03, 0xff, 0x95, 0xff, 0xff,
+        ];
+        for suite in SrtpSuite::ALL {
+            let k = key(suite, 1);
+            let mut s = SrtpSession::new(suite, &k, &k).unwrap();
+            assert_eq!(s.unprotect_rtp(&crash), Err(SrtpError::Malformed));
+            assert_eq!(s.protect_rtp(&crash), Err(SrtpError::Malformed));
+        }
+        // one-byte profile: an element running past the block
+        let mut p = vec![0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xBE, 0xDE, 0, 1];
+        p.extend_from_slice(&[0x1F, 0, 0, 0]); // id 1, 16 bytes, block is 4
+        assert_eq!(check_rtp_header(&p), Err(SrtpError::Malformed));
+        // a well-formed one-byte extension passes
+        let mut ok = vec![0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xBE, 0xDE, 0, 1];
+        ok.extend_from_slice(&[0x12, 0xAA, 0xBB, 0xCC, 0x55]);
+        assert_eq!(check_rtp_header(&ok), Ok(()));
+    }
 
     fn key(suite: SrtpSuite, seed: u8) -> MasterKey {
         MasterKey {
