@@ -55,7 +55,8 @@ pub struct SessionConfig {
     /// TLS establishment.
     pub tls: TlsMode,
     /// Test-only: continue without TLS when the server offers no STARTTLS. PLAIN is still
-    /// refused over such a stream.
+    /// refused over such a stream. Also lets PLAIN run over TLS whose peer certificate was
+    /// not verified (without this flag PLAIN needs a verified certificate).
     pub insecure_allow_plaintext: bool,
     /// SASL mechanisms in order of preference.
     pub mechanisms: Vec<Mechanism>,
@@ -868,7 +869,14 @@ impl Session {
     }
 
     fn start_sasl(&mut self, f: &Features) -> Result<(), SessionError> {
-        let encrypted = self.tls.is_some();
+        // PLAIN only over TLS whose peer certificate was verified (RFC 6120 §13.8, §13.7.2):
+        // an unverified certificate may be a man in the middle who would read the password.
+        // The test-only `insecure_allow_plaintext` flag accepts an unverified TLS stream; it
+        // never makes a stream without TLS count as encrypted.
+        let encrypted = self
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.peer_certificate_verified || self.config.insecure_allow_plaintext);
         let cb = self
             .tls
             .as_ref()

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use cusax_xmpp::sasl::{ChannelBinding, Mechanism};
+use cusax_xmpp::sasl::{ChannelBinding, Mechanism, SaslError};
 use cusax_xmpp::session::{
     DisconnectedBy, Input, Output, Session, SessionConfig, SessionError, TlsInfo, XmppEvent,
 };
@@ -63,12 +63,16 @@ impl Harness {
     }
 
     fn tls(&mut self) {
+        self.tls_with(true);
+    }
+
+    fn tls_with(&mut self, peer_certificate_verified: bool) {
         self.s.handle_input(
             self.now,
             Input::TlsEstablished(TlsInfo {
                 version: "TLSv1_3".into(),
                 cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
-                peer_certificate_verified: true,
+                peer_certificate_verified,
                 channel_binding: ChannelBinding::TlsExporter(vec![7; 32]),
             }),
         );
@@ -290,6 +294,60 @@ fn insecure_mode_still_refuses_plain() {
             ..
         }]
     ));
+}
+
+/// Drives a session through STARTTLS with the given certificate verdict, then offers only
+/// PLAIN on the restarted stream.
+fn plain_only_over_tls(c: SessionConfig, peer_certificate_verified: bool) -> Harness {
+    let mut h = Harness::new(Session::new(c, [9; 32]));
+    h.take_sent();
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>\
+         </stream:features>",
+    );
+    h.feed("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    assert!(h.starttls);
+    h.tls_with(peer_certificate_verified);
+    h.take_sent();
+    h.feed(HDR);
+    h.feed(
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+    );
+    h
+}
+
+#[test]
+fn plain_refused_over_unverified_tls() {
+    let mut h = plain_only_over_tls(config(), false);
+    let sent = h.take_sent();
+    assert!(!sent.contains("<auth"), "password sent: {sent}");
+    assert!(
+        matches!(
+            h.events.as_slice(),
+            [XmppEvent::Disconnected {
+                by: DisconnectedBy::Local,
+                error: Some(SessionError::Sasl(SaslError::NoCommonMechanism { .. })),
+            }]
+        ),
+        "{:?}",
+        h.events
+    );
+}
+
+#[test]
+fn plain_over_unverified_tls_only_in_insecure_mode() {
+    let mut c = config();
+    c.insecure_allow_plaintext = true;
+    let mut h = plain_only_over_tls(c, false);
+    assert!(h.take_sent().contains("mechanism='PLAIN'"));
+    assert!(h.events.is_empty(), "{:?}", h.events);
+
+    // Verified certificate, default config: PLAIN goes ahead.
+    let mut h = plain_only_over_tls(config(), true);
+    assert!(h.take_sent().contains("mechanism='PLAIN'"));
+    assert!(h.events.is_empty(), "{:?}", h.events);
 }
 
 #[test]
