@@ -2386,7 +2386,7 @@ impl Endpoint {
         };
         let call_id = call_id.to_owned();
         let invite_seq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
-        let call_info = req.headers.call_info().unwrap_or_default();
+        let call_info = lenient_call_info(&req.headers);
         let asserted_identity = req
             .headers
             .p_asserted_identity()
@@ -2570,6 +2570,66 @@ impl Endpoint {
     }
 }
 
+/// Most Call-Info values kept from one request (the hints are few in practice).
+const MAX_CALL_INFO: usize = 32;
+
+/// Every well-formed Call-Info value of `headers` (RFC 3261 §20.9, RFC 6993), skipping the
+/// malformed ones: the values are hints only (RFC 7081 §3.5), so one bad value from the peer
+/// must not hide the good ones. Each header line is split at top-level commas (outside
+/// quotes and `<...>`) and each element is parsed alone with the strict parser.
+fn lenient_call_info(headers: &crate::msg::Headers) -> Vec<CallInfo> {
+    let mut out = Vec::new();
+    for line in headers.get_all("Call-Info") {
+        for element in split_top_level_commas(line) {
+            if out.len() >= MAX_CALL_INFO {
+                tracing::debug!("too many Call-Info values; keeping the first {MAX_CALL_INFO}");
+                return out;
+            }
+            let mut one = crate::msg::Headers::new();
+            one.push("Call-Info", element);
+            match one.call_info() {
+                Ok(v) => out.extend(v),
+                Err(e) => tracing::debug!(error = %e, "skipping a malformed Call-Info value"),
+            }
+        }
+    }
+    out
+}
+
+/// Splits a header value at commas outside quoted strings and `<...>`; empty elements are
+/// dropped. An unclosed quote or `<` swallows the rest of the line into one element, which
+/// the strict parser then refuses.
+fn split_top_level_commas(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped, mut angle) = (0, false, false, false);
+    for (i, c) in value.char_indices() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            '<' => angle = true,
+            '>' => angle = false,
+            ',' if !angle => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
 /// The Accept value for an event package (RFC 6665 §4.1.2.1).
 fn accept_for(event: &str) -> &'static str {
     match event {
@@ -2737,6 +2797,56 @@ Content-Length: 0
         assert!(e.by_call_id.is_empty());
         assert!(e.by_server_key.is_empty());
         assert!(e.call_timers.is_empty());
+    }
+
+    #[test]
+    fn malformed_call_info_value_keeps_the_good_ones() {
+        let now = Instant::now();
+        let mut e = ep();
+        let invite = request("INVITE", "ci1", "a1", None, 1).replace(
+            "Max-Forwards: 70\n",
+            "Max-Forwards: 70\nCall-Info: <xmpp:a@b>;purpose=impp, garbage<<\n\
+             Call-Info: <https://x/y.png>;purpose=icon\n",
+        );
+        feed(&mut e, now, &invite);
+        let (_, events) = drain(&mut e);
+        let call_info = events
+            .iter()
+            .find_map(|ev| match ev {
+                SipEvent::IncomingCall { call_info, .. } => Some(call_info.clone()),
+                _ => None,
+            })
+            .expect("incoming call");
+        let got: Vec<(&str, Option<&str>)> = call_info
+            .iter()
+            .map(|c| (c.uri.as_str(), c.purpose()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("xmpp:a@b", Some("impp")),
+                ("https://x/y.png", Some("icon"))
+            ]
+        );
+    }
+
+    #[test]
+    fn call_info_splitting_respects_quotes_and_angles() {
+        assert_eq!(
+            split_top_level_commas(r#"<http://a/b,c>;x="p,\"q", , <sip:d>"#),
+            [r#"<http://a/b,c>;x="p,\"q""#, "<sip:d>"]
+        );
+        assert_eq!(split_top_level_commas("<a:b, c"), ["<a:b, c"]);
+        let mut h = crate::msg::Headers::new();
+        h.push(
+            "Call-Info",
+            "<sip:a@b>;purpose=impp,<>,x, <https://i/c.png>",
+        );
+        let got: Vec<String> = lenient_call_info(&h)
+            .iter()
+            .map(|c| c.uri.clone())
+            .collect();
+        assert_eq!(got, ["sip:a@b", "https://i/c.png"]);
     }
 
     #[test]
