@@ -277,7 +277,9 @@ pub enum SipEvent {
         /// Reason phrase.
         reason: String,
     },
-    /// The call was cancelled before being answered (by us, or the caller's CANCEL).
+    /// The call was cancelled before being answered (by us, or the caller's CANCEL), or an
+    /// incoming call's INVITE server transaction failed (transport error or timeout) before
+    /// it was answered finally.
     CallCancelled {
         /// The handle.
         call: CallId,
@@ -2063,6 +2065,7 @@ impl Endpoint {
 
     fn on_failure(&mut self, now: Instant, key: &TransactionKey, status: u16, reason: &str) {
         if !key.is_client() {
+            self.on_server_failure(key, reason);
             return;
         }
         let Some(p) = self.pending.get(key).cloned() else {
@@ -2076,6 +2079,28 @@ impl Endpoint {
         }
         self.dispatch_final(now, &p, &resp);
         self.pending.remove(key);
+    }
+
+    /// A server transaction failed (transport error or timeout, RFC 3261 §17.2.4, §8.1.3.1).
+    /// When it is the INVITE transaction of an incoming call not yet answered finally, the
+    /// caller can no longer be answered: the call is removed and reported once as
+    /// [`SipEvent::CallCancelled`] (it ends before being answered, like a CANCEL; it was
+    /// never established, so [`SipEvent::CallEnded`] would not fit).
+    fn on_server_failure(&mut self, key: &TransactionKey, reason: &str) {
+        let Some(call) = self.by_server_key.get(key).copied() else {
+            return;
+        };
+        if self
+            .calls
+            .get(&call)
+            .is_none_or(|c| c.state != CallState::Incoming)
+        {
+            return;
+        }
+        tracing::info!(?call, %key, reason, "INVITE server transaction failed before an answer");
+        if self.remove_call(call).is_some() {
+            self.push_event(SipEvent::CallCancelled { call });
+        }
     }
 
     fn on_response(&mut self, now: Instant, key: TransactionKey, resp: Response) {
@@ -2847,6 +2872,52 @@ Content-Length: 0
             .map(|c| c.uri.clone())
             .collect();
         assert_eq!(got, ["sip:a@b", "https://i/c.png"]);
+    }
+
+    #[test]
+    fn failed_invite_server_transaction_cancels_the_ringing_call() {
+        let now = Instant::now();
+        let mut e = ep();
+        feed(&mut e, now, &request("INVITE", "tf1", "a1", None, 1));
+        let (_, events) = drain(&mut e);
+        let call = events
+            .iter()
+            .find_map(|ev| match ev {
+                SipEvent::IncomingCall { call, .. } => Some(*call),
+                _ => None,
+            })
+            .expect("incoming call");
+        e.ring(now, call).expect("ring");
+        drain(&mut e);
+        assert!(!e.by_server_key.is_empty());
+        let target = Target::new(Transport::Udp, PEER.parse().expect("addr"));
+        e.handle_input(
+            now,
+            Input::TransportError {
+                target,
+                reason: "connection reset".into(),
+            },
+        );
+        let (_, events) = drain(&mut e);
+        assert_eq!(events, vec![SipEvent::CallCancelled { call }]);
+        assert!(e.calls.is_empty());
+        assert!(e.by_call_id.is_empty());
+        assert!(e.by_server_key.is_empty());
+        assert!(e.call_timers.is_empty());
+        assert!(matches!(
+            e.answer(now, call, 200, Bytes::new()),
+            Err(EndpointError::UnknownCall(_))
+        ));
+        // A second failure report for the same target finds nothing more to end.
+        e.handle_input(
+            now,
+            Input::TransportError {
+                target,
+                reason: "again".into(),
+            },
+        );
+        let (_, events) = drain(&mut e);
+        assert!(events.is_empty(), "{events:?}");
     }
 
     #[test]
