@@ -22,7 +22,7 @@ DOMAIN=cusax.test
 DOMAIN_SHA256=sha256.cusax.test
 MUC=conference.cusax.test
 ROOM=cusax-room@conference.cusax.test
-USERS=(alice bob carol)
+USERS=(alice bob carol dave)  # dave: the sipp UAC (through Kamailio)
 KAMAILIO_SHM_MB="${CUSAX_KAMAILIO_SHM_MB:-128}"
 
 say() { printf 'interop-up: %s\n' "$*" >&2; }
