@@ -75,7 +75,8 @@ fn env() -> Result<Env, String> {
 }
 
 fn alice_config(server: SocketAddr, domain: &str) -> EndpointConfig {
-    let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    // Plain UDP, chosen explicitly (TLS is the default).
+    let mut c = EndpointConfig::insecure(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Udp);
     c.account = Some(Account {
         aor: Uri::parse(&format!("sip:alice@{domain}")).expect("aor"),
         display_name: None,

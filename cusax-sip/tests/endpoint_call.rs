@@ -52,7 +52,8 @@ impl Net {
 
     fn add(&mut self, port: u16, f: impl FnOnce(&mut EndpointConfig)) -> SocketAddr {
         let a = addr(port);
-        let mut cfg = EndpointConfig::new(a);
+        // The simulated network is plain UDP: an explicit opt-in.
+        let mut cfg = EndpointConfig::insecure(a, Transport::Udp);
         cfg.contact_user = format!("u{port}");
         f(&mut cfg);
         self.eps.insert(a, Endpoint::new(cfg, u64::from(port)));
