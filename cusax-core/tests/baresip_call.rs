@@ -172,7 +172,7 @@ async fn call(
         .expect("invite");
     let answer = alice
         .wait_for(WAIT, |e| match e {
-            SipEvent::CallAnswered { call, body } if *call == id => Some(Ok(body.clone())),
+            SipEvent::CallAnswered { call, body, .. } if *call == id => Some(Ok(body.clone())),
             SipEvent::CallFailed {
                 call,
                 status,

@@ -262,7 +262,7 @@ mod demo {
         println!("{}: REGISTER to {server}", a.user);
         ua.register()?;
         let expires = until(&mut ua, &a.user, |e| match e {
-            SipEvent::Registered { expires } => Some(*expires),
+            SipEvent::Registered { expires, .. } => Some(*expires),
             _ => None,
         })
         .await?;

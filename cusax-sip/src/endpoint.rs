@@ -131,6 +131,52 @@ pub struct EndpointConfig {
     /// use [`EndpointConfig::insecure`]) only for loopback demos, tests, or peers that
     /// cannot do TLS.
     pub allow_insecure_transport: bool,
+    /// The proxies whose P-Asserted-Identity we trust (RFC 3325 §5: only inside a trust
+    /// domain, from a peer authenticated as a member of it). Empty by default: every
+    /// asserted identity is reported as [`AssertedIdentity::Untrusted`].
+    pub trusted_identity_proxies: Vec<TrustedProxy>,
+}
+
+/// A proxy whose P-Asserted-Identity is trusted when its request arrives over TLS with
+/// a verified certificate (RFC 3325 §5, RFC 5922 §7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustedProxy {
+    /// The proxy's address (the source of the TLS connection).
+    Addr(SocketAddr),
+    /// The name the proxy's certificate was verified against (the SIP domain), compared
+    /// case-insensitively.
+    Name(String),
+}
+
+/// A P-Asserted-Identity of an incoming request (RFC 3325 §9.1), labelled with
+/// whether it may be believed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AssertedIdentity {
+    /// It came from a configured trusted proxy
+    /// ([`EndpointConfig::trusted_identity_proxies`]) over TLS with a verified
+    /// certificate (RFC 3325 §5).
+    Trusted(NameAddr),
+    /// Anyone could have written it: a hint no better than From.
+    Untrusted(NameAddr),
+}
+
+impl AssertedIdentity {
+    /// The identity, only if trusted.
+    pub fn trusted(&self) -> Option<&NameAddr> {
+        match self {
+            AssertedIdentity::Trusted(a) => Some(a),
+            AssertedIdentity::Untrusted(_) => None,
+        }
+    }
+
+    /// The identity as written, trusted or not.
+    pub fn name_addr(&self) -> &NameAddr {
+        match self {
+            AssertedIdentity::Trusted(a) | AssertedIdentity::Untrusted(a) => a,
+        }
+    }
 }
 
 impl EndpointConfig {
@@ -149,6 +195,7 @@ impl EndpointConfig {
             allow_message: true,
             message_refusal: MessageRefusal::MethodNotAllowed,
             allow_insecure_transport: false,
+            trusted_identity_proxies: Vec::new(),
         }
     }
 
@@ -204,6 +251,36 @@ impl CallOptions {
     }
 }
 
+/// Options of the final answer to an incoming call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AnswerOptions {
+    /// Advertise our XMPP address ([`EndpointConfig::call_info_impp`]) with
+    /// `Call-Info;purpose=impp` in the 2xx (RFC 7081 §3.5). Never on an anonymous call.
+    pub call_info_impp: bool,
+    /// Further Call-Info values for the 2xx (printed as given). Never on an anonymous
+    /// call.
+    pub call_info: Vec<CallInfo>,
+}
+
+impl AnswerOptions {
+    /// Options with `call_info_impp` set.
+    pub fn with_impp() -> Self {
+        AnswerOptions {
+            call_info_impp: true,
+            call_info: Vec::new(),
+        }
+    }
+
+    /// Options carrying these Call-Info values.
+    pub fn with_call_info(call_info: Vec<CallInfo>) -> Self {
+        AnswerOptions {
+            call_info_impp: false,
+            call_info,
+        }
+    }
+}
+
 /// Who ended a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -222,9 +299,12 @@ pub enum EndedBy {
 #[allow(clippy::large_enum_variant)] // events are moved once, boxing buys nothing
 pub enum SipEvent {
     /// The registrar accepted our binding for `expires` seconds.
+    #[non_exhaustive]
     Registered {
         /// Granted expiry.
         expires: u32,
+        /// How the REGISTER reached the registrar (RFC 7081 §7).
+        security: SignallingSecurity,
     },
     /// The registrar refused the binding.
     RegistrationFailed {
@@ -246,6 +326,7 @@ pub enum SipEvent {
     },
     /// A new incoming call (RFC 3261 §13.3). Answer with [`Endpoint::ring`],
     /// [`Endpoint::answer`].
+    #[non_exhaustive]
     IncomingCall {
         /// The handle.
         call: CallId,
@@ -255,12 +336,15 @@ pub enum SipEvent {
         to: NameAddr,
         /// Every Call-Info value of the INVITE (RFC 7081 §3.5: hints only).
         call_info: Vec<CallInfo>,
-        /// The first P-Asserted-Identity (RFC 3325), if any.
-        asserted_identity: Option<NameAddr>,
+        /// The first P-Asserted-Identity (RFC 3325), if any, trusted only when it came
+        /// from a configured trusted proxy over verified TLS (RFC 3325 §5).
+        asserted_identity: Option<AssertedIdentity>,
         /// Whether the caller asked for privacy (RFC 3323/3325) or sent an anonymous From.
         anonymous: bool,
         /// The offer (opaque, usually SDP).
         body: Bytes,
+        /// How the INVITE reached us on its last hop (RFC 7081 §7).
+        security: SignallingSecurity,
     },
     /// 180 Ringing received.
     CallRinging {
@@ -277,11 +361,17 @@ pub enum SipEvent {
         body: Bytes,
     },
     /// Our call was answered (2xx); the ACK is sent.
+    #[non_exhaustive]
     CallAnswered {
         /// The handle.
         call: CallId,
         /// The answer.
         body: Bytes,
+        /// Every Call-Info value of the 2xx (RFC 7081 §3.5: hints only, e.g. the
+        /// callee's XMPP address with `purpose=impp`).
+        call_info: Vec<CallInfo>,
+        /// How the 2xx reached us on its last hop (RFC 7081 §7).
+        security: SignallingSecurity,
     },
     /// The ACK for our 2xx arrived: the incoming call is established.
     CallConfirmed {
@@ -606,6 +696,8 @@ struct Call {
     reinvite_server: Option<Box<(TransactionKey, Request)>>,
     /// UAS initial INVITE server transaction, until answered finally.
     server_key: Option<TransactionKey>,
+    /// UAS: the caller asked for privacy; no Call-Info of ours in the answer.
+    anonymous: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -1315,7 +1407,8 @@ impl Endpoint {
                     let expires = granted_expires(resp, &contact, reg.expires);
                     reg.registered = expires > 0;
                     reg.refresh_at = (expires > 0).then(|| now + refresh_delay(expires));
-                    self.push_event(SipEvent::Registered { expires });
+                    let security = self.security_of(&p.target);
+                    self.push_event(SipEvent::Registered { expires, security });
                 }
             }
             423 if reg.interval_retries < MAX_INTERVAL_RETRIES => {
@@ -1325,7 +1418,6 @@ impl Endpoint {
                         reg.expires = min;
                         reg.interval_retries += 1;
                         let remove = reg.unregistering;
-                        let _ = p;
                         if let Err(e) = self.send_register(now, remove) {
                             tracing::warn!(error = %e, "could not retry REGISTER");
                         }
@@ -1413,6 +1505,7 @@ impl Endpoint {
                 reinvite_pending: false,
                 reinvite_server: None,
                 server_key: None,
+                anonymous: opts.anonymous,
             },
         );
         Ok(id)
@@ -1475,6 +1568,20 @@ impl Endpoint {
         status: u16,
         body: Bytes,
     ) -> Result<(), EndpointError> {
+        self.answer_with(now, call, status, body, AnswerOptions::default())
+    }
+
+    /// Like [`Endpoint::answer`], with Call-Info values in a 2xx (RFC 7081 §3.5: e.g. our
+    /// XMPP address, `purpose=impp`). On a call whose caller asked for privacy (RFC 3323)
+    /// no Call-Info is added: the caller stays unlinked from our XMPP presence.
+    pub fn answer_with(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        status: u16,
+        body: Bytes,
+        opts: AnswerOptions,
+    ) -> Result<(), EndpointError> {
         self.now = Some(now);
         if !(200..=699).contains(&status) {
             return Err(EndpointError::BadStatus(status));
@@ -1502,6 +1609,20 @@ impl Endpoint {
         if status < 300 {
             resp.headers.push("Contact", format!("<{contact}>"));
             resp.headers.push("Allow", allow);
+            if c.anonymous {
+                if opts.call_info_impp || !opts.call_info.is_empty() {
+                    tracing::debug!(?call, "anonymous caller: no Call-Info in the answer");
+                }
+            } else {
+                if opts.call_info_impp
+                    && let Some(impp) = &self.config.call_info_impp
+                {
+                    resp.headers.push("Call-Info", impp_call_info(impp));
+                }
+                for ci in &opts.call_info {
+                    resp.headers.push("Call-Info", ci.to_string());
+                }
+            }
             if !body.is_empty() {
                 resp.headers.push("Content-Type", "application/sdp");
             }
@@ -1868,9 +1989,12 @@ impl Endpoint {
                         // The 2xx crossed our CANCEL: end the call (§9.1, §15).
                         let _ = self.send_bye(now, call);
                     } else {
+                        let security = self.security_of(&p.target);
                         self.push_event(SipEvent::CallAnswered {
                             call,
                             body: resp.body.clone(),
+                            call_info: lenient_call_info(&resp.headers),
+                            security,
                         });
                     }
                 }
@@ -2598,8 +2722,16 @@ impl Endpoint {
             .headers
             .p_asserted_identity()
             .ok()
-            .and_then(|v| v.into_iter().next());
+            .and_then(|v| v.into_iter().next())
+            .map(|a| {
+                if self.is_trusted_proxy(&source) {
+                    AssertedIdentity::Trusted(a)
+                } else {
+                    AssertedIdentity::Untrusted(a)
+                }
+            });
         let anonymous = is_anonymous(&req.headers);
+        let security = self.security_of(&source);
         let tag = self.new_tag();
         let id = CallId(self.next_id());
         let body = req.body.clone();
@@ -2625,6 +2757,7 @@ impl Endpoint {
                 reinvite_pending: false,
                 reinvite_server: None,
                 server_key: Some(key),
+                anonymous,
             },
         );
         self.push_event(SipEvent::IncomingCall {
@@ -2635,7 +2768,25 @@ impl Endpoint {
             asserted_identity,
             anonymous,
             body,
+            security,
         });
+    }
+
+    /// Whether `source` is a configured trusted proxy reached over TLS with a verified
+    /// certificate (RFC 3325 §5: a trust domain member, authenticated).
+    fn is_trusted_proxy(&self, source: &Target) -> bool {
+        let security = self.security_of(source);
+        if !security.is_verified_tls() {
+            return false;
+        }
+        let name = security.tls.as_ref().and_then(|t| t.server_name.as_deref());
+        self.config
+            .trusted_identity_proxies
+            .iter()
+            .any(|p| match p {
+                TrustedProxy::Addr(a) => *a == source.addr,
+                TrustedProxy::Name(n) => name.is_some_and(|v| v.eq_ignore_ascii_case(n)),
+            })
     }
 
     fn on_reinvite(&mut self, now: Instant, key: TransactionKey, req: Request) {

@@ -115,7 +115,7 @@ async fn kamailio_call_hold_bye_and_cancel() {
         .expect("answer");
     let answer = alice
         .wait_for(WAIT, |e| match e {
-            SipEvent::CallAnswered { call, body } if *call == call_a => Some(body.clone()),
+            SipEvent::CallAnswered { call, body, .. } if *call == call_a => Some(body.clone()),
             SipEvent::CallFailed { status, .. } => panic!("call failed: {status}"),
             _ => None,
         })

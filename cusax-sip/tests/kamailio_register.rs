@@ -41,7 +41,7 @@ fn config(
 async fn registered(client: &mut Client) -> Result<u32, String> {
     client
         .wait_for(WAIT, |e| match e {
-            SipEvent::Registered { expires } => Some(Ok(*expires)),
+            SipEvent::Registered { expires, .. } => Some(Ok(*expires)),
             SipEvent::RegistrationFailed { status, reason } => {
                 Some(Err(format!("{status} {reason}")))
             }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cusax_sip::driver::TransportConfig;
-use cusax_sip::endpoint::{Account, CallOptions, EndedBy, EndpointConfig, SipEvent};
+use cusax_sip::endpoint::{
+    Account, AnswerOptions, CallOptions, EndedBy, EndpointConfig, SignallingSecurity, SipEvent,
+};
 use cusax_sip::msg::Uri;
 use cusax_sip::transaction::{Target, Transport};
 use cusax_sip::ua::client::Client;
@@ -36,6 +38,7 @@ async fn client(env: &Env, user: &str) -> Client {
     // The defaults: TLS, plain transports refused.
     let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
     assert_eq!(c.transport, Transport::Tls);
+    c.call_info_impp = Some(format!("{user}@{}", env.domain));
     let server = Target::new(Transport::Tls, env.server);
     c.account = Some(Account {
         aor: Uri::parse(&format!("sip:{user}@{}", env.domain)).expect("aor"),
@@ -51,10 +54,20 @@ async fn client(env: &Env, user: &str) -> Client {
         .expect("transports")
 }
 
-async fn register(c: &mut Client) -> SipEvent {
+/// The connection to Kamailio: TLS, certificate verified for the SIP domain.
+fn assert_verified(security: &SignallingSecurity, domain: &str) {
+    assert_eq!(security.transport, Transport::Tls);
+    let tls = security.tls.as_ref().expect("TLS parameters reported");
+    assert!(tls.peer_verified);
+    assert_eq!(tls.server_name.as_deref(), Some(domain));
+    assert!(tls.protocol_version.starts_with("TLSv1_"), "{tls:?}");
+    assert!(tls.cipher_suite.starts_with("TLS"), "{tls:?}");
+}
+
+async fn register(c: &mut Client) -> SignallingSecurity {
     c.register().expect("register");
     c.wait_for(WAIT, |e| match e {
-        SipEvent::Registered { .. } => Some(e.clone()),
+        SipEvent::Registered { security, .. } => Some(security.clone()),
         SipEvent::RegistrationFailed { status, reason } => {
             panic!("registration failed: {status} {reason}")
         }
@@ -72,32 +85,52 @@ async fn kamailio_call_over_tls() {
     };
     let mut alice = client(&env, "alice").await;
     let mut bob = client(&env, "bob").await;
-    register(&mut alice).await;
-    register(&mut bob).await;
+    assert_verified(&register(&mut alice).await, &env.domain);
+    assert_verified(&register(&mut bob).await, &env.domain);
 
     let bob_uri = Uri::parse(&format!("sip:bob@{}", env.domain)).expect("uri");
     let call_a = alice
         .invite(bob_uri, Bytes::from_static(OFFER), CallOptions::default())
         .expect("invite");
-    let call_b = bob
+    let (call_b, security) = bob
         .wait_for(WAIT, |e| match e {
-            SipEvent::IncomingCall { call, .. } => Some(*call),
+            SipEvent::IncomingCall { call, security, .. } => Some((*call, security.clone())),
             _ => None,
         })
         .await
         .expect("bob gets the call over TLS");
+    assert_verified(&security, &env.domain);
     bob.ring(call_b).expect("ring");
-    bob.answer(call_b, 200, Bytes::from_static(ANSWER))
-        .expect("answer");
-    let answer = alice
+    bob.answer_with(
+        call_b,
+        200,
+        Bytes::from_static(ANSWER),
+        AnswerOptions::with_impp(),
+    )
+    .expect("answer");
+    let (answer, call_info, security) = alice
         .wait_for(WAIT, |e| match e {
-            SipEvent::CallAnswered { call, body, .. } if *call == call_a => Some(body.clone()),
+            SipEvent::CallAnswered {
+                call,
+                body,
+                call_info,
+                security,
+                ..
+            } if *call == call_a => Some((body.clone(), call_info.clone(), security.clone())),
             SipEvent::CallFailed { status, reason, .. } => panic!("call failed: {status} {reason}"),
             _ => None,
         })
         .await
         .expect("answered");
     assert_eq!(answer.as_ref(), ANSWER);
+    assert_verified(&security, &env.domain);
+    // bob's Call-Info crossed Kamailio to alice (RFC 7081 §3.5).
+    assert!(
+        call_info
+            .iter()
+            .any(|c| c.is_purpose("impp") && c.uri == format!("xmpp:bob@{}", env.domain)),
+        "{call_info:?}"
+    );
     assert!(
         bob.wait_for(WAIT, |e| {
             matches!(e, SipEvent::CallConfirmed { call } if *call == call_b).then_some(())

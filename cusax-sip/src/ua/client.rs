@@ -17,7 +17,8 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::driver::{self, TransportConfig, TransportSetupError, Transports};
 use crate::endpoint::{
-    CallId, CallOptions, Endpoint, EndpointConfig, EndpointError, Input, Output, SipEvent,
+    AnswerOptions, CallId, CallOptions, Endpoint, EndpointConfig, EndpointError, Input, Output,
+    SipEvent,
 };
 use crate::msg::Uri;
 use crate::transaction::{Transmit, Transport};
@@ -194,6 +195,17 @@ impl Client {
     /// Answers a call or re-INVITE.
     pub fn answer(&self, call: CallId, status: u16, body: Bytes) -> Result<(), EndpointError> {
         self.with(|ep, now| ep.answer(now, call, status, body))
+    }
+
+    /// Answers a call with options (Call-Info in the 2xx, see [`Endpoint::answer_with`]).
+    pub fn answer_with(
+        &self,
+        call: CallId,
+        status: u16,
+        body: Bytes,
+        opts: AnswerOptions,
+    ) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.answer_with(now, call, status, body, opts))
     }
 
     /// Sends a re-INVITE.
