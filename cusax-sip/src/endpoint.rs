@@ -2685,6 +2685,15 @@ impl Endpoint {
             let _ = self.tx.send_response(now, &key, resp);
             return;
         }
+        // §12.2.2: an in-dialog OPTIONS or MESSAGE of one of our calls is checked against
+        // the dialog's remote CSeq like any other (BYE, INFO, re-INVITE check their own).
+        if in_dialog
+            && matches!(req.method, Method::Options | Method::Message)
+            && let Some(call) = self.find_call_for(&req)
+            && !self.accept_in_dialog_cseq(now, &key, call, &req)
+        {
+            return;
+        }
         match req.method {
             Method::Invite if !in_dialog => self.on_new_invite(now, key, req, source),
             Method::Invite => self.on_reinvite(now, key, req),
@@ -2693,6 +2702,9 @@ impl Endpoint {
                     self.reply(now, &key, &req, 481);
                     return;
                 };
+                if !self.accept_in_dialog_cseq(now, &key, call, &req) {
+                    return;
+                }
                 self.reply(now, &key, &req, 200);
                 self.remove_call(call);
                 self.push_event(SipEvent::CallEnded {
@@ -2730,17 +2742,43 @@ impl Endpoint {
                 }
             }
             Method::Notify => self.on_notify(now, key, req),
-            Method::Info => {
-                let status = if self.find_call_for(&req).is_some() {
-                    200
-                } else {
-                    481
-                };
-                self.reply(now, &key, &req, status);
-            }
+            Method::Info => match self.find_call_for(&req) {
+                Some(call) => {
+                    if self.accept_in_dialog_cseq(now, &key, call, &req) {
+                        self.reply(now, &key, &req, 200);
+                    }
+                }
+                None => self.reply(now, &key, &req, 481),
+            },
             Method::Ack => {}
             _ => self.reply(now, &key, &req, 405),
         }
+    }
+
+    /// Checks the CSeq of an in-dialog request of `call` (RFC 3261 §12.2.2): a number
+    /// lower than (or equal to) the last one from the peer is out of order and gets
+    /// `500 Server Internal Error`; returns false then. Accepted numbers are remembered.
+    fn accept_in_dialog_cseq(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        call: CallId,
+        req: &Request,
+    ) -> bool {
+        let Ok(seq) = req.headers.cseq().map(|c| c.seq) else {
+            self.reply(now, key, req, 400);
+            return false;
+        };
+        let accepted = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.dialog.as_mut())
+            .is_none_or(|d| d.accept_remote_cseq(seq));
+        if !accepted {
+            tracing::debug!(?call, seq, method = %req.method, "in-dialog request out of order");
+            self.reply(now, key, req, 500);
+        }
+        accepted
     }
 
     fn on_new_invite(&mut self, now: Instant, key: TransactionKey, req: Request, source: Target) {
