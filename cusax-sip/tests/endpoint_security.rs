@@ -893,3 +893,46 @@ fn a_proxy_challenge_makes_later_invites_carry_proxy_credentials() {
         .collect();
     assert_eq!(ncs, ["00000002", "00000003"]);
 }
+
+// ------------------------------------------------------------------ seeding
+
+/// The Call-ID and From tag of the first INVITE of an endpoint seeded with `seed`.
+fn first_ids(seed: [u8; 32]) -> (String, String) {
+    let mut e = Endpoint::from_seed(EndpointConfig::new(addr(LOCAL)), seed);
+    e.invite(
+        Instant::now(),
+        Uri::parse("sip:bob@127.0.0.1:5061").expect("uri"),
+        Bytes::new(),
+        CallOptions::default(),
+    )
+    .expect("invite");
+    let (out, _) = drain(&mut e);
+    let inv = parse_request(&out[0]);
+    (
+        inv.headers.call_id().expect("Call-ID").to_owned(),
+        inv.headers
+            .from()
+            .expect("From")
+            .tag()
+            .expect("tag")
+            .to_owned(),
+    )
+}
+
+#[test]
+fn every_seed_byte_counts() {
+    // 256-bit seeds: two seeds equal in their first 64 (and 128) bits still give
+    // different identifiers, so the generator state holds more than 64 bits of entropy.
+    let base = [7u8; 32];
+    let ids = first_ids(base);
+    assert_eq!(ids, first_ids(base), "deterministic for a given seed");
+    for i in [8usize, 16, 31] {
+        let mut other = base;
+        other[i] ^= 1;
+        let o = first_ids(other);
+        assert_ne!(ids.0, o.0, "Call-ID ignores seed byte {i}");
+        assert_ne!(ids.1, o.1, "tag ignores seed byte {i}");
+    }
+    // Call-IDs carry 128 bits (32 hex digits).
+    assert!(ids.0.len() >= 32, "{}", ids.0);
+}
