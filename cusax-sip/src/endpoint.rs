@@ -718,6 +718,41 @@ struct Call {
     anonymous: bool,
 }
 
+impl Call {
+    /// A call in its first state as UAC (INVITE `invite` sent to `target` with CSeq 1);
+    /// the UAS side overrides state, direction, CSeq and server transaction.
+    fn new(
+        call_id: String,
+        local_tag: String,
+        invite: Request,
+        target: Target,
+        anonymous: bool,
+    ) -> Call {
+        Call {
+            state: CallState::Calling,
+            uac: true,
+            call_id,
+            invite: Some(Box::new(invite)),
+            invite_seq: 1,
+            invite_target: target,
+            source: None,
+            local_tag,
+            dialog: None,
+            ack: None,
+            forks: Vec::new(),
+            cancel_requested: false,
+            cancel_sent: false,
+            got_provisional: false,
+            answered_event: false,
+            retransmit: None,
+            reinvite_pending: false,
+            reinvite_server: None,
+            server_key: None,
+            anonymous,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Subscription {
     uri: Uri,
@@ -1573,31 +1608,7 @@ impl Endpoint {
             .pending
             .get(&key)
             .map_or(req, |p| Request::clone(&p.request));
-        self.insert_call(
-            id,
-            Call {
-                state: CallState::Calling,
-                uac: true,
-                call_id,
-                invite: Some(Box::new(req)),
-                invite_seq: 1,
-                invite_target: target,
-                source: None,
-                local_tag: tag,
-                dialog: None,
-                ack: None,
-                forks: Vec::new(),
-                cancel_requested: false,
-                cancel_sent: false,
-                got_provisional: false,
-                answered_event: false,
-                retransmit: None,
-                reinvite_pending: false,
-                reinvite_server: None,
-                server_key: None,
-                anonymous: opts.anonymous,
-            },
-        );
+        self.insert_call(id, Call::new(call_id, tag, req, target, opts.anonymous));
         Ok(id)
     }
 
@@ -2876,24 +2887,10 @@ impl Endpoint {
             Call {
                 state: CallState::Incoming,
                 uac: false,
-                call_id,
-                invite: Some(Box::new(req)),
                 invite_seq,
-                invite_target: source,
                 source: Some(source),
-                local_tag: tag,
-                dialog: None,
-                ack: None,
-                forks: Vec::new(),
-                cancel_requested: false,
-                cancel_sent: false,
-                got_provisional: false,
-                answered_event: false,
-                retransmit: None,
-                reinvite_pending: false,
-                reinvite_server: None,
                 server_key: Some(key),
-                anonymous,
+                ..Call::new(call_id, tag, req, source, anonymous)
             },
         );
         self.push_event(SipEvent::IncomingCall {

@@ -80,45 +80,63 @@ fn first_contact(headers: &Headers) -> Option<Uri> {
     })
 }
 
+/// The parts of a dialog-creating exchange both sides need (RFC 3261 §12.1.1, §12.1.2):
+/// From, Call-ID and CSeq of the request, To of `to_source` (the response for the UAC,
+/// the request for the UAS), the first Contact and the Record-Route URIs of `peer`.
+struct Parts {
+    from: NameAddr,
+    to: NameAddr,
+    call_id: String,
+    seq: u32,
+    remote_target: Uri,
+    record_route: Vec<Uri>,
+}
+
+impl Parts {
+    fn of(request: &Request, to_source: &Headers, peer: &Headers) -> Result<Parts, DialogError> {
+        let bad = DialogError::BadMessage;
+        let from = request.headers.from().map_err(|_| bad("From"))?;
+        let to = to_source.to().map_err(|_| bad("To"))?;
+        let call_id = request
+            .headers
+            .call_id()
+            .map_err(|_| bad("Call-ID"))?
+            .to_owned();
+        let seq = request.headers.cseq().map_err(|_| bad("CSeq"))?.seq;
+        let remote_target = first_contact(peer).ok_or(bad("no Contact"))?;
+        let record_route = peer
+            .record_route()
+            .map_err(|_| bad("Record-Route"))?
+            .into_iter()
+            .map(|n| n.uri)
+            .collect();
+        Ok(Parts {
+            from,
+            to,
+            call_id,
+            seq,
+            remote_target,
+            record_route,
+        })
+    }
+}
+
 impl Dialog {
     /// The UAC side of a dialog created by `response` to `request` (RFC 3261 §12.1.2).
     /// The route set is the Record-Route of the response in reverse order; the remote
     /// target is the response's Contact.
     pub fn uac(request: &Request, response: &Response) -> Result<Dialog, DialogError> {
-        let from = request
-            .headers
-            .from()
-            .map_err(|_| DialogError::BadMessage("request From"))?;
-        let to = response
-            .headers
-            .to()
-            .map_err(|_| DialogError::BadMessage("response To"))?;
-        let call_id = request
-            .headers
-            .call_id()
-            .map_err(|_| DialogError::BadMessage("Call-ID"))?
-            .to_owned();
-        let cseq = request
-            .headers
-            .cseq()
-            .map_err(|_| DialogError::BadMessage("CSeq"))?;
-        let local_tag = from
+        let p = Parts::of(request, &response.headers, &response.headers)?;
+        let local_tag = p
+            .from
             .tag()
             .ok_or(DialogError::BadMessage("request From has no tag"))?
             .to_owned();
-        let remote_tag = to
-            .tag()
-            .ok_or(DialogError::BadMessage("response To has no tag"))?
-            .to_owned();
-        let remote_target = first_contact(&response.headers)
-            .ok_or(DialogError::BadMessage("response has no Contact"))?;
-        let mut route_set: Vec<Uri> = response
-            .headers
-            .record_route()
-            .map_err(|_| DialogError::BadMessage("Record-Route"))?
-            .into_iter()
-            .map(|n| n.uri)
-            .collect();
+        let remote_tag =
+            p.to.tag()
+                .ok_or(DialogError::BadMessage("response To has no tag"))?
+                .to_owned();
+        let mut route_set = p.record_route;
         route_set.reverse();
         let state = if (200..300).contains(&response.status) {
             DialogState::Confirmed
@@ -127,17 +145,17 @@ impl Dialog {
         };
         Ok(Dialog {
             id: DialogId {
-                call_id,
+                call_id: p.call_id,
                 local_tag,
                 remote_tag,
             },
             state,
             secure: matches!(request.uri.scheme, crate::msg::Scheme::Sips),
-            local: from,
-            remote: to,
-            local_seq: cseq.seq,
+            local: p.from,
+            remote: p.to,
+            local_seq: p.seq,
             remote_seq: None,
-            remote_target,
+            remote_target: p.remote_target,
             route_set,
         })
     }
@@ -146,51 +164,27 @@ impl Dialog {
     /// `local_tag` (RFC 3261 §12.1.1). The route set is the request's Record-Route in
     /// order; the remote target is the request's Contact.
     pub fn uas(request: &Request, local_tag: &str) -> Result<Dialog, DialogError> {
-        let from = request
-            .headers
-            .from()
-            .map_err(|_| DialogError::BadMessage("request From"))?;
-        let to = request
-            .headers
-            .to()
-            .map_err(|_| DialogError::BadMessage("request To"))?;
-        let call_id = request
-            .headers
-            .call_id()
-            .map_err(|_| DialogError::BadMessage("Call-ID"))?
-            .to_owned();
-        let cseq = request
-            .headers
-            .cseq()
-            .map_err(|_| DialogError::BadMessage("CSeq"))?;
-        let remote_tag = from
+        let p = Parts::of(request, &request.headers, &request.headers)?;
+        let remote_tag = p
+            .from
             .tag()
             .ok_or(DialogError::BadMessage("request From has no tag"))?
             .to_owned();
-        let remote_target = first_contact(&request.headers)
-            .ok_or(DialogError::BadMessage("request has no Contact"))?;
-        let route_set = request
-            .headers
-            .record_route()
-            .map_err(|_| DialogError::BadMessage("Record-Route"))?
-            .into_iter()
-            .map(|n| n.uri)
-            .collect();
         Ok(Dialog {
             id: DialogId {
-                call_id,
+                call_id: p.call_id,
                 local_tag: local_tag.to_owned(),
                 remote_tag,
             },
             state: DialogState::Confirmed,
             secure: matches!(request.uri.scheme, crate::msg::Scheme::Sips),
-            local: to.with_tag(local_tag),
-            remote: from,
+            local: p.to.with_tag(local_tag),
+            remote: p.from,
             // §12.1.1: the local sequence number is empty; we start at a fixed value.
             local_seq: 1,
-            remote_seq: Some(cseq.seq),
-            remote_target,
-            route_set,
+            remote_seq: Some(p.seq),
+            remote_target: p.remote_target,
+            route_set: p.record_route,
         })
     }
 
