@@ -466,6 +466,16 @@ pub enum SipEvent {
         /// Status.
         status: u16,
     },
+    /// A request of this call that the endpoint sends on its own (the ACK of a 2xx, a
+    /// BYE) was not sent: its route would leave TLS on a secure dialog or use a plain
+    /// transport that is not allowed (RFC 3261 §26.2.2; no silent downgrade). Commands
+    /// report the same as [`EndpointError::Downgrade`]. The application may end the call.
+    InsecureRouteRefused {
+        /// The handle.
+        call: CallId,
+        /// What was refused.
+        reason: String,
+    },
     /// Final response to our OPTIONS.
     OptionsResponse {
         /// The handle.
@@ -1151,6 +1161,20 @@ impl Endpoint {
     /// Queues an event. Never drops one: the queue is bounded by
     /// [`Endpoint::try_handle_input`] refusing input once it holds
     /// [`EndpointConfig::event_queue_limit`] events (one input adds a bounded number).
+    /// Tells the application that a request the endpoint sends on its own (ACK, BYE)
+    /// was not sent because it would have left TLS or used a refused plain transport.
+    fn report_refused_route(&mut self, call: CallId, e: &EndpointError) {
+        if matches!(
+            e,
+            EndpointError::Downgrade(_) | EndpointError::InsecureTransport(_)
+        ) {
+            self.push_event(SipEvent::InsecureRouteRefused {
+                call,
+                reason: e.to_string(),
+            });
+        }
+    }
+
     fn push_event(&mut self, e: SipEvent) {
         tracing::debug!(event = ?e, "sip event");
         self.events.push_back(e);
@@ -1981,6 +2005,7 @@ impl Endpoint {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "no route for ACK");
+                self.report_refused_route(call, &e);
                 return;
             }
         };
@@ -2088,7 +2113,9 @@ impl Endpoint {
                 if first {
                     if cancelled {
                         // The 2xx crossed our CANCEL: end the call (§9.1, §15).
-                        let _ = self.send_bye(now, call);
+                        if let Err(e) = self.send_bye(now, call) {
+                            self.report_refused_route(call, &e);
+                        }
                     } else {
                         let security = self.security_of(&p.target);
                         self.push_event(SipEvent::CallAnswered {
@@ -2424,8 +2451,9 @@ impl Endpoint {
         for (call, initial) in give_up {
             tracing::info!(?call, "no ACK for our 2xx within 64*T1; ending the call");
             if initial {
-                if self.send_bye(now, call).is_ok() {
-                    self.set_ack(call, None);
+                match self.send_bye(now, call) {
+                    Ok(()) => self.set_ack(call, None),
+                    Err(e) => self.report_refused_route(call, &e),
                 }
                 self.push_event(SipEvent::CallEnded {
                     call,
@@ -2555,7 +2583,9 @@ impl Endpoint {
                     });
                     if resp.status == 481 || resp.status == 408 {
                         // §14.1: the dialog is gone.
-                        let _ = self.send_bye(now, call);
+                        if let Err(e) = self.send_bye(now, call) {
+                            self.report_refused_route(call, &e);
+                        }
                     }
                 }
             }

@@ -251,3 +251,77 @@ async fn webpki_roots_do_not_trust_the_test_ca() {
     ));
     task.abort();
 }
+
+/// The next input that is not a CRLF keep-alive, within [`LIMIT`].
+async fn next_input(t: &mut Transports) -> cusax_sip::driver::Input {
+    tokio::time::timeout(LIMIT, t.recv())
+        .await
+        .expect("an input")
+}
+
+/// RFC 5922 §7.2: each connection checks its own target's name (given per send), the
+/// handshake is reported with its parameters before the first message, and a name the
+/// certificate does not carry fails that connection only.
+#[tokio::test]
+async fn server_name_per_connection_and_connected_report() {
+    use cusax_sip::driver::Input;
+    if certs().is_none() {
+        eprintln!("skipping: CUSAX_CA_CERT not set or leaf certificate/key not beside it");
+        return;
+    }
+    let (a, sni_a, task_a, ca) = start_server().await;
+    let (b, sni_b, task_b, _) = start_server().await;
+    let (c, _, task_c, _) = start_server().await;
+    let (d, sni_d, task_d, _) = start_server().await;
+    // No global name: names come with the sends.
+    let mut client = Transports::bind(TransportConfig::tls_with_ca_file(ca))
+        .await
+        .unwrap();
+    let send = |addr: SocketAddr, domain: &str| cusax_sip::transaction::Transmit {
+        target: Target::new(Transport::Tls, addr),
+        data: options(domain).to_bytes(),
+    };
+    for (addr, name, sni) in [(a, "cusax.test", &sni_a), (b, "sha256.cusax.test", &sni_b)] {
+        client.send_named(send(addr, name), Some(name.into())).await;
+        match next_input(&mut client).await {
+            Input::Connected { target, tls } => {
+                assert_eq!(target.addr, addr);
+                assert!(tls.peer_verified);
+                assert_eq!(tls.server_name.as_deref(), Some(name));
+                assert!(tls.protocol_version.starts_with("TLSv1_"), "{tls:?}");
+                assert!(!tls.cipher_suite.is_empty());
+            }
+            other => panic!("expected Connected, got {other:?}"),
+        }
+        match next_input(&mut client).await {
+            Input::Receive { source, .. } => assert_eq!(source, addr),
+            other => panic!("expected the 200, got {other:?}"),
+        }
+        assert_eq!(*sni.lock().unwrap(), vec![name.to_owned()]);
+    }
+    // A name the certificate does not carry: that connection fails.
+    client
+        .send_named(send(c, "x"), Some("not-in-the-certificate.example".into()))
+        .await;
+    match next_input(&mut client).await {
+        Input::TransportError { target, .. } => assert_eq!(target.addr, c),
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    // No name at all: the target's IP address (in the test certificate's SANs).
+    client.send_named(send(d, "127.0.0.1"), None).await;
+    match next_input(&mut client).await {
+        Input::Connected { tls, .. } => {
+            assert_eq!(tls.server_name.as_deref(), Some("127.0.0.1"))
+        }
+        other => panic!("expected Connected, got {other:?}"),
+    }
+    // rustls sends no SNI for an IP address.
+    assert!(matches!(
+        next_input(&mut client).await,
+        Input::Receive { .. }
+    ));
+    assert_eq!(*sni_d.lock().unwrap(), vec![String::new()]);
+    for t in [task_a, task_b, task_c, task_d] {
+        t.abort();
+    }
+}

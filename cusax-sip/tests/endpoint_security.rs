@@ -244,13 +244,20 @@ fn tls_call_answered_with(
 
 #[test]
 fn a_tls_dialog_never_moves_to_udp() {
-    let (mut e, call, _, out) = tls_call_answered(
+    let (mut e, call, _, out, events) = tls_call_answered_with(
         "sip:bob@127.0.0.1:5062;transport=udp",
         "sip:bob@127.0.0.1:5061",
+        "",
     );
     assert!(
         out.iter().all(|t| t.target.transport == Transport::Tls),
         "no ACK over UDP: {out:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, SipEvent::InsecureRouteRefused { call: c, .. } if *c == call)),
+        "the unsent ACK is reported: {events:?}"
     );
     let now = Instant::now();
     assert!(matches!(e.bye(now, call), Err(EndpointError::Downgrade(_))));
@@ -313,38 +320,36 @@ fn sips_uris_are_never_sent_over_plain_transports() {
 
 // ------------------------------------------------------------------ signalling security
 
-#[test]
-fn registered_event_carries_the_tls_parameters_of_the_registrar_connection() {
+/// The security reported by Registered after REGISTER to `registrar` with a 200,
+/// optionally after the driver reported a TLS handshake with `tls_name`.
+fn registered_security(
+    cfg: EndpointConfig,
+    registrar: Target,
+    tls_name: Option<&str>,
+) -> SignallingSecurity {
     let now = Instant::now();
-    let registrar = Target::new(Transport::Tls, addr(PROXY));
-    let mut cfg = EndpointConfig::new(addr(LOCAL));
-    cfg.account = Some(account(registrar));
     let mut e = Endpoint::new(cfg, 6);
     e.register(now).expect("register");
     let (out, _) = drain(&mut e);
-    // The driver reports the handshake before the first message over the connection.
-    connected(&mut e, now, registrar, "cusax.test");
-    let reg = parse_request(&out[0]);
-    let contact = reg.headers.get("Contact").expect("Contact").to_owned();
-    feed(
-        &mut e,
-        now,
-        &respond(
-            &reg,
-            200,
-            "r1",
-            &format!("Contact: {contact};expires=600\n"),
-        ),
-        registrar,
-    );
-    let (_, events) = drain(&mut e);
-    let security = events
+    if let Some(name) = tls_name {
+        // The driver reports the handshake before the first message over it.
+        connected(&mut e, now, registrar, name);
+    }
+    register_events(&mut e, &out, registrar)
         .iter()
         .find_map(|ev| match ev {
             SipEvent::Registered { security, .. } => Some(security.clone()),
             _ => None,
         })
-        .expect("registered");
+        .expect("registered")
+}
+
+#[test]
+fn registered_event_carries_the_tls_parameters_of_the_registrar_connection() {
+    let registrar = Target::new(Transport::Tls, addr(PROXY));
+    let mut cfg = EndpointConfig::new(addr(LOCAL));
+    cfg.account = Some(account(registrar));
+    let security = registered_security(cfg, registrar, Some("cusax.test"));
     assert_eq!(
         security,
         SignallingSecurity {
@@ -358,32 +363,10 @@ fn registered_event_carries_the_tls_parameters_of_the_registrar_connection() {
     let udp = Target::new(Transport::Udp, addr("127.0.0.1:5060"));
     let mut cfg = EndpointConfig::insecure(addr(LOCAL), Transport::Udp);
     cfg.account = Some(account(udp));
-    let mut e = Endpoint::new(cfg, 6);
-    e.register(now).expect("register");
-    let (out, _) = drain(&mut e);
-    let reg = parse_request(&out[0]);
-    let contact = reg.headers.get("Contact").expect("Contact").to_owned();
-    feed(
-        &mut e,
-        now,
-        &respond(
-            &reg,
-            200,
-            "r1",
-            &format!("Contact: {contact};expires=600\n"),
-        ),
-        udp,
-    );
-    let (_, events) = drain(&mut e);
-    assert!(
-        events.iter().any(|ev| matches!(
-            ev,
-            SipEvent::Registered { security, .. }
-                if security.transport == Transport::Udp && security.tls.is_none()
-                    && !security.is_verified_tls()
-        )),
-        "{events:?}"
-    );
+    let security = registered_security(cfg, udp, None);
+    assert_eq!(security.transport, Transport::Udp);
+    assert_eq!(security.tls, None);
+    assert!(!security.is_verified_tls());
 }
 
 #[test]
@@ -640,61 +623,33 @@ fn in_dialog_requests_with_an_old_cseq_get_500() {
         unreachable!()
     };
 
-    // INFO 5 is accepted; INFO 3 afterwards is out of order.
-    feed(
-        &mut e,
-        now,
-        &in_dialog("INFO", "q1", "i5", &local_tag, 5),
-        proxy,
-    );
-    assert_eq!(statuses(&mut e).0, [200]);
-    feed(
-        &mut e,
-        now,
-        &in_dialog("INFO", "q1", "i3", &local_tag, 3),
-        proxy,
-    );
-    assert_eq!(statuses(&mut e).0, [500]);
-
-    // A BYE with a CSeq lower than the last one: 500, and the call goes on.
-    feed(
-        &mut e,
-        now,
-        &in_dialog("BYE", "q1", "b4", &local_tag, 4),
-        proxy,
-    );
-    let (st, events) = statuses(&mut e);
-    assert_eq!(st, [500]);
-    assert!(
-        !events
-            .iter()
-            .any(|ev| matches!(ev, SipEvent::CallEnded { .. })),
-        "{events:?}"
-    );
-    // An in-dialog OPTIONS below it too.
-    feed(
-        &mut e,
-        now,
-        &in_dialog("OPTIONS", "q1", "o2", &local_tag, 2),
-        proxy,
-    );
-    assert_eq!(statuses(&mut e).0, [500]);
-
-    // The next BYE in order ends the call.
-    feed(
-        &mut e,
-        now,
-        &in_dialog("BYE", "q1", "b6", &local_tag, 6),
-        proxy,
-    );
-    let (st, events) = statuses(&mut e);
-    assert_eq!(st, [200]);
-    assert!(
+    let mut send = |method: &str, n: &str, seq: u32| {
+        feed(
+            &mut e,
+            now,
+            &in_dialog(method, "q1", n, &local_tag, seq),
+            proxy,
+        );
+        statuses(&mut e)
+    };
+    let ended = |events: &[SipEvent]| {
         events
             .iter()
-            .any(|ev| matches!(ev, SipEvent::CallEnded { call: c, .. } if *c == call)),
-        "{events:?}"
-    );
+            .any(|ev| matches!(ev, SipEvent::CallEnded { call: c, .. } if *c == call))
+    };
+    // INFO 5 is accepted; INFO 3 afterwards is out of order.
+    assert_eq!(send("INFO", "i5", 5).0, [200]);
+    assert_eq!(send("INFO", "i3", 3).0, [500]);
+    // A BYE with a CSeq lower than the last one: 500, and the call goes on.
+    let (st, events) = send("BYE", "b4", 4);
+    assert_eq!(st, [500]);
+    assert!(!ended(&events), "{events:?}");
+    // An in-dialog OPTIONS below it too.
+    assert_eq!(send("OPTIONS", "o2", 2).0, [500]);
+    // The next BYE in order ends the call.
+    let (st, events) = send("BYE", "b6", 6);
+    assert_eq!(st, [200]);
+    assert!(ended(&events), "{events:?}");
 }
 
 // ------------------------------------------------------------------ pre-emptive credentials
@@ -711,6 +666,14 @@ fn auth_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
 
 /// Answers the REGISTER in `out[0]` with 200 and returns whether Registered came.
 fn register_ok(e: &mut Endpoint, out: &[Transmit], registrar: Target) -> bool {
+    register_events(e, out, registrar)
+        .iter()
+        .any(|ev| matches!(ev, SipEvent::Registered { .. }))
+}
+
+/// Answers the REGISTER in `out[0]` with 200 (binding our Contact) and returns the
+/// events.
+fn register_events(e: &mut Endpoint, out: &[Transmit], registrar: Target) -> Vec<SipEvent> {
     let reg = parse_request(&out[0]);
     let contact = reg.headers.get("Contact").expect("Contact").to_owned();
     feed(
@@ -719,10 +682,7 @@ fn register_ok(e: &mut Endpoint, out: &[Transmit], registrar: Target) -> bool {
         &respond(&reg, 200, "r", &format!("Contact: {contact};expires=600\n")),
         registrar,
     );
-    drain(e)
-        .1
-        .iter()
-        .any(|ev| matches!(ev, SipEvent::Registered { .. }))
+    drain(e).1
 }
 
 #[test]
@@ -773,20 +733,37 @@ fn later_requests_reuse_the_nonce_with_the_next_nonce_count() {
     assert_eq!(auth_param(&auth, "nc"), Some("00000002"));
     assert!(register_ok(&mut e, &out, registrar));
 
-    // The next one: nc=3. The server says the nonce is stale: the challenge path
-    // answers the new nonce with nc=1, and no authentication failure is reported.
+    // The next one: (nonce n1, nc=3). The server says the nonce is stale: the challenge
+    // path answers the new nonce with nc=1, and no authentication failure is reported.
+    rechallenged_refresh(&mut e, registrar, ("n1", "00000003"), "n2", true);
+    // A plain 401 with a fresh nonce (not stale) for pre-emptive credentials is no
+    // wrong password either: answered once.
+    rechallenged_refresh(&mut e, registrar, ("n2", "00000002"), "n3", false);
+}
+
+/// Refreshes the registration: checks the pre-emptive credentials carry `sent` (nonce,
+/// nc); the registrar answers 401 with `nonce` (`stale`); checks the single retry
+/// answers that nonce with nc=1 and that no authentication failure is reported.
+fn rechallenged_refresh(
+    e: &mut Endpoint,
+    registrar: Target,
+    sent: (&str, &str),
+    nonce: &str,
+    stale: bool,
+) {
+    let now = Instant::now();
     e.register(now).expect("refresh");
-    let (out, _) = drain(&mut e);
+    let (out, _) = drain(e);
     let reg = parse_request(&out[0]);
     let auth = reg.headers.get("Authorization").expect("credentials");
-    assert_eq!(auth_param(auth, "nc"), Some("00000003"));
-    feed(
-        &mut e,
-        now,
-        &respond(&reg, 401, "c", &challenge("n2", true)),
-        registrar,
+    assert_eq!(auth_param(auth, "nonce"), Some(sent.0));
+    assert_eq!(auth_param(auth, "nc"), Some(sent.1));
+    let challenge = format!(
+        "WWW-Authenticate: Digest realm=\"cusax.test\", nonce=\"{nonce}\", qop=\"auth\"{}\n",
+        if stale { ", stale=true" } else { "" }
     );
-    let (out, events) = drain(&mut e);
+    feed(e, now, &respond(&reg, 401, "c", &challenge), registrar);
+    let (out, events) = drain(e);
     assert!(
         !events
             .iter()
@@ -796,37 +773,9 @@ fn later_requests_reuse_the_nonce_with_the_next_nonce_count() {
     let retry = parse_request(&out[0]);
     let auths: Vec<&str> = retry.headers.get_all("Authorization").collect();
     assert_eq!(auths.len(), 1, "the refused credentials are replaced");
-    assert_eq!(auth_param(auths[0], "nonce"), Some("n2"));
+    assert_eq!(auth_param(auths[0], "nonce"), Some(nonce));
     assert_eq!(auth_param(auths[0], "nc"), Some("00000001"));
-    assert!(register_ok(&mut e, &out, registrar));
-
-    // A plain 401 with a fresh nonce (not stale) for pre-emptive credentials is no
-    // wrong password either: answered once.
-    e.register(now).expect("refresh");
-    let (out, _) = drain(&mut e);
-    let reg = parse_request(&out[0]);
-    assert_eq!(
-        auth_param(reg.headers.get("Authorization").expect("creds"), "nonce"),
-        Some("n2")
-    );
-    feed(
-        &mut e,
-        now,
-        &respond(&reg, 401, "c", &challenge("n3", false)),
-        registrar,
-    );
-    let (out, events) = drain(&mut e);
-    assert!(
-        !events
-            .iter()
-            .any(|ev| matches!(ev, SipEvent::AuthenticationFailed { .. }))
-    );
-    let retry = parse_request(&out[0]);
-    assert_eq!(
-        auth_param(retry.headers.get("Authorization").expect("creds"), "nonce"),
-        Some("n3")
-    );
-    assert!(register_ok(&mut e, &out, registrar));
+    assert!(register_ok(e, &out, registrar));
 }
 
 #[test]
