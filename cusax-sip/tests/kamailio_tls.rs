@@ -159,5 +159,73 @@ async fn kamailio_call_over_tls() {
             .is_some()
     );
     alice.shutdown(WAIT).await;
+
+    // --- call 2: carol on plain UDP (chosen explicitly) calls bob on TLS. Kamailio
+    // bridges the transports with two Record-Route entries; bob's dialog was made over
+    // TLS and his BYE must leave over TLS (the route entry facing him), not downgrade.
+    let Ok(udp) = std::env::var("CUSAX_KAMAILIO_UDP") else {
+        eprintln!("skipping the UDP-to-TLS call: CUSAX_KAMAILIO_UDP not set");
+        bob.shutdown(WAIT).await;
+        return;
+    };
+    let udp: SocketAddr = udp.parse().expect("CUSAX_KAMAILIO_UDP");
+    let mut c = EndpointConfig::insecure(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Udp);
+    let server = Target::new(Transport::Udp, udp);
+    c.account = Some(Account {
+        aor: Uri::parse(&format!("sip:carol@{}", env.domain)).expect("aor"),
+        display_name: None,
+        username: "carol".into(),
+        password: "carol-secret".into(),
+        registrar: server,
+        outbound_proxy: Some(server),
+        expires: 120,
+    });
+    let mut carol = Client::start(c).await.expect("bind");
+    let bob_uri = Uri::parse(&format!("sip:bob@{}", env.domain)).expect("uri");
+    let call_c = carol
+        .invite(bob_uri, Bytes::from_static(OFFER), CallOptions::default())
+        .expect("invite");
+    let (call_b, security) = bob
+        .wait_for(WAIT, |e| match e {
+            SipEvent::IncomingCall { call, security, .. } => Some((*call, security.clone())),
+            _ => None,
+        })
+        .await
+        .expect("bob gets carol's call over TLS");
+    // bob's last hop is TLS even though carol's first hop is UDP.
+    assert_verified(&security, &env.domain);
+    bob.answer(call_b, 200, Bytes::from_static(ANSWER))
+        .expect("answer");
+    assert!(
+        carol
+            .wait_for(WAIT, |e| {
+                matches!(e, SipEvent::CallAnswered { call, security, .. }
+                    if *call == call_c && security.transport == Transport::Udp)
+                .then_some(())
+            })
+            .await
+            .is_some(),
+        "carol's answer came over UDP"
+    );
+    assert!(
+        bob.wait_for(WAIT, |e| {
+            matches!(e, SipEvent::CallConfirmed { call } if *call == call_b).then_some(())
+        })
+        .await
+        .is_some()
+    );
+    bob.bye(call_b)
+        .expect("BYE stays on TLS: no downgrade error");
+    assert!(
+        carol
+            .wait_for(WAIT, |e| {
+                matches!(e, SipEvent::CallEnded { call, by: EndedBy::Remote } if *call == call_c)
+                    .then_some(())
+            })
+            .await
+            .is_some(),
+        "bob's BYE crossed Kamailio TLS -> UDP"
+    );
+    carol.shutdown(WAIT).await;
     bob.shutdown(WAIT).await;
 }
