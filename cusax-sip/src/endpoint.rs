@@ -25,6 +25,22 @@
 //! - sends CANCEL for a call that is being cancelled only once a provisional response
 //!   arrived (§9.1), and BYE if a 2xx crosses the CANCEL;
 //! - refreshes subscriptions before they expire (RFC 6665 §4.1.2.1) and answers NOTIFY.
+//!
+//! Security by default:
+//! - TLS is the transport ([`EndpointConfig::new`]); plain UDP/TCP needs the explicit
+//!   [`EndpointConfig::insecure`] / [`EndpointConfig::allow_insecure_transport`], else
+//!   requests fail with [`EndpointError::InsecureTransport`] and plain input is dropped;
+//! - `sips:` URIs and dialogs established over TLS ([`Dialog::secure`]) never leave TLS:
+//!   a Contact or Record-Route asking for another transport is refused
+//!   ([`EndpointError::Downgrade`], [`SipEvent::InsecureRouteRefused`]);
+//! - the TLS name to check is chosen per target ([`Endpoint::tls_server_name`]) and the
+//!   driver reports each handshake ([`Input::Connected`]): registration and call events
+//!   carry [`SignallingSecurity`] (RFC 7081 §7);
+//! - P-Asserted-Identity is [`AssertedIdentity::Trusted`] only from a configured
+//!   [`TrustedProxy`] over verified TLS (RFC 3325 §5);
+//! - no event is dropped: [`Endpoint::try_handle_input`] refuses input while
+//!   [`EndpointConfig::event_queue_limit`] events wait (backpressure);
+//! - identifiers come from a 256-bit seed ([`Endpoint::from_seed`]).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -864,7 +880,7 @@ impl Endpoint {
     /// A new endpoint with a 64-bit seed, for reproducible tests and simulations: tags,
     /// Call-IDs, branches and client nonces are then predictable by whoever knows or
     /// guesses the seed. Production code uses [`Endpoint::from_seed`] with 256 bits of
-    /// fresh OS randomness (as [`crate::ua::client::Client`] does).
+    /// fresh OS randomness (as the driver's `ua::client::Client` does).
     pub fn new(config: EndpointConfig, seed: u64) -> Self {
         Self::with_rng(config, StdRng::seed_from_u64(seed))
     }
