@@ -95,6 +95,29 @@ pub struct Account {
     pub expires: u32,
 }
 
+impl Account {
+    /// An account whose registrar and outbound proxy is `server` over TLS (the secure
+    /// default; its certificate is checked against the AOR's domain, RFC 5922 §7.2),
+    /// asking for a one-hour registration.
+    pub fn tls(
+        aor: Uri,
+        username: impl Into<String>,
+        password: impl Into<String>,
+        server: SocketAddr,
+    ) -> Account {
+        let server = Target::new(Transport::Tls, server);
+        Account {
+            aor,
+            display_name: None,
+            username: username.into(),
+            password: password.into(),
+            registrar: server,
+            outbound_proxy: Some(server),
+            expires: 3600,
+        }
+    }
+}
+
 impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Account")

@@ -180,7 +180,15 @@ Content-Length: 0
 #[test]
 fn tls_server_name_is_chosen_per_target() {
     let mut cfg = EndpointConfig::new(addr(LOCAL));
-    cfg.account = Some(account(Target::new(Transport::Tls, addr(PROXY))));
+    let acc = Account::tls(
+        Uri::parse("sip:alice@cusax.test").expect("aor"),
+        "alice",
+        "alice-secret",
+        addr(PROXY),
+    );
+    assert_eq!(acc.registrar, Target::new(Transport::Tls, addr(PROXY)));
+    assert_eq!(acc.outbound_proxy, Some(acc.registrar));
+    cfg.account = Some(acc);
     let e = Endpoint::new(cfg, 3);
     assert_eq!(
         e.tls_server_name(&Target::new(Transport::Tls, addr(PROXY))),

@@ -39,16 +39,12 @@ async fn client(env: &Env, user: &str) -> Client {
     let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
     assert_eq!(c.transport, Transport::Tls);
     c.call_info_impp = Some(format!("{user}@{}", env.domain));
-    let server = Target::new(Transport::Tls, env.server);
-    c.account = Some(Account {
-        aor: Uri::parse(&format!("sip:{user}@{}", env.domain)).expect("aor"),
-        display_name: None,
-        username: user.to_owned(),
-        password: format!("{user}-secret"),
-        registrar: server,
-        outbound_proxy: Some(server),
-        expires: 120,
-    });
+    c.account = Some(Account::tls(
+        Uri::parse(&format!("sip:{user}@{}", env.domain)).expect("aor"),
+        user,
+        format!("{user}-secret"),
+        env.server,
+    ));
     Client::start_with(c, Some(TransportConfig::tls_with_ca_file(&env.ca)))
         .await
         .expect("transports")
