@@ -281,6 +281,33 @@ fn a_tls_dialog_never_moves_to_udp() {
 }
 
 #[test]
+fn a_record_route_asking_for_udp_is_refused_on_a_tls_dialog() {
+    let (mut e, call, _, out, events) = tls_call_answered_with(
+        "sip:bob@127.0.0.1:5063",
+        "sip:bob@127.0.0.1:5061",
+        "Record-Route: <sip:127.0.0.1:5062;transport=udp;lr>\n",
+    );
+    assert!(
+        out.iter().all(|t| t.target.transport == Transport::Tls),
+        "{out:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, SipEvent::InsecureRouteRefused { .. })),
+        "{events:?}"
+    );
+    let r = e.info(
+        Instant::now(),
+        call,
+        "application/dtmf-relay",
+        Bytes::from_static(b"Signal=1\r\n"),
+    );
+    assert!(matches!(r, Err(EndpointError::Downgrade(_))), "{r:?}");
+    assert!(drain(&mut e).0.is_empty());
+}
+
+#[test]
 fn a_tls_dialog_with_a_plain_contact_stays_on_tls() {
     // No transport parameter: the next request goes to the Contact over TLS.
     let (mut e, call, _, out) =
