@@ -9,6 +9,9 @@
 //!   is refused by Kamailio unless it carries the Route (loose routing, RFC 3261 §16.12).
 //!   A variant (dave calls our UA registered as alice) has our UA hang up: sipp checks
 //!   that our BYE crossed Kamailio (Max-Forwards decremented, Kamailio's Via on top).
+//!   Another has sipp over TCP and our UA over UDP: Kamailio bridges the transports
+//!   and record-routes twice, so each side's route set has two hops; our UA hangs up
+//!   and its BYE must cross both.
 //! - our UA as UAC (alice) over TCP through Kamailio to sipp as UAS over TCP: sipp
 //!   checks that the INVITE, ACK and BYE all crossed Kamailio.
 //!
@@ -30,6 +33,10 @@ use cusax_sip::transaction::{Target, Transport};
 use cusax_sip::ua::client::Client;
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// The tests that register a UA run one at a time: Kamailio forks a call to every
+/// binding of the callee, so two registered bobs would each get both calls.
+static REGISTERED_UAS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const ANSWER: &[u8] = b"v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\na=sendrecv\r\n";
 const OFFER: &[u8] = b"v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendrecv\r\n";
 
@@ -222,10 +229,13 @@ async fn register(c: &mut Client) {
     assert_eq!(ok, Some(Ok(())), "REGISTER at Kamailio");
 }
 
-/// sipp arguments for the UAC scenario: call `callee` as dave through `proxy`.
-fn uac_args(proxy: SocketAddr, callee: &str, domain: &str) -> Vec<String> {
+/// sipp arguments for the UAC scenario: call `callee` as dave through `proxy` over
+/// `transport` (sipp's `-t`: `u1` UDP, `t1` TCP).
+fn uac_args(proxy: SocketAddr, transport: &str, callee: &str, domain: &str) -> Vec<String> {
     [
         &proxy.to_string(),
+        "-t",
+        transport,
         "-s",
         callee,
         "-set",
@@ -242,6 +252,13 @@ fn uac_args(proxy: SocketAddr, callee: &str, domain: &str) -> Vec<String> {
     .iter()
     .map(|s| (*s).to_owned())
     .collect()
+}
+
+/// Lets the callee ring for a moment before answering. sipp's scenarios require the 180
+/// before the 200, and Kamailio relays the two from different worker processes, which
+/// may reorder them when they are sent back to back (SIP over UDP allows that).
+async fn ringing() {
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 /// Waits for dave's call and checks that it is the one addressed to `callee`'s AOR.
@@ -290,6 +307,7 @@ async fn sipp_uac_calls_registered_ua_through_kamailio() {
         );
         return;
     };
+    let _serial = REGISTERED_UAS.lock().await;
     let mut bob = start_udp("bob", proxy, &domain).await;
     register(&mut bob).await;
 
@@ -297,12 +315,13 @@ async fn sipp_uac_calls_registered_ua_through_kamailio() {
         &sipp,
         &scenario("uac_via_proxy.xml"),
         free_port(false),
-        &uac_args(proxy, "bob", &domain),
+        &uac_args(proxy, "u1", "bob", &domain),
     );
     let call = incoming_from_dave(&mut bob, "bob", &domain)
         .await
         .unwrap_or_else(|| sipp.fail("sipp's INVITE reaches the callee through Kamailio"));
     bob.ring(call).expect("ring");
+    ringing().await;
     bob.answer(call, 200, Bytes::from_static(ANSWER))
         .expect("answer");
     if bob
@@ -345,8 +364,7 @@ async fn sipp_uac_through_kamailio_registered_ua_hangs_up() {
         );
         return;
     };
-    // alice this time: the other test of this file registers bob at the same time, and
-    // Kamailio would fork each call to both.
+    let _serial = REGISTERED_UAS.lock().await;
     let mut alice = start_udp("alice", proxy, &domain).await;
     register(&mut alice).await;
 
@@ -354,12 +372,13 @@ async fn sipp_uac_through_kamailio_registered_ua_hangs_up() {
         &sipp,
         &scenario("uac_via_proxy_callee_bye.xml"),
         free_port(false),
-        &uac_args(proxy, "alice", &domain),
+        &uac_args(proxy, "u1", "alice", &domain),
     );
     let call = incoming_from_dave(&mut alice, "alice", &domain)
         .await
         .unwrap_or_else(|| sipp.fail("sipp's INVITE reaches the callee through Kamailio"));
     alice.ring(call).expect("ring");
+    ringing().await;
     alice
         .answer(call, 200, Bytes::from_static(ANSWER))
         .expect("answer");
@@ -457,4 +476,63 @@ async fn ua_calls_sipp_uas_through_kamailio_over_tcp() {
         .expect("join");
     alice.shutdown(WAIT).await;
     r.expect("sipp saw INVITE, ACK and BYE arrive through Kamailio over TCP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_uac_over_tcp_through_kamailio_to_ua_over_udp_which_hangs_up() {
+    let Some(Env {
+        sipp,
+        domain,
+        udp: Some(udp),
+        tcp: Some(tcp),
+    }) = env()
+    else {
+        eprintln!(
+            "skipping: CUSAX_SIPP / CUSAX_KAMAILIO_UDP / CUSAX_KAMAILIO_TCP / CUSAX_SIP_DOMAIN not set (run scripts/interop-up.sh)"
+        );
+        return;
+    };
+    let _serial = REGISTERED_UAS.lock().await;
+    // bob over UDP, sipp over TCP: Kamailio bridges the transports and record-routes
+    // twice (one entry per side), so bob's route set has two hops, both Kamailio.
+    let mut bob = start_udp("bob", udp, &domain).await;
+    register(&mut bob).await;
+    let sipp = spawn_sipp(
+        &sipp,
+        &scenario("uac_via_proxy_callee_bye.xml"),
+        free_port(true),
+        &uac_args(tcp, "t1", "bob", &domain),
+    );
+    let call = incoming_from_dave(&mut bob, "bob", &domain)
+        .await
+        .unwrap_or_else(|| sipp.fail("sipp's INVITE (TCP) reaches bob (UDP) through Kamailio"));
+    bob.ring(call).expect("ring");
+    ringing().await;
+    bob.answer(call, 200, Bytes::from_static(ANSWER))
+        .expect("answer");
+    if bob
+        .wait_for(WAIT, |e| {
+            matches!(e, SipEvent::CallConfirmed { call: c } if *c == call).then_some(())
+        })
+        .await
+        .is_none()
+    {
+        sipp.fail("sipp's ACK reaches bob along the two-hop route set");
+    }
+    bob.bye(call).expect("bye");
+    if bob
+        .wait_for(WAIT, |e| {
+            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local } if *c == call)
+                .then_some(())
+        })
+        .await
+        .is_none()
+    {
+        sipp.fail("our BYE (UDP) reaches sipp (TCP) through Kamailio and is answered");
+    }
+    let r = tokio::task::spawn_blocking(move || sipp.wait(WAIT))
+        .await
+        .expect("join");
+    bob.shutdown(WAIT).await;
+    r.expect("sipp (TCP) saw our BYE arrive through Kamailio");
 }
