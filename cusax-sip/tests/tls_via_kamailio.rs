@@ -30,9 +30,6 @@ use cusax_sip::transaction::{Target, Transport};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The tests that register alice and bob run one at a time: Kamailio would fork each
-/// call to every registered bob.
-static REGISTERED_UAS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const OFFER: &[u8] = b"v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendrecv\r\n";
 const ANSWER: &[u8] = b"v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\na=sendrecv\r\n";
 
@@ -330,7 +327,6 @@ async fn tls_register_call_and_bye_through_kamailio() {
         );
         return;
     };
-    let _serial = REGISTERED_UAS.lock().await;
     let trust = TrustAnchors::PemFile(env.ca.clone());
     let alice = Ua::tls(
         "alice",
@@ -644,120 +640,4 @@ async fn tls_wrong_server_name_fails_clearly_without_plaintext_fallback() {
         "not valid for name",
     )
     .await;
-}
-
-/// The same call through the production driver loop ([`Client`]), both UAs TLS-only.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_call_with_client_through_kamailio() {
-    use cusax_sip::ua::client::Client;
-    let Some(env) = env() else {
-        eprintln!(
-            "skipping: CUSAX_KAMAILIO_TLS / CUSAX_SIP_DOMAIN / CUSAX_CA_CERT not set (run scripts/interop-up.sh)"
-        );
-        return;
-    };
-    let _serial = REGISTERED_UAS.lock().await;
-    let start = |user: &'static str| {
-        let domain = env.domain.clone();
-        let tls = tls_config(&env.domain, TrustAnchors::PemFile(env.ca.clone()));
-        let server = env.tls;
-        async move {
-            // See `Ua::tls` for why the Contact names a reserved port rather than 0.
-            let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
-            reserved
-                .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-                .expect("reserve a port");
-            let mut cfg = EndpointConfig::new(reserved.local_addr().expect("port"));
-            cfg.transport = Transport::Tls;
-            cfg.account = Some(Account {
-                aor: Uri::parse(&format!("sip:{user}@{domain}")).expect("aor"),
-                display_name: None,
-                username: user.to_owned(),
-                password: format!("{user}-secret"),
-                registrar: Target::new(Transport::Tls, server),
-                outbound_proxy: Some(Target::new(Transport::Tls, server)),
-                expires: 120,
-            });
-            let tc = TransportConfig {
-                udp: None,
-                tcp_listen: None,
-                tls: Some(tls),
-                ..TransportConfig::default()
-            };
-            let mut c = Client::start_with(cfg, Some(tc)).await.expect("start");
-            c.register().expect("register");
-            let r = c
-                .wait_for(WAIT, |e| match e {
-                    SipEvent::Registered { .. } => Some(Ok(())),
-                    SipEvent::RegistrationFailed { status, reason } => {
-                        Some(Err(format!("{status} {reason}")))
-                    }
-                    _ => None,
-                })
-                .await;
-            assert_eq!(r, Some(Ok(())), "{user} registers over TLS");
-            (c, reserved)
-        }
-    };
-    let (mut alice, _a) = start("alice").await;
-    let (mut bob, _b) = start("bob").await;
-    let contact = bob.with(|ep, _| ep.contact_uri());
-    assert_eq!(contact.params.get("transport"), Some(Some("tls")));
-
-    let bob_uri = Uri::parse(&format!("sip:bob@{}", env.domain)).expect("uri");
-    let call_a = alice
-        .invite(bob_uri, Bytes::from_static(OFFER), CallOptions::default())
-        .expect("invite");
-    let call_b = bob
-        .wait_for(WAIT, |e| match e {
-            SipEvent::IncomingCall { call, from, .. }
-                if from.uri.user.as_deref() == Some("alice") =>
-            {
-                Some(*call)
-            }
-            _ => None,
-        })
-        .await
-        .expect("bob gets the call over TLS");
-    bob.ring(call_b).expect("ring");
-    bob.answer(call_b, 200, Bytes::from_static(ANSWER))
-        .expect("answer");
-    let answered = alice
-        .wait_for(WAIT, |e| match e {
-            SipEvent::CallAnswered { call, .. } if *call == call_a => Some(Ok(())),
-            SipEvent::CallFailed { call, status, .. } if *call == call_a => Some(Err(*status)),
-            _ => None,
-        })
-        .await;
-    assert_eq!(answered, Some(Ok(())), "alice's call answered");
-    assert!(
-        bob.wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallConfirmed { call } if *call == call_b).then_some(())
-        })
-        .await
-        .is_some(),
-        "bob gets the ACK over TLS"
-    );
-    alice.bye(call_a).expect("bye");
-    assert!(
-        bob.wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call, by: EndedBy::Remote } if *call == call_b)
-                .then_some(())
-        })
-        .await
-        .is_some(),
-        "bob gets the BYE over TLS"
-    );
-    assert!(
-        alice
-            .wait_for(WAIT, |e| {
-                matches!(e, SipEvent::CallEnded { call, by: EndedBy::Local } if *call == call_a)
-                    .then_some(())
-            })
-            .await
-            .is_some(),
-        "alice's BYE answered"
-    );
-    alice.shutdown(WAIT).await;
-    bob.shutdown(WAIT).await;
 }
