@@ -75,7 +75,8 @@ fn env() -> Result<Env, String> {
 }
 
 fn alice_config(server: SocketAddr, domain: &str) -> EndpointConfig {
-    let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    // Plain UDP, chosen explicitly (TLS is the default).
+    let mut c = EndpointConfig::insecure(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Udp);
     c.account = Some(Account {
         aor: Uri::parse(&format!("sip:alice@{domain}")).expect("aor"),
         display_name: None,
@@ -171,7 +172,7 @@ async fn call(
         .expect("invite");
     let answer = alice
         .wait_for(WAIT, |e| match e {
-            SipEvent::CallAnswered { call, body } if *call == id => Some(Ok(body.clone())),
+            SipEvent::CallAnswered { call, body, .. } if *call == id => Some(Ok(body.clone())),
             SipEvent::CallFailed {
                 call,
                 status,

@@ -2,17 +2,22 @@
 //!
 //! With no arguments: two user agents in this process on 127.0.0.1 (real UDP sockets,
 //! no server): alice calls bob, bob rings and answers, alice puts the call on hold with
-//! a re-INVITE and hangs up.
+//! a re-INVITE and hangs up. This zero-setup demo opts into plain UDP explicitly
+//! (`EndpointConfig::insecure`): there is no server with a certificate to talk TLS to,
+//! and nothing leaves the loopback interface.
 //!
 //! ```text
 //! cargo run -p cusax-sip --example sip_call
-//! cargo run -p cusax-sip --example sip_call -- --registrar 127.0.0.1:5060 \
-//!     --domain cusax.test --user alice --password alice-secret --call bob
+//! cargo run -p cusax-sip --example sip_call -- --registrar 127.0.0.1:5061 \
+//!     --ca .interop/certs/ca.pem --domain cusax.test --user alice \
+//!     --password alice-secret --call bob
 //! ```
 //!
-//! With `--registrar`, it registers to that SIP server (digest authentication), calls
-//! `--call` (a user at `--domain`, or a full `sip:` URI) through it, holds, hangs up and
-//! un-registers.
+//! With `--registrar`, it registers to that SIP server over TLS (the default; the
+//! certificate must be valid for `--domain`, trusted by the Mozilla roots or by the CA
+//! file `--ca`) with digest authentication, calls `--call` (a user at `--domain`, or a
+//! full `sip:` URI) through it, holds, hangs up and un-registers. `--insecure-udp` uses
+//! plain UDP to the registrar instead (clear-text signalling).
 
 #[cfg(not(feature = "driver"))]
 fn main() {
@@ -34,6 +39,7 @@ mod demo {
     use std::time::Duration;
 
     use bytes::Bytes;
+    use cusax_sip::driver::TransportConfig;
     use cusax_sip::endpoint::{Account, CallId, CallOptions, EndpointConfig, SipEvent};
     use cusax_sip::msg::Uri;
     use cusax_sip::transaction::{Target, Transport};
@@ -56,6 +62,8 @@ mod demo {
         user: String,
         password: String,
         call: String,
+        ca: Option<std::path::PathBuf>,
+        insecure_udp: bool,
     }
 
     fn args() -> Result<Args, Error> {
@@ -65,6 +73,8 @@ mod demo {
             user: "alice".into(),
             password: "alice-secret".into(),
             call: "bob".into(),
+            ca: None,
+            insecure_udp: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -75,9 +85,11 @@ mod demo {
                 "--user" => a.user = value()?,
                 "--password" => a.password = value()?,
                 "--call" => a.call = value()?,
+                "--ca" => a.ca = Some(value()?.into()),
+                "--insecure-udp" => a.insecure_udp = true,
                 "-h" | "--help" => {
                     println!(
-                        "usage: sip_call [--registrar HOST:PORT --domain D --user U --password P --call USER|URI]"
+                        "usage: sip_call [--registrar HOST:PORT [--ca CA.pem | --insecure-udp] --domain D --user U --password P --call USER|URI]"
                     );
                     std::process::exit(0);
                 }
@@ -128,11 +140,12 @@ mod demo {
 
     async fn local_demo() -> Result<(), Error> {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut cfg = EndpointConfig::new(any);
+        println!("(loopback demo: plain UDP chosen explicitly; with a server, TLS is the default)");
+        let mut cfg = EndpointConfig::insecure(any, Transport::Udp);
         cfg.contact_user = "alice".into();
         cfg.call_info_impp = Some("alice@cusax.test".into());
         let mut alice = Client::start(cfg).await?;
-        let mut cfg = EndpointConfig::new(any);
+        let mut cfg = EndpointConfig::insecure(any, Transport::Udp);
         cfg.contact_user = "bob".into();
         let mut bob = Client::start(cfg).await?;
         println!(
@@ -220,8 +233,22 @@ mod demo {
     }
 
     async fn registrar_demo(a: &Args, registrar: SocketAddr) -> Result<(), Error> {
-        let mut cfg = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-        let server = Target::new(Transport::Udp, registrar);
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (mut cfg, server, transports) = if a.insecure_udp {
+            println!("warning: plain UDP, signalling in clear text");
+            let cfg = EndpointConfig::insecure(any, Transport::Udp);
+            (cfg, Target::new(Transport::Udp, registrar), None)
+        } else {
+            let tc = match &a.ca {
+                Some(ca) => TransportConfig::tls_with_ca_file(ca),
+                None => TransportConfig::default(),
+            };
+            (
+                EndpointConfig::new(any),
+                Target::new(Transport::Tls, registrar),
+                Some(tc),
+            )
+        };
         cfg.account = Some(Account {
             aor: Uri::parse(&format!("sip:{}@{}", a.user, a.domain))?,
             display_name: None,
@@ -231,11 +258,11 @@ mod demo {
             outbound_proxy: Some(server),
             expires: 300,
         });
-        let mut ua = Client::start(cfg).await?;
-        println!("{}: REGISTER to {registrar}", a.user);
+        let mut ua = Client::start_with(cfg, transports).await?;
+        println!("{}: REGISTER to {server}", a.user);
         ua.register()?;
         let expires = until(&mut ua, &a.user, |e| match e {
-            SipEvent::Registered { expires } => Some(*expires),
+            SipEvent::Registered { expires, .. } => Some(*expires),
             _ => None,
         })
         .await?;

@@ -37,7 +37,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::dialog::Dialog;
-use crate::msg::{CallInfo, Host, Method, NameAddr, Request, Response, SipMessage, Uri};
+use crate::msg::{CallInfo, Host, Method, NameAddr, Request, Response, Scheme, SipMessage, Uri};
 use crate::transaction::{
     Target, TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, Transmit, Transport,
     new_branch, response_target,
@@ -125,14 +125,68 @@ pub struct EndpointConfig {
     pub allow_message: bool,
     /// How MESSAGE is refused when `allow_message` is false.
     pub message_refusal: MessageRefusal,
+    /// Opt-in for plain (unencrypted) transports. `false` by default: every request
+    /// goes over TLS and messages received over UDP or TCP are dropped; a request whose
+    /// target is UDP or TCP fails with [`EndpointError::InsecureTransport`]. Set it (or
+    /// use [`EndpointConfig::insecure`]) only for loopback demos, tests, or peers that
+    /// cannot do TLS.
+    pub allow_insecure_transport: bool,
+    /// The proxies whose P-Asserted-Identity we trust (RFC 3325 §5: only inside a trust
+    /// domain, from a peer authenticated as a member of it). Empty by default: every
+    /// asserted identity is reported as [`AssertedIdentity::Untrusted`].
+    pub trusted_identity_proxies: Vec<TrustedProxy>,
+}
+
+/// A proxy whose P-Asserted-Identity is trusted when its request arrives over TLS with
+/// a verified certificate (RFC 3325 §5, RFC 5922 §7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustedProxy {
+    /// The proxy's address (the source of the TLS connection).
+    Addr(SocketAddr),
+    /// The name the proxy's certificate was verified against (the SIP domain), compared
+    /// case-insensitively.
+    Name(String),
+}
+
+/// A P-Asserted-Identity of an incoming request (RFC 3325 §9.1), labelled with
+/// whether it may be believed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AssertedIdentity {
+    /// It came from a configured trusted proxy
+    /// ([`EndpointConfig::trusted_identity_proxies`]) over TLS with a verified
+    /// certificate (RFC 3325 §5).
+    Trusted(NameAddr),
+    /// Anyone could have written it: a hint no better than From.
+    Untrusted(NameAddr),
+}
+
+impl AssertedIdentity {
+    /// The identity, only if trusted.
+    pub fn trusted(&self) -> Option<&NameAddr> {
+        match self {
+            AssertedIdentity::Trusted(a) => Some(a),
+            AssertedIdentity::Untrusted(_) => None,
+        }
+    }
+
+    /// The identity as written, trusted or not.
+    pub fn name_addr(&self) -> &NameAddr {
+        match self {
+            AssertedIdentity::Trusted(a) | AssertedIdentity::Untrusted(a) => a,
+        }
+    }
 }
 
 impl EndpointConfig {
-    /// A configuration for a UA without account listening on `local_addr` over UDP.
+    /// A configuration for a UA without account whose Via and Contact name
+    /// `local_addr`, over TLS (security by default: `sip:...;transport=tls` toward the
+    /// registrar and proxy, RFC 3261 §26.2; plain transports refused).
     pub fn new(local_addr: SocketAddr) -> Self {
         EndpointConfig {
             local_addr,
-            transport: Transport::Udp,
+            transport: Transport::Tls,
             contact_user: String::new(),
             account: None,
             user_agent: concat!("cusax/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -140,6 +194,19 @@ impl EndpointConfig {
             call_info_impp: None,
             allow_message: true,
             message_refusal: MessageRefusal::MethodNotAllowed,
+            allow_insecure_transport: false,
+            trusted_identity_proxies: Vec::new(),
+        }
+    }
+
+    /// An explicitly insecure configuration: like [`EndpointConfig::new`] but over the
+    /// plain `transport` (UDP or TCP) with [`allow_insecure_transport`](Self::allow_insecure_transport)
+    /// set. Signalling (and the SDP keys in it) then travels in clear text.
+    pub fn insecure(local_addr: SocketAddr, transport: Transport) -> Self {
+        EndpointConfig {
+            transport,
+            allow_insecure_transport: true,
+            ..EndpointConfig::new(local_addr)
         }
     }
 }
@@ -184,6 +251,36 @@ impl CallOptions {
     }
 }
 
+/// Options of the final answer to an incoming call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AnswerOptions {
+    /// Advertise our XMPP address ([`EndpointConfig::call_info_impp`]) with
+    /// `Call-Info;purpose=impp` in the 2xx (RFC 7081 §3.5). Never on an anonymous call.
+    pub call_info_impp: bool,
+    /// Further Call-Info values for the 2xx (printed as given). Never on an anonymous
+    /// call.
+    pub call_info: Vec<CallInfo>,
+}
+
+impl AnswerOptions {
+    /// Options with `call_info_impp` set.
+    pub fn with_impp() -> Self {
+        AnswerOptions {
+            call_info_impp: true,
+            call_info: Vec::new(),
+        }
+    }
+
+    /// Options carrying these Call-Info values.
+    pub fn with_call_info(call_info: Vec<CallInfo>) -> Self {
+        AnswerOptions {
+            call_info_impp: false,
+            call_info,
+        }
+    }
+}
+
 /// Who ended a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -202,9 +299,12 @@ pub enum EndedBy {
 #[allow(clippy::large_enum_variant)] // events are moved once, boxing buys nothing
 pub enum SipEvent {
     /// The registrar accepted our binding for `expires` seconds.
+    #[non_exhaustive]
     Registered {
         /// Granted expiry.
         expires: u32,
+        /// How the REGISTER reached the registrar (RFC 7081 §7).
+        security: SignallingSecurity,
     },
     /// The registrar refused the binding.
     RegistrationFailed {
@@ -226,6 +326,7 @@ pub enum SipEvent {
     },
     /// A new incoming call (RFC 3261 §13.3). Answer with [`Endpoint::ring`],
     /// [`Endpoint::answer`].
+    #[non_exhaustive]
     IncomingCall {
         /// The handle.
         call: CallId,
@@ -235,12 +336,15 @@ pub enum SipEvent {
         to: NameAddr,
         /// Every Call-Info value of the INVITE (RFC 7081 §3.5: hints only).
         call_info: Vec<CallInfo>,
-        /// The first P-Asserted-Identity (RFC 3325), if any.
-        asserted_identity: Option<NameAddr>,
+        /// The first P-Asserted-Identity (RFC 3325), if any, trusted only when it came
+        /// from a configured trusted proxy over verified TLS (RFC 3325 §5).
+        asserted_identity: Option<AssertedIdentity>,
         /// Whether the caller asked for privacy (RFC 3323/3325) or sent an anonymous From.
         anonymous: bool,
         /// The offer (opaque, usually SDP).
         body: Bytes,
+        /// How the INVITE reached us on its last hop (RFC 7081 §7).
+        security: SignallingSecurity,
     },
     /// 180 Ringing received.
     CallRinging {
@@ -257,11 +361,17 @@ pub enum SipEvent {
         body: Bytes,
     },
     /// Our call was answered (2xx); the ACK is sent.
+    #[non_exhaustive]
     CallAnswered {
         /// The handle.
         call: CallId,
         /// The answer.
         body: Bytes,
+        /// Every Call-Info value of the 2xx (RFC 7081 §3.5: hints only, e.g. the
+        /// callee's XMPP address with `purpose=impp`).
+        call_info: Vec<CallInfo>,
+        /// How the 2xx reached us on its last hop (RFC 7081 §7).
+        security: SignallingSecurity,
     },
     /// The ACK for our 2xx arrived: the incoming call is established.
     CallConfirmed {
@@ -362,6 +472,39 @@ pub enum SipEvent {
     },
 }
 
+/// The parameters of an established TLS connection, as the driver saw them (RFC 7081
+/// §7: what an application may show about the security of the signalling path).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsInfo {
+    /// The negotiated protocol version (`TLSv1_3`, ...).
+    pub protocol_version: String,
+    /// The negotiated cipher suite (`TLS13_AES_256_GCM_SHA384`, ...).
+    pub cipher_suite: String,
+    /// Whether the peer's certificate chain was verified against the trust anchors and
+    /// matched `server_name` (RFC 5922 §7.2).
+    pub peer_verified: bool,
+    /// The name the certificate was checked against (the SIP domain or IP address).
+    pub server_name: Option<String>,
+}
+
+/// How a message travelled on its last hop: the transport and, for TLS, the
+/// connection's parameters (RFC 7081 §7). Only the hop to or from the next SIP server
+/// is covered; later hops are out of our sight (RFC 3261 §26.2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignallingSecurity {
+    /// The transport.
+    pub transport: Transport,
+    /// For TLS: the connection's parameters, when the driver reported them.
+    pub tls: Option<TlsInfo>,
+}
+
+impl SignallingSecurity {
+    /// Whether the hop was TLS with a verified peer certificate.
+    pub fn is_verified_tls(&self) -> bool {
+        self.transport == Transport::Tls && self.tls.as_ref().is_some_and(|t| t.peer_verified)
+    }
+}
+
 /// Input from the driver.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -383,6 +526,15 @@ pub enum Input {
         target: Target,
         /// What the transport said.
         reason: String,
+    },
+    /// A TLS connection to `target` is established (the driver verified the peer's
+    /// certificate); its parameters are attached to the events of messages over it
+    /// until a [`Input::TransportError`] for the target ends it.
+    Connected {
+        /// The target.
+        target: Target,
+        /// The connection's parameters.
+        tls: TlsInfo,
     },
 }
 
@@ -433,6 +585,15 @@ pub enum EndpointError {
     /// A status code out of range for this command (API misuse).
     #[error("status {0} is not valid here")]
     BadStatus(u16),
+    /// The request would go over a plain transport and
+    /// [`EndpointConfig::allow_insecure_transport`] is not set (configuration).
+    #[error("refusing to send over plain {0}: TLS required (allow_insecure_transport is off)")]
+    InsecureTransport(Target),
+    /// A `sips:` URI or a dialog established over TLS would continue over a plain
+    /// transport (the peer's Contact or Record-Route asked for it, or only a plain route
+    /// exists); refused rather than downgraded (RFC 3261 §26.2.2, RFC 5630 §3.1.3).
+    #[error("refusing to leave TLS for {0}: the request must stay secure")]
+    Downgrade(String),
 }
 
 /// What a client transaction is for.
@@ -535,6 +696,8 @@ struct Call {
     reinvite_server: Option<Box<(TransactionKey, Request)>>,
     /// UAS initial INVITE server transaction, until answered finally.
     server_key: Option<TransactionKey>,
+    /// UAS: the caller asked for privacy; no Call-Info of ours in the answer.
+    anonymous: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -575,7 +738,13 @@ pub struct Endpoint {
     subscriptions: HashMap<SubscriptionId, Subscription>,
     next_id: u64,
     events: VecDeque<SipEvent>,
+    /// Established TLS connections (from [`Input::Connected`]), at most
+    /// [`MAX_CONNECTIONS`].
+    connections: HashMap<Target, TlsInfo>,
 }
+
+/// Upper bound on remembered TLS connections.
+const MAX_CONNECTIONS: usize = 1024;
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -623,9 +792,22 @@ fn header_reason(status: u16) -> &'static str {
 }
 
 impl Endpoint {
-    /// A new endpoint. `seed` feeds the random generator for tags, Call-IDs, branches
-    /// and client nonces (the driver passes fresh OS randomness; tests a constant).
+    /// A new endpoint with a 64-bit seed, for reproducible tests and simulations: tags,
+    /// Call-IDs, branches and client nonces are then predictable by whoever knows or
+    /// guesses the seed. Production code uses [`Endpoint::from_seed`] with 256 bits of
+    /// fresh OS randomness (as [`crate::ua::client::Client`] does).
     pub fn new(config: EndpointConfig, seed: u64) -> Self {
+        Self::with_rng(config, StdRng::seed_from_u64(seed))
+    }
+
+    /// A new endpoint whose random generator (tags, Call-IDs, branches, digest client
+    /// nonces) is seeded with `seed`; the driver passes 32 bytes of OS randomness. The
+    /// core reads no entropy of its own (sans-IO).
+    pub fn from_seed(config: EndpointConfig, seed: [u8; 32]) -> Self {
+        Self::with_rng(config, StdRng::from_seed(seed))
+    }
+
+    fn with_rng(config: EndpointConfig, rng: StdRng) -> Self {
         let digest = config
             .account
             .as_ref()
@@ -633,7 +815,7 @@ impl Endpoint {
         Endpoint {
             tx: TransactionLayer::new(config.timers),
             config,
-            rng: StdRng::seed_from_u64(seed),
+            rng,
             digest,
             now: None,
             registration: None,
@@ -645,6 +827,7 @@ impl Endpoint {
             subscriptions: HashMap::new(),
             next_id: 1,
             events: VecDeque::new(),
+            connections: HashMap::new(),
         }
     }
 
@@ -673,8 +856,9 @@ impl Endpoint {
         } else {
             Some(self.config.contact_user.clone())
         };
-        let mut uri = Uri::sip(user.as_deref(), host_of(self.config.local_addr));
-        uri.port = Some(self.config.local_addr.port());
+        let sent_by = self.sent_by();
+        let mut uri = Uri::sip(user.as_deref(), host_of(sent_by));
+        uri.port = Some(sent_by.port());
         if self.config.transport != Transport::Udp {
             uri.params.set(
                 "transport",
@@ -682,6 +866,17 @@ impl Endpoint {
             );
         }
         uri
+    }
+
+    /// The security of the hop to or from `target`: its transport and, for TLS, the
+    /// parameters the driver reported for that connection ([`Input::Connected`]).
+    pub fn security_of(&self, target: &Target) -> SignallingSecurity {
+        SignallingSecurity {
+            transport: target.transport,
+            tls: (target.transport == Transport::Tls)
+                .then(|| self.connections.get(target).cloned())
+                .flatten(),
+        }
     }
 
     /// Our address-of-record: the account's, else our Contact.
@@ -702,13 +897,32 @@ impl Endpoint {
                 data,
                 source,
                 transport,
-            } => self.tx.handle_datagram(now, data, source, transport),
+            } => {
+                if transport != Transport::Tls && !self.config.allow_insecure_transport {
+                    tracing::warn!(%source, %transport, "message over a plain transport dropped");
+                } else {
+                    self.tx.handle_datagram(now, data, source, transport);
+                }
+            }
             Input::Timeout => {
                 self.tx.handle_timeout(now);
                 self.fire_timers(now);
             }
             Input::TransportError { target, reason } => {
+                self.connections.remove(&target);
                 self.tx.handle_transport_error(now, &target, &reason);
+            }
+            Input::Connected { target, tls } => {
+                if self.connections.len() >= MAX_CONNECTIONS
+                    && !self.connections.contains_key(&target)
+                {
+                    // Forgetting one only makes its later events report no TLS details
+                    // (the safe direction): nothing is trusted for lack of them.
+                    if let Some(k) = self.connections.keys().next().copied() {
+                        self.connections.remove(&k);
+                    }
+                }
+                self.connections.insert(target, tls);
             }
         }
         self.process_tx_events(now);
@@ -882,9 +1096,22 @@ impl Endpoint {
         format!(
             "SIP/2.0/{} {};branch={};rport",
             self.config.transport.as_str(),
-            self.config.local_addr,
+            self.sent_by(),
             branch
         )
+    }
+
+    /// The address in Via sent-by and Contact: the local address, with the transport's
+    /// default port when the port is 0. A UA with only outgoing TLS connections has no
+    /// listening port (port 0 is no valid sent-by, and Kamailio drops requests routed
+    /// to it); requests reach it over its own connection (the proxy's alias for it,
+    /// RFC 5923 §5, `;rport` of RFC 3581).
+    fn sent_by(&self) -> SocketAddr {
+        let mut a = self.config.local_addr;
+        if a.port() == 0 {
+            a.set_port(self.config.transport.default_port());
+        }
+        a
     }
 
     fn allow(&self) -> String {
@@ -941,18 +1168,36 @@ impl Endpoint {
 
     /// Where an out-of-dialog request for `uri` goes (RFC 3261 §8.1.2): the outbound
     /// proxy, else the URI's own IP address, else the registrar.
+    /// A `sips:` URI (RFC 3261 §26.2.2) must be reached over TLS on every hop we
+    /// control: refuses any other route.
     fn route_out_of_dialog(&self, uri: &Uri) -> Result<Target, EndpointError> {
+        let secure = uri.scheme == Scheme::Sips;
+        self.route_to(uri, secure)
+    }
+
+    /// The route for `uri`; with `secure`, only a TLS target is acceptable.
+    fn route_to(&self, uri: &Uri, secure: bool) -> Result<Target, EndpointError> {
+        let target = self.route_unchecked(uri, secure)?;
+        if secure && target.transport != Transport::Tls {
+            tracing::warn!(%uri, %target, "refusing to downgrade a secure request");
+            return Err(EndpointError::Downgrade(format!("{uri} via {target}")));
+        }
+        Ok(target)
+    }
+
+    fn route_unchecked(&self, uri: &Uri, secure: bool) -> Result<Target, EndpointError> {
         if let Some(acc) = &self.config.account
             && let Some(p) = acc.outbound_proxy
         {
             return Ok(p);
         }
-        let transport = uri
-            .params
-            .get("transport")
-            .flatten()
-            .and_then(Transport::parse)
-            .unwrap_or(self.config.transport);
+        let transport = match uri.params.get("transport").flatten() {
+            // An unknown transport token is no licence to fall back to a plain one.
+            Some(t) => Transport::parse(t)
+                .ok_or_else(|| EndpointError::NoRoute(format!("{uri}: unknown transport")))?,
+            None if secure => Transport::Tls,
+            None => self.config.transport,
+        };
         if let Some(addr) = uri_addr(uri, transport) {
             return Ok(Target::new(transport, addr));
         }
@@ -963,19 +1208,28 @@ impl Endpoint {
     }
 
     /// Where an in-dialog request goes: the host of the first Route or of the remote
-    /// target (RFC 3261 §12.2.1.1), else the out-of-dialog route.
+    /// target (RFC 3261 §12.2.1.1), else the out-of-dialog route. A secure dialog
+    /// ([`Dialog::secure`]: `sips:` or established over TLS) stays on TLS: a hop asking
+    /// for another transport is refused with [`EndpointError::Downgrade`].
     fn route_in_dialog(&self, dialog: &Dialog) -> Result<Target, EndpointError> {
         let hop = dialog.next_hop();
-        let transport = hop
-            .params
-            .get("transport")
-            .flatten()
-            .and_then(Transport::parse)
-            .unwrap_or(self.config.transport);
-        if let Some(addr) = uri_addr(&hop, transport) {
-            return Ok(Target::new(transport, addr));
+        let secure = dialog.secure || hop.scheme == Scheme::Sips;
+        self.route_to(&hop, secure)
+    }
+
+    /// The name a TLS connection to `target` must authenticate (RFC 5922 §4, §7.2):
+    /// the SIP domain of the account for the registrar and outbound proxy (the domain
+    /// the user configured them for), else the target's IP address (the host of the
+    /// IP-literal URI the target was taken from). The driver sends it as SNI and checks
+    /// the certificate against it.
+    pub fn tls_server_name(&self, target: &Target) -> String {
+        if let Some(acc) = &self.config.account
+            && (acc.registrar == *target || acc.outbound_proxy == Some(*target))
+            && let Host::Domain(d) = &acc.aor.host
+        {
+            return d.clone();
         }
-        self.route_out_of_dialog(&hop)
+        target.addr.ip().to_string()
     }
 
     fn send(
@@ -986,6 +1240,10 @@ impl Endpoint {
         purpose: Purpose,
         auth_attempts: u8,
     ) -> Result<TransactionKey, EndpointError> {
+        if target.transport != Transport::Tls && !self.config.allow_insecure_transport {
+            tracing::warn!(method = %request.method, %target, "plain transport refused");
+            return Err(EndpointError::InsecureTransport(target));
+        }
         tracing::debug!(method = %request.method, uri = %request.uri, %target, "sending request");
         let key = self
             .tx
@@ -1149,7 +1407,8 @@ impl Endpoint {
                     let expires = granted_expires(resp, &contact, reg.expires);
                     reg.registered = expires > 0;
                     reg.refresh_at = (expires > 0).then(|| now + refresh_delay(expires));
-                    self.push_event(SipEvent::Registered { expires });
+                    let security = self.security_of(&p.target);
+                    self.push_event(SipEvent::Registered { expires, security });
                 }
             }
             423 if reg.interval_retries < MAX_INTERVAL_RETRIES => {
@@ -1159,7 +1418,6 @@ impl Endpoint {
                         reg.expires = min;
                         reg.interval_retries += 1;
                         let remove = reg.unregistering;
-                        let _ = p;
                         if let Err(e) = self.send_register(now, remove) {
                             tracing::warn!(error = %e, "could not retry REGISTER");
                         }
@@ -1247,6 +1505,7 @@ impl Endpoint {
                 reinvite_pending: false,
                 reinvite_server: None,
                 server_key: None,
+                anonymous: opts.anonymous,
             },
         );
         Ok(id)
@@ -1309,6 +1568,20 @@ impl Endpoint {
         status: u16,
         body: Bytes,
     ) -> Result<(), EndpointError> {
+        self.answer_with(now, call, status, body, AnswerOptions::default())
+    }
+
+    /// Like [`Endpoint::answer`], with Call-Info values in a 2xx (RFC 7081 §3.5: e.g. our
+    /// XMPP address, `purpose=impp`). On a call whose caller asked for privacy (RFC 3323)
+    /// no Call-Info is added: the caller stays unlinked from our XMPP presence.
+    pub fn answer_with(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        status: u16,
+        body: Bytes,
+        opts: AnswerOptions,
+    ) -> Result<(), EndpointError> {
         self.now = Some(now);
         if !(200..=699).contains(&status) {
             return Err(EndpointError::BadStatus(status));
@@ -1336,6 +1609,20 @@ impl Endpoint {
         if status < 300 {
             resp.headers.push("Contact", format!("<{contact}>"));
             resp.headers.push("Allow", allow);
+            if c.anonymous {
+                if opts.call_info_impp || !opts.call_info.is_empty() {
+                    tracing::debug!(?call, "anonymous caller: no Call-Info in the answer");
+                }
+            } else {
+                if opts.call_info_impp
+                    && let Some(impp) = &self.config.call_info_impp
+                {
+                    resp.headers.push("Call-Info", impp_call_info(impp));
+                }
+                for ci in &opts.call_info {
+                    resp.headers.push("Call-Info", ci.to_string());
+                }
+            }
             if !body.is_empty() {
                 resp.headers.push("Content-Type", "application/sdp");
             }
@@ -1361,7 +1648,7 @@ impl Endpoint {
                 // The INVITE is answered finally: nothing will respond to it again.
                 c.invite = None;
                 match Dialog::uas(&req, &c.local_tag) {
-                    Ok(d) => c.dialog = Some(d),
+                    Ok(d) => c.dialog = Some(d.over(source.transport)),
                     Err(e) => tracing::warn!(error = %e, "cannot build UAS dialog"),
                 }
             }
@@ -1461,19 +1748,25 @@ impl Endpoint {
     fn send_bye(&mut self, now: Instant, call: CallId) -> Result<(), EndpointError> {
         let c = self
             .calls
-            .get_mut(&call)
+            .get(&call)
             .ok_or(EndpointError::UnknownCall(call))?;
-        let Some(dialog) = c.dialog.as_mut() else {
+        let Some(dialog) = c.dialog.as_ref() else {
             return Err(EndpointError::WrongState {
                 call,
                 action: "hang up",
             });
         };
+        // Route first: a refused route (downgrade) leaves the call as it was.
+        let target = self.route_in_dialog(dialog)?;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Err(EndpointError::UnknownCall(call));
+        };
+        let Some(dialog) = c.dialog.as_mut() else {
+            return Err(EndpointError::UnknownCall(call));
+        };
         c.state = CallState::Terminating;
         let mut req = dialog.request(Method::Bye);
-        let dialog = dialog.clone();
         self.set_retransmit(call, None);
-        let target = self.route_in_dialog(&dialog)?;
         self.finish_request(&mut req, Bytes::new(), None);
         self.send(now, req, target, Purpose::Bye(call), 0)
             .map(|_| ())
@@ -1490,7 +1783,7 @@ impl Endpoint {
         self.now = Some(now);
         let c = self
             .calls
-            .get_mut(&call)
+            .get(&call)
             .ok_or(EndpointError::UnknownCall(call))?;
         if c.state != CallState::Confirmed || c.reinvite_pending || c.reinvite_server.is_some() {
             return Err(EndpointError::WrongState {
@@ -1498,16 +1791,22 @@ impl Endpoint {
                 action: "re-INVITE",
             });
         }
-        let Some(dialog) = c.dialog.as_mut() else {
+        let Some(dialog) = c.dialog.as_ref() else {
             return Err(EndpointError::WrongState {
                 call,
                 action: "re-INVITE",
             });
         };
-        c.reinvite_pending = true;
+        let target = self.route_in_dialog(dialog)?;
+        let Some((c, dialog)) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.dialog.as_mut().map(|d| (&mut c.reinvite_pending, d)))
+        else {
+            return Err(EndpointError::UnknownCall(call));
+        };
+        *c = true;
         let mut req = dialog.request(Method::Invite);
-        let dialog = dialog.clone();
-        let target = self.route_in_dialog(&dialog)?;
         self.finish_request(&mut req, body, None);
         self.send(now, req, target, Purpose::Reinvite(call), 0)
             .map(|_| ())
@@ -1524,17 +1823,19 @@ impl Endpoint {
         self.now = Some(now);
         let c = self
             .calls
-            .get_mut(&call)
+            .get(&call)
             .ok_or(EndpointError::UnknownCall(call))?;
-        let Some(dialog) = c.dialog.as_mut() else {
+        let Some(dialog) = c.dialog.as_ref() else {
             return Err(EndpointError::WrongState {
                 call,
                 action: "INFO",
             });
         };
+        let target = self.route_in_dialog(dialog)?;
+        let Some(dialog) = self.calls.get_mut(&call).and_then(|c| c.dialog.as_mut()) else {
+            return Err(EndpointError::UnknownCall(call));
+        };
         let mut req = dialog.request(Method::Info);
-        let dialog = dialog.clone();
-        let target = self.route_in_dialog(&dialog)?;
         self.finish_request(&mut req, body, Some(content_type));
         self.send(now, req, target, Purpose::Other, 0).map(|_| ())
     }
@@ -1584,6 +1885,7 @@ impl Endpoint {
         };
         self.finish_request(&mut ack, Bytes::new(), None);
         let printed = ack.to_bytes();
+        tracing::debug!(uri = %ack.uri, %target, "sending ACK for a 2xx");
         self.tx.send_stateless(SipMessage::Request(ack), target);
         let until = self.now.map(|now| now + 64 * self.config.timers.t1);
         if let Some(until) = until {
@@ -1628,7 +1930,7 @@ impl Endpoint {
                     && c.dialog.is_none()
                     && let Ok(d) = Dialog::uac(&p.request, resp)
                 {
-                    c.dialog = Some(d);
+                    c.dialog = Some(d.over(p.target.transport));
                 }
                 let cancel = c.cancel_requested && !c.cancel_sent;
                 if status == 180 && resp.body.is_empty() {
@@ -1663,7 +1965,7 @@ impl Endpoint {
                     match Dialog::uac(&p.request, resp) {
                         Ok(mut d) => {
                             d.state = crate::dialog::DialogState::Confirmed;
-                            c.dialog = Some(d);
+                            c.dialog = Some(d.over(p.target.transport));
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "2xx cannot create a dialog");
@@ -1687,9 +1989,12 @@ impl Endpoint {
                         // The 2xx crossed our CANCEL: end the call (§9.1, §15).
                         let _ = self.send_bye(now, call);
                     } else {
+                        let security = self.security_of(&p.target);
                         self.push_event(SipEvent::CallAnswered {
                             call,
                             body: resp.body.clone(),
+                            call_info: lenient_call_info(&resp.headers),
+                            security,
                         });
                     }
                 }
@@ -1729,6 +2034,7 @@ impl Endpoint {
         let Ok(mut d) = Dialog::uac(&p.request, resp) else {
             return;
         };
+        d = d.over(p.target.transport);
         let Ok(target) = self.route_in_dialog(&d) else {
             return;
         };
@@ -1917,7 +2223,7 @@ impl Endpoint {
             200..=299 => {
                 if s.dialog.is_none() {
                     if let Ok(d) = Dialog::uac(&p.request, resp) {
-                        s.dialog = Some(d);
+                        s.dialog = Some(d.over(p.target.transport));
                     }
                 } else if let Some(d) = s.dialog.as_mut() {
                     d.refresh_target(&resp.headers);
@@ -2416,8 +2722,16 @@ impl Endpoint {
             .headers
             .p_asserted_identity()
             .ok()
-            .and_then(|v| v.into_iter().next());
+            .and_then(|v| v.into_iter().next())
+            .map(|a| {
+                if self.is_trusted_proxy(&source) {
+                    AssertedIdentity::Trusted(a)
+                } else {
+                    AssertedIdentity::Untrusted(a)
+                }
+            });
         let anonymous = is_anonymous(&req.headers);
+        let security = self.security_of(&source);
         let tag = self.new_tag();
         let id = CallId(self.next_id());
         let body = req.body.clone();
@@ -2443,6 +2757,7 @@ impl Endpoint {
                 reinvite_pending: false,
                 reinvite_server: None,
                 server_key: Some(key),
+                anonymous,
             },
         );
         self.push_event(SipEvent::IncomingCall {
@@ -2453,7 +2768,25 @@ impl Endpoint {
             asserted_identity,
             anonymous,
             body,
+            security,
         });
+    }
+
+    /// Whether `source` is a configured trusted proxy reached over TLS with a verified
+    /// certificate (RFC 3325 §5: a trust domain member, authenticated).
+    fn is_trusted_proxy(&self, source: &Target) -> bool {
+        let security = self.security_of(source);
+        if !security.is_verified_tls() {
+            return false;
+        }
+        let name = security.tls.as_ref().and_then(|t| t.server_name.as_deref());
+        self.config
+            .trusted_identity_proxies
+            .iter()
+            .any(|p| match p {
+                TrustedProxy::Addr(a) => *a == source.addr,
+                TrustedProxy::Name(n) => name.is_some_and(|v| v.eq_ignore_ascii_case(n)),
+            })
     }
 
     fn on_reinvite(&mut self, now: Instant, key: TransactionKey, req: Request) {
@@ -2558,7 +2891,7 @@ impl Endpoint {
                 let local_tag = s.from.tag().unwrap_or_default().to_owned();
                 if let Ok(mut d) = Dialog::uas(&req, &local_tag) {
                     d.local_seq = s.cseq;
-                    s.dialog = Some(d);
+                    s.dialog = Some(d.over(s.target.transport));
                 }
             }
             Some(d) => {
@@ -2677,7 +3010,7 @@ mod tests {
 
     fn ep() -> Endpoint {
         let addr: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
-        let mut cfg = EndpointConfig::new(addr);
+        let mut cfg = EndpointConfig::insecure(addr, Transport::Udp);
         cfg.contact_user = "bob".into();
         Endpoint::new(cfg, 7)
     }

@@ -162,7 +162,13 @@ async fn refused_connection_is_a_transport_error() {
 
 #[tokio::test]
 async fn tls_without_config_fails_cleanly() {
-    let mut client = Transports::bind(TransportConfig::default()).await.unwrap();
+    // TLS is on by default; this test turns it off explicitly.
+    let mut client = Transports::bind(TransportConfig {
+        tls: None,
+        ..TransportConfig::default()
+    })
+    .await
+    .unwrap();
     let mut layer = TransactionLayer::new(TimerConfig::default());
     layer
         .send_request(
@@ -186,7 +192,7 @@ async fn tls_without_config_fails_cleanly() {
 async fn bad_ca_file_is_a_setup_error() {
     let err = Transports::bind(TransportConfig {
         tls: Some(TlsConfig {
-            server_name: "cusax.test".into(),
+            server_name: Some("cusax.test".into()),
             trust: TrustAnchors::PemFile("/nonexistent/ca.pem".into()),
         }),
         ..TransportConfig::default()
@@ -213,7 +219,7 @@ async fn options_to_kamailio_over_udp_tcp_tls() {
     let mut transports = Transports::bind(TransportConfig {
         udp: Some("127.0.0.1:0".parse().unwrap()),
         tls: Some(TlsConfig {
-            server_name: domain.clone(),
+            server_name: Some(domain.clone()),
             trust: TrustAnchors::PemFile(PathBuf::from(ca)),
         }),
         ..TransportConfig::default()

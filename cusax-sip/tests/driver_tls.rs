@@ -159,7 +159,7 @@ async fn options_over_tls_with_sni_and_ca_file() {
     let (addr, sni, task, ca) = start_server().await;
     let mut client = Transports::bind(TransportConfig {
         tls: Some(TlsConfig {
-            server_name: domain.clone(),
+            server_name: Some(domain.clone()),
             trust: TrustAnchors::PemFile(ca),
         }),
         ..TransportConfig::default()
@@ -194,7 +194,7 @@ async fn tls_name_mismatch_is_a_transport_error() {
     let (addr, _sni, task, ca) = start_server().await;
     let mut client = Transports::bind(TransportConfig {
         tls: Some(TlsConfig {
-            server_name: "not-in-the-certificate.example".into(),
+            server_name: Some("not-in-the-certificate.example".into()),
             trust: TrustAnchors::PemFile(ca),
         }),
         ..TransportConfig::default()
@@ -230,7 +230,7 @@ async fn webpki_roots_do_not_trust_the_test_ca() {
     let (addr, _sni, task, _ca) = start_server().await;
     let mut client = Transports::bind(TransportConfig {
         tls: Some(TlsConfig {
-            server_name: "cusax.test".into(),
+            server_name: Some("cusax.test".into()),
             trust: TrustAnchors::WebPki,
         }),
         ..TransportConfig::default()

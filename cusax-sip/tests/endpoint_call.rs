@@ -52,7 +52,8 @@ impl Net {
 
     fn add(&mut self, port: u16, f: impl FnOnce(&mut EndpointConfig)) -> SocketAddr {
         let a = addr(port);
-        let mut cfg = EndpointConfig::new(a);
+        // The simulated network is plain UDP: an explicit opt-in.
+        let mut cfg = EndpointConfig::insecure(a, Transport::Udp);
         cfg.contact_user = format!("u{port}");
         f(&mut cfg);
         self.eps.insert(a, Endpoint::new(cfg, u64::from(port)));
@@ -218,7 +219,7 @@ fn call_ring_answer_hold_bye() {
         .expect("answer");
     net.run();
     let ev_a = net.take_events(a);
-    assert!(ev_a.iter().any(|e| matches!(e, SipEvent::CallAnswered { call, body } if *call == call_a && body.as_ref() == ANSWER)), "{ev_a:?}");
+    assert!(ev_a.iter().any(|e| matches!(e, SipEvent::CallAnswered { call, body, .. } if *call == call_a && body.as_ref() == ANSWER)), "{ev_a:?}");
     assert!(
         net.take_events(b)
             .iter()
@@ -633,7 +634,7 @@ fn register_with_digest_refresh_and_unregister() {
     let evs = net.take_events(a);
     assert!(
         evs.iter()
-            .any(|e| matches!(e, SipEvent::Registered { expires: 60 })),
+            .any(|e| matches!(e, SipEvent::Registered { expires: 60, .. })),
         "{evs:?}"
     );
     assert!(net.ep(a).is_registered());
@@ -989,7 +990,7 @@ fn interval_too_brief_is_retried_with_min_expires() {
     let evs = net.take_events(a);
     assert!(
         evs.iter()
-            .any(|e| matches!(e, SipEvent::Registered { expires: 120 })),
+            .any(|e| matches!(e, SipEvent::Registered { expires: 120, .. })),
         "{evs:?}"
     );
     let asked: Vec<String> = net
@@ -1178,7 +1179,7 @@ fn refresh_timeout_is_reported_and_retried() {
     assert!(
         net.take_events(a)
             .iter()
-            .any(|e| matches!(e, SipEvent::Registered { expires: 60 }))
+            .any(|e| matches!(e, SipEvent::Registered { expires: 60, .. }))
     );
     // Refresh at 30 s, Timer F (32 s) fires at 62 s: 408, then a retry 30 s later.
     net.advance(Duration::from_secs(63));

@@ -19,7 +19,8 @@ const ANSWER: &[u8] = b"v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127
 const HOLD: &[u8] = b"v=0\r\no=alice 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendonly\r\n";
 
 fn config(user: &str, server: SocketAddr, domain: &str) -> EndpointConfig {
-    let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    // Plain UDP, chosen explicitly (TLS is the default).
+    let mut c = EndpointConfig::insecure(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Udp);
     c.account = Some(Account {
         aor: Uri::parse(&format!("sip:{user}@{domain}")).expect("aor"),
         display_name: None,
@@ -114,7 +115,7 @@ async fn kamailio_call_hold_bye_and_cancel() {
         .expect("answer");
     let answer = alice
         .wait_for(WAIT, |e| match e {
-            SipEvent::CallAnswered { call, body } if *call == call_a => Some(body.clone()),
+            SipEvent::CallAnswered { call, body, .. } if *call == call_a => Some(body.clone()),
             SipEvent::CallFailed { status, .. } => panic!("call failed: {status}"),
             _ => None,
         })

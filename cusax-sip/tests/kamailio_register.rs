@@ -24,7 +24,8 @@ fn config(
     domain: &str,
     expires: u32,
 ) -> EndpointConfig {
-    let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    // Plain UDP, chosen explicitly (TLS is the default).
+    let mut c = EndpointConfig::insecure(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Udp);
     c.account = Some(Account {
         aor: Uri::parse(&format!("sip:{user}@{domain}")).expect("aor"),
         display_name: None,
@@ -40,7 +41,7 @@ fn config(
 async fn registered(client: &mut Client) -> Result<u32, String> {
     client
         .wait_for(WAIT, |e| match e {
-            SipEvent::Registered { expires } => Some(Ok(*expires)),
+            SipEvent::Registered { expires, .. } => Some(Ok(*expires)),
             SipEvent::RegistrationFailed { status, reason } => {
                 Some(Err(format!("{status} {reason}")))
             }

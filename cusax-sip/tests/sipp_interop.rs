@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cusax_sip::endpoint::{CallOptions, EndedBy, EndpointConfig, SipEvent};
 use cusax_sip::msg::Uri;
+use cusax_sip::transaction::Transport;
 use cusax_sip::ua::client::Client;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -126,7 +127,8 @@ fn spawn_sipp(bin: &Path, dir: &Path, scenario: &str, port: u16, extra: &[String
 }
 
 async fn client(impp: Option<&str>) -> Client {
-    let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    // Plain UDP, chosen explicitly (TLS is the default).
+    let mut c = EndpointConfig::insecure(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Udp);
     c.contact_user = "alice".into();
     c.call_info_impp = impp.map(str::to_owned);
     Client::start(c).await.expect("bind")

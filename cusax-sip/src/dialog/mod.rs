@@ -8,6 +8,7 @@
 //! with loose (`;lr`) and strict routing.
 
 use crate::msg::{CSeq, Contact, Headers, Method, NameAddr, Request, Response, Uri};
+use crate::transaction::Transport;
 
 /// The identifier of a dialog (RFC 3261 §12): Call-ID, local tag and remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -191,6 +192,14 @@ impl Dialog {
             remote_target,
             route_set,
         })
+    }
+
+    /// Marks the dialog secure when the message that created it travelled over TLS
+    /// (the dialog then stays on TLS: RFC 3261 §26.2, RFC 5630 §3.1.3). A dialog over a
+    /// `sips:` Request-URI is secure already; nothing makes a secure dialog insecure.
+    pub fn over(mut self, transport: Transport) -> Self {
+        self.secure |= transport == Transport::Tls;
+        self
     }
 
     /// Updates the remote target from the Contact of a target refresh request or its

@@ -28,10 +28,15 @@
 //!
 //! Stream transports are framed with [`crate::msg::framing::RawSipCodec`] (RFC 3261 §18.3
 //! Content-Length framing, RFC 5626 §3.5.1 CRLF keep-alives). Every TCP socket has
-//! `TCP_NODELAY` set. TLS uses rustls with the *ring* provider; the trust anchors come
-//! from a PEM CA file or from the Mozilla roots (`webpki-roots`), and the SNI / name
-//! checked is the SIP domain ([`TlsConfig::server_name`]). Only outgoing TLS is
-//! supported (a UA connects to its proxy and reuses that connection).
+//! `TCP_NODELAY` set. TLS uses rustls with the *ring* provider and is on by default
+//! ([`TransportConfig::default`]); the trust anchors come from a PEM CA file or from the
+//! Mozilla roots (`webpki-roots`). The SNI / name checked is chosen per connection
+//! target (RFC 5922 §7.2: the domain the target was resolved for) with
+//! [`Transports::send_named`] (the endpoint's [`crate::endpoint::Endpoint::tls_server_name`]),
+//! else [`TlsConfig::server_name`], else the target's IP address. Each established TLS
+//! connection is reported once as [`Input::Connected`] with its protocol version,
+//! cipher suite and verified name. Only outgoing TLS is supported (a UA connects to its
+//! proxy and reuses that connection).
 //!
 //! Server location (RFC 3263) lives in [`resolve`].
 
@@ -51,6 +56,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
+use crate::endpoint::TlsInfo;
 use crate::msg::framing::{RawFrame, RawSipCodec};
 use crate::transaction::{Target, TransactionLayer, Transmit, Transport};
 
@@ -73,6 +79,15 @@ pub enum Input {
         target: Target,
         /// What the operating system or TLS said.
         reason: String,
+    },
+    /// A TLS connection to `target` completed its handshake (the peer's certificate
+    /// chain and name were verified): what the application may show as signalling
+    /// security (RFC 7081 §7).
+    Connected {
+        /// The remote end.
+        target: Target,
+        /// The negotiated parameters.
+        tls: TlsInfo,
     },
 }
 
@@ -99,6 +114,7 @@ impl SansIo for TransactionLayer {
             Input::TransportError { target, reason } => {
                 self.handle_transport_error(now, &target, &reason)
             }
+            Input::Connected { .. } => {}
         }
     }
 
@@ -128,11 +144,33 @@ pub enum TrustAnchors {
 /// Outgoing TLS settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
-    /// The name sent as SNI and checked against the certificate: the SIP domain
-    /// (RFC 5922 §7.2).
-    pub server_name: String,
+    /// The fallback name sent as SNI and checked against the certificate when a send
+    /// names none ([`Transports::send_named`] picks one per connection target, RFC 5922
+    /// §7.2); `None` falls back to the target's IP address.
+    pub server_name: Option<String>,
     /// The trust anchors.
     pub trust: TrustAnchors,
+}
+
+impl Default for TlsConfig {
+    /// The Mozilla roots, names chosen per connection.
+    fn default() -> Self {
+        Self {
+            server_name: None,
+            trust: TrustAnchors::WebPki,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Trust the CA certificates of a PEM file (a private CA), names chosen per
+    /// connection.
+    pub fn with_ca_file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            server_name: None,
+            trust: TrustAnchors::PemFile(path.into()),
+        }
+    }
 }
 
 /// Which sockets to open.
@@ -142,7 +180,7 @@ pub struct TransportConfig {
     pub udp: Option<SocketAddr>,
     /// Accept TCP connections here.
     pub tcp_listen: Option<SocketAddr>,
-    /// Enable outgoing TLS.
+    /// Outgoing TLS (on by default with the Mozilla roots; `None` disables it).
     pub tls: Option<TlsConfig>,
     /// How long a TCP/TLS connect may take.
     pub connect_timeout: Duration,
@@ -151,11 +189,12 @@ pub struct TransportConfig {
 }
 
 impl Default for TransportConfig {
+    /// Outgoing TLS only (security by default); no plain socket.
     fn default() -> Self {
         Self {
             udp: None,
             tcp_listen: None,
-            tls: None,
+            tls: Some(TlsConfig::default()),
             connect_timeout: Duration::from_secs(10),
             connection_queue: 256,
         }
@@ -163,10 +202,20 @@ impl Default for TransportConfig {
 }
 
 impl TransportConfig {
-    /// Only a UDP socket bound to `addr`.
+    /// Only a plain UDP socket bound to `addr`, no TLS (an explicit opt-in to an
+    /// insecure transport).
     pub fn udp(addr: SocketAddr) -> Self {
         Self {
             udp: Some(addr),
+            tls: None,
+            ..Self::default()
+        }
+    }
+
+    /// Outgoing TLS trusting the CA certificates of a PEM file, no plain socket.
+    pub fn tls_with_ca_file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            tls: Some(TlsConfig::with_ca_file(path)),
             ..Self::default()
         }
     }
@@ -202,17 +251,24 @@ pub enum TransportSetupError {
 
 type ConnMap = Arc<Mutex<HashMap<Target, mpsc::Sender<Bytes>>>>;
 
+/// The TLS client configuration and the fallback server name.
+type TlsSetup = (
+    tokio_rustls::TlsConnector,
+    Option<rustls_pki_types::ServerName<'static>>,
+);
+
 /// The sockets of one SIP endpoint. See the [module docs](self).
 pub struct Transports {
     udp: Option<Arc<UdpSocket>>,
     tcp_local: Option<SocketAddr>,
-    tls: Option<(
-        tokio_rustls::TlsConnector,
-        rustls_pki_types::ServerName<'static>,
-    )>,
+    tls: Option<TlsSetup>,
     conns: ConnMap,
     input_tx: mpsc::Sender<Input>,
     input_rx: mpsc::Receiver<Input>,
+    /// Send failures detected synchronously, delivered by [`recv`](Self::recv) before
+    /// anything else: never dropped (at most one per [`send`](Self::send) call, so the
+    /// caller's own sends bound it).
+    failures: std::collections::VecDeque<Input>,
     buf: Vec<u8>,
     config: TransportConfig,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -272,6 +328,7 @@ impl Transports {
             conns,
             input_tx,
             input_rx,
+            failures: std::collections::VecDeque::new(),
             buf: vec![0; MAX_DATAGRAM],
             config,
             tasks,
@@ -289,6 +346,9 @@ impl Transports {
 
     /// The next received message or transport failure. Cancel-safe.
     pub async fn recv(&mut self) -> Input {
+        if let Some(failure) = self.failures.pop_front() {
+            return failure;
+        }
         loop {
             let udp = self.udp.clone();
             tokio::select! {
@@ -318,6 +378,14 @@ impl Transports {
     /// the connection to the target, which is opened on first use. Failures come back
     /// later as [`Input::TransportError`] from [`recv`](Self::recv).
     pub async fn send(&mut self, transmit: Transmit) {
+        self.send_named(transmit, None).await;
+    }
+
+    /// Like [`send`](Self::send); a new TLS connection authenticates `server_name`
+    /// (RFC 5922 §7.2: the domain the target stands for), else
+    /// [`TlsConfig::server_name`], else the target's IP address. An open connection to
+    /// the target is reused whatever the name.
+    pub async fn send_named(&mut self, transmit: Transmit, server_name: Option<String>) {
         let Transmit { target, data } = transmit;
         match target.transport {
             Transport::Udp => {
@@ -330,21 +398,16 @@ impl Transports {
                     self.fail(target, e.to_string());
                 }
             }
-            Transport::Tcp | Transport::Tls => self.send_stream(target, data),
+            Transport::Tcp | Transport::Tls => self.send_stream(target, data, server_name),
         }
     }
 
-    fn fail(&self, target: Target, reason: String) {
-        if self
-            .input_tx
-            .try_send(Input::TransportError { target, reason })
-            .is_err()
-        {
-            tracing::warn!(%target, "input queue full; transport error dropped");
-        }
+    fn fail(&mut self, target: Target, reason: String) {
+        self.failures
+            .push_back(Input::TransportError { target, reason });
     }
 
-    fn send_stream(&mut self, target: Target, data: Bytes) {
+    fn send_stream(&mut self, target: Target, data: Bytes, server_name: Option<String>) {
         let existing = {
             let map = self.conns.lock().unwrap_or_else(|p| p.into_inner());
             map.get(&target).filter(|s| !s.is_closed()).cloned()
@@ -355,10 +418,16 @@ impl Transports {
             }
             return;
         }
-        if target.transport == Transport::Tls && self.tls.is_none() {
-            self.fail(target, "TLS is not configured".into());
-            return;
-        }
+        let name = match target.transport {
+            Transport::Tls => match tls_name(self.tls.as_ref(), server_name, target) {
+                Ok(n) => Some(n),
+                Err(reason) => {
+                    self.fail(target, reason);
+                    return;
+                }
+            },
+            _ => None,
+        };
         let (tx, rx) = mpsc::channel(self.config.connection_queue);
         // The queue is empty, so the first message always fits.
         let _ = tx.try_send(data);
@@ -367,14 +436,24 @@ impl Transports {
             .unwrap_or_else(|p| p.into_inner())
             .insert(target, tx);
         let input_tx = self.input_tx.clone();
-        let tls = self.tls.clone();
+        let connector = self.tls.as_ref().map(|(c, _)| c.clone());
         let timeout = self.config.connect_timeout;
         let conns = self.conns.clone();
         tokio::spawn(async move {
-            let result = tokio::time::timeout(timeout, connect(target, tls)).await;
+            let result = tokio::time::timeout(timeout, connect(target, connector, name)).await;
             match result {
                 Ok(Ok(Stream::Tcp(s))) => connection(s, target, rx, input_tx, conns).await,
-                Ok(Ok(Stream::Tls(s))) => connection(*s, target, rx, input_tx, conns).await,
+                Ok(Ok(Stream::Tls(s, info))) => {
+                    // Reported before any message of the connection (same queue).
+                    if input_tx
+                        .send(Input::Connected { target, tls: info })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    connection(*s, target, rx, input_tx, conns).await
+                }
                 Ok(Err(e)) => {
                     forget(&conns, &target);
                     let _ = input_tx
@@ -427,23 +506,59 @@ fn forget(conns: &ConnMap, target: &Target) {
 
 enum Stream {
     Tcp(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>, TlsInfo),
+}
+
+/// The name a new TLS connection to `target` authenticates: `explicit`, else the
+/// configured fallback, else the target's IP address.
+fn tls_name(
+    tls: Option<&TlsSetup>,
+    explicit: Option<String>,
+    target: Target,
+) -> Result<rustls_pki_types::ServerName<'static>, String> {
+    let Some((_, fallback)) = tls else {
+        return Err("TLS is not configured".into());
+    };
+    match (explicit, fallback) {
+        (Some(n), _) => rustls_pki_types::ServerName::try_from(n.clone())
+            .map_err(|_| format!("invalid TLS server name {n:?}")),
+        (None, Some(f)) => Ok(f.clone()),
+        (None, None) => Ok(rustls_pki_types::ServerName::IpAddress(
+            target.addr.ip().into(),
+        )),
+    }
 }
 
 async fn connect(
     target: Target,
-    tls: Option<(
-        tokio_rustls::TlsConnector,
-        rustls_pki_types::ServerName<'static>,
-    )>,
+    connector: Option<tokio_rustls::TlsConnector>,
+    name: Option<rustls_pki_types::ServerName<'static>>,
 ) -> io::Result<Stream> {
     let tcp = TcpStream::connect(target.addr).await?;
     tcp.set_nodelay(true)?;
     match target.transport {
         Transport::Tls => {
-            let (connector, name) = tls.ok_or_else(|| io::Error::other("TLS is not configured"))?;
+            let (Some(connector), Some(name)) = (connector, name) else {
+                return Err(io::Error::other("TLS is not configured"));
+            };
+            let shown = name.to_str().into_owned();
             let s = connector.connect(name, tcp).await?;
-            Ok(Stream::Tls(Box::new(s)))
+            let conn = s.get_ref().1;
+            let info = TlsInfo {
+                protocol_version: conn
+                    .protocol_version()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default(),
+                cipher_suite: conn
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()))
+                    .unwrap_or_default(),
+                // rustls completes a client handshake only after the chain verified
+                // against the trust anchors and the certificate matched the name.
+                peer_verified: true,
+                server_name: Some(shown),
+            };
+            Ok(Stream::Tls(Box::new(s), info))
         }
         _ => Ok(Stream::Tcp(tcp)),
     }
@@ -534,15 +649,7 @@ async fn connection<S>(
         .await;
 }
 
-fn tls_connector(
-    config: &TlsConfig,
-) -> Result<
-    (
-        tokio_rustls::TlsConnector,
-        rustls_pki_types::ServerName<'static>,
-    ),
-    TransportSetupError,
-> {
+fn tls_connector(config: &TlsConfig) -> Result<TlsSetup, TransportSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     match &config.trust {
         TrustAnchors::WebPki => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -570,8 +677,13 @@ fn tls_connector(
         .map_err(|e| TransportSetupError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let name = rustls_pki_types::ServerName::try_from(config.server_name.clone())
-        .map_err(|_| TransportSetupError::ServerName(config.server_name.clone()))?;
+    let name = match &config.server_name {
+        Some(n) => Some(
+            rustls_pki_types::ServerName::try_from(n.clone())
+                .map_err(|_| TransportSetupError::ServerName(n.clone()))?,
+        ),
+        None => None,
+    };
     Ok((tokio_rustls::TlsConnector::from(Arc::new(client)), name))
 }
 

@@ -17,7 +17,8 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::driver::{self, TransportConfig, TransportSetupError, Transports};
 use crate::endpoint::{
-    CallId, CallOptions, Endpoint, EndpointConfig, EndpointError, Input, Output, SipEvent,
+    AnswerOptions, CallId, CallOptions, Endpoint, EndpointConfig, EndpointError, Input, Output,
+    SipEvent,
 };
 use crate::msg::Uri;
 use crate::transaction::{Transmit, Transport};
@@ -34,6 +35,9 @@ pub struct Client {
     events: mpsc::UnboundedReceiver<SipEvent>,
     task: tokio::task::JoinHandle<()>,
     local_addr: SocketAddr,
+    /// A bound (not listening) TCP socket holding the port Via and Contact name when
+    /// only outgoing TLS connections exist.
+    _port: Option<tokio::net::TcpSocket>,
 }
 
 impl std::fmt::Debug for Client {
@@ -45,21 +49,33 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Binds a UDP socket at `config.local_addr` (port 0 picks one; the endpoint then
-    /// uses the bound address in Via and Contact) and starts the endpoint task.
+    /// Opens the sockets `config.transport` needs and starts the endpoint task: for
+    /// TLS (the default) outgoing TLS trusting the Mozilla roots; for an explicitly
+    /// chosen plain transport ([`EndpointConfig::insecure`]) a UDP socket or a TCP
+    /// listener at `config.local_addr` (port 0 picks one; the endpoint then uses the
+    /// bound address in Via and Contact).
     pub async fn start(config: EndpointConfig) -> Result<Client, TransportSetupError> {
         Self::start_with(config, None).await
     }
 
-    /// Like [`start`](Self::start) with explicit transport settings (TCP/TLS). With
-    /// `config.transport` TCP and a `tcp_listen` address, Via and Contact carry the
-    /// listener's address; requests from the proxy come back over the connection we
-    /// opened (the proxy's alias for it, RFC 5923 style).
+    /// Like [`start`](Self::start) with explicit transport settings (a private CA for
+    /// TLS, TCP listener, ...). With `config.transport` TCP and a `tcp_listen` address,
+    /// Via and Contact carry the listener's address; requests from the proxy come back
+    /// over the connection we opened (the proxy's alias for it, RFC 5923 style); the
+    /// same holds for TLS connections.
     pub async fn start_with(
         mut config: EndpointConfig,
         transports: Option<TransportConfig>,
     ) -> Result<Client, TransportSetupError> {
-        let tc = transports.unwrap_or_else(|| TransportConfig::udp(config.local_addr));
+        let tc = transports.unwrap_or_else(|| match config.transport {
+            Transport::Udp => TransportConfig::udp(config.local_addr),
+            Transport::Tcp => TransportConfig {
+                tcp_listen: Some(config.local_addr),
+                tls: None,
+                ..TransportConfig::default()
+            },
+            _ => TransportConfig::default(),
+        });
         let transports = Transports::bind(tc).await?;
         // Via sent-by and Contact: the listening address of the configured transport
         // (the UDP socket, or the TCP listener), else the UDP socket.
@@ -69,10 +85,28 @@ impl Client {
         {
             config.local_addr = bound;
         }
+        // Outgoing TLS only: no socket of ours listens, but Via sent-by and Contact need
+        // a port (0 is invalid and a default 5061 may be the proxy's own on loopback).
+        // Reserve an ephemeral one; requests reach us over our connection (RFC 5923).
+        let mut port = None;
+        if config.local_addr.port() == 0 {
+            let socket = if config.local_addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            };
+            let addr = config.local_addr;
+            let bind = |e: std::io::Error| TransportSetupError::Bind { addr, source: e };
+            let socket = socket.map_err(bind)?;
+            socket.bind(addr).map_err(bind)?;
+            config.local_addr = socket.local_addr().map_err(bind)?;
+            port = Some(socket);
+        }
         let local_addr = config.local_addr;
-        let seed = rand::rng().next_u64();
+        let mut seed = [0u8; 32];
+        rand::rng().fill_bytes(&mut seed);
         let shared = Arc::new(Shared {
-            endpoint: Mutex::new(Endpoint::new(config, seed)),
+            endpoint: Mutex::new(Endpoint::from_seed(config, seed)),
             wake: Notify::new(),
         });
         let (events_tx, events) = mpsc::unbounded_channel();
@@ -82,6 +116,7 @@ impl Client {
             events,
             task,
             local_addr,
+            _port: port,
         })
     }
 
@@ -162,6 +197,17 @@ impl Client {
         self.with(|ep, now| ep.answer(now, call, status, body))
     }
 
+    /// Answers a call with options (Call-Info in the 2xx, see [`Endpoint::answer_with`]).
+    pub fn answer_with(
+        &self,
+        call: CallId,
+        status: u16,
+        body: Bytes,
+        opts: AnswerOptions,
+    ) -> Result<(), EndpointError> {
+        self.with(|ep, now| ep.answer_with(now, call, status, body, opts))
+    }
+
     /// Sends a re-INVITE.
     pub fn reinvite(&self, call: CallId, body: Bytes) -> Result<(), EndpointError> {
         self.with(|ep, now| ep.reinvite(now, call, body))
@@ -212,13 +258,18 @@ async fn run(
     events: mpsc::UnboundedSender<SipEvent>,
 ) {
     loop {
-        let mut sends: Vec<Transmit> = Vec::new();
+        let mut sends: Vec<(Transmit, Option<String>)> = Vec::new();
         let deadline = {
             let mut ep = lock(&shared);
             let mut deadline = None;
             while let Some(out) = ep.poll_output() {
                 match out {
-                    Output::Transmit(t) => sends.push(t),
+                    Output::Transmit(t) => {
+                        // RFC 5922 §7.2: each TLS connection checks its own target's name.
+                        let name = (t.target.transport == Transport::Tls)
+                            .then(|| ep.tls_server_name(&t.target));
+                        sends.push((t, name));
+                    }
                     Output::Event(e) => {
                         // The application may have dropped its receiver; keep running.
                         let _ = events.send(e);
@@ -233,8 +284,8 @@ async fn run(
             }
             deadline
         };
-        for t in sends {
-            transports.send(t).await;
+        for (t, name) in sends {
+            transports.send_named(t, name).await;
         }
         let sleep_until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
@@ -246,6 +297,7 @@ async fn run(
                     driver::Input::TransportError { target, reason } => {
                         Input::TransportError { target, reason }
                     }
+                    driver::Input::Connected { target, tls } => Input::Connected { target, tls },
                     #[allow(unreachable_patterns)]
                     _ => continue,
                 };
