@@ -220,7 +220,7 @@ async fn register(c: &mut Client) {
     let ok = c
         .wait_for(WAIT, |e| match e {
             SipEvent::Registered { .. } => Some(Ok(())),
-            SipEvent::RegistrationFailed { status, reason } => {
+            SipEvent::RegistrationFailed { status, reason, .. } => {
                 Some(Err(format!("{status} {reason}")))
             }
             _ => None,
@@ -326,7 +326,7 @@ async fn sipp_uac_calls_registered_ua_through_kamailio() {
         .expect("answer");
     if bob
         .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallConfirmed { call: c } if *c == call).then_some(())
+            matches!(e, SipEvent::CallConfirmed { call: c, .. } if *c == call).then_some(())
         })
         .await
         .is_none()
@@ -335,7 +335,7 @@ async fn sipp_uac_calls_registered_ua_through_kamailio() {
     }
     if bob
         .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Remote } if *c == call)
+            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Remote, .. } if *c == call)
                 .then_some(())
         })
         .await
@@ -384,7 +384,7 @@ async fn sipp_uac_through_kamailio_registered_ua_hangs_up() {
         .expect("answer");
     if alice
         .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallConfirmed { call: c } if *c == call).then_some(())
+            matches!(e, SipEvent::CallConfirmed { call: c, .. } if *c == call).then_some(())
         })
         .await
         .is_none()
@@ -395,7 +395,7 @@ async fn sipp_uac_through_kamailio_registered_ua_hangs_up() {
     alice.bye(call).expect("bye");
     if alice
         .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local } if *c == call)
+            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local, .. } if *c == call)
                 .then_some(())
         })
         .await
@@ -442,11 +442,12 @@ async fn ua_calls_sipp_uas_through_kamailio_over_tcp() {
         .expect("invite");
     let answered = alice
         .wait_for(WAIT, |e| match e {
-            SipEvent::CallAnswered { call: c, body } if *c == call => Some(Ok(body.clone())),
+            SipEvent::CallAnswered { call: c, body, .. } if *c == call => Some(Ok(body.clone())),
             SipEvent::CallFailed {
                 call: c,
                 status,
                 reason,
+                ..
             } if *c == call => Some(Err(format!("{status} {reason}"))),
             _ => None,
         })
@@ -463,7 +464,7 @@ async fn ua_calls_sipp_uas_through_kamailio_over_tcp() {
     alice.bye(call).expect("bye");
     if alice
         .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local } if *c == call)
+            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local, .. } if *c == call)
                 .then_some(())
         })
         .await
@@ -512,7 +513,7 @@ async fn sipp_uac_over_tcp_through_kamailio_to_ua_over_udp_which_hangs_up() {
         .expect("answer");
     if bob
         .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallConfirmed { call: c } if *c == call).then_some(())
+            matches!(e, SipEvent::CallConfirmed { call: c, .. } if *c == call).then_some(())
         })
         .await
         .is_none()
@@ -522,7 +523,7 @@ async fn sipp_uac_over_tcp_through_kamailio_to_ua_over_udp_which_hangs_up() {
     bob.bye(call).expect("bye");
     if bob
         .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local } if *c == call)
+            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local, .. } if *c == call)
                 .then_some(())
         })
         .await

@@ -276,8 +276,10 @@ async fn register(uas: &mut [Ua], which: usize) -> Result<u32, String> {
         .register(Instant::now())
         .map_err(|e| e.to_string())?;
     wait_for(uas, which, |e| match e {
-        SipEvent::Registered { expires } => Some(Ok(*expires)),
-        SipEvent::RegistrationFailed { status, reason } => Some(Err(format!("{status} {reason}"))),
+        SipEvent::Registered { expires, .. } => Some(Ok(*expires)),
+        SipEvent::RegistrationFailed { status, reason, .. } => {
+            Some(Err(format!("{status} {reason}")))
+        }
         _ => None,
     })
     .await
@@ -375,7 +377,7 @@ async fn tls_register_call_and_bye_through_kamailio() {
     uas[1].ep.ring(Instant::now(), call_b).expect("ring");
     assert!(
         wait_for(&mut uas, 0, |e| {
-            matches!(e, SipEvent::CallRinging { call } if *call == call_a).then_some(())
+            matches!(e, SipEvent::CallRinging { call, .. } if *call == call_a).then_some(())
         })
         .await
         .is_some(),
@@ -386,7 +388,7 @@ async fn tls_register_call_and_bye_through_kamailio() {
         .answer(Instant::now(), call_b, 200, Bytes::from_static(ANSWER))
         .expect("answer");
     let answer = wait_for(&mut uas, 0, |e| match e {
-        SipEvent::CallAnswered { call, body } if *call == call_a => Some(body.clone()),
+        SipEvent::CallAnswered { call, body, .. } if *call == call_a => Some(body.clone()),
         SipEvent::CallFailed { call, status, .. } if *call == call_a => {
             panic!("call failed: {status}")
         }
@@ -397,7 +399,7 @@ async fn tls_register_call_and_bye_through_kamailio() {
     assert_eq!(answer.as_ref(), ANSWER);
     assert!(
         wait_for(&mut uas, 1, |e| {
-            matches!(e, SipEvent::CallConfirmed { call } if *call == call_b).then_some(())
+            matches!(e, SipEvent::CallConfirmed { call, .. } if *call == call_b).then_some(())
         })
         .await
         .is_some(),
@@ -408,7 +410,7 @@ async fn tls_register_call_and_bye_through_kamailio() {
     uas[0].ep.bye(Instant::now(), call_a).expect("bye");
     assert!(
         wait_for(&mut uas, 0, |e| {
-            matches!(e, SipEvent::CallEnded { call, by: EndedBy::Local } if *call == call_a)
+            matches!(e, SipEvent::CallEnded { call, by: EndedBy::Local, .. } if *call == call_a)
                 .then_some(())
         })
         .await
@@ -417,7 +419,7 @@ async fn tls_register_call_and_bye_through_kamailio() {
     );
     assert!(
         wait_for(&mut uas, 1, |e| {
-            matches!(e, SipEvent::CallEnded { call, by: EndedBy::Remote } if *call == call_b)
+            matches!(e, SipEvent::CallEnded { call, by: EndedBy::Remote, .. } if *call == call_b)
                 .then_some(())
         })
         .await
