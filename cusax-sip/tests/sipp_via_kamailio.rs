@@ -181,10 +181,10 @@ fn spawn_sipp(bin: &Path, scenario: &Path, port: u16, extra: &[String]) -> Sipp 
     Sipp { child, log_dir }
 }
 
-/// An account at Kamailio over `transport` (explicitly: plain transports must be chosen).
+/// An account at Kamailio over the plain `transport` (sipp has no TLS), chosen
+/// explicitly with [`EndpointConfig::insecure`].
 fn config(user: &str, server: SocketAddr, transport: Transport, domain: &str) -> EndpointConfig {
-    let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-    c.transport = transport;
+    let mut c = EndpointConfig::insecure(SocketAddr::from(([127, 0, 0, 1], 0)), transport);
     c.account = Some(Account {
         aor: Uri::parse(&format!("sip:{user}@{domain}")).expect("aor"),
         display_name: None,
@@ -210,6 +210,7 @@ async fn start_tcp(user: &str, server: SocketAddr, domain: &str) -> Client {
     let cfg = config(user, server, Transport::Tcp, domain);
     let tc = TransportConfig {
         tcp_listen: Some(cfg.local_addr),
+        tls: None,
         ..TransportConfig::default()
     };
     Client::start_with(cfg, Some(tc)).await.expect("bind")

@@ -147,7 +147,11 @@ impl Ua {
                 transport: t.target.transport,
                 line: start_line(&t.data),
             });
-            self.tr.send(t).await;
+            // As `ua::client` does: each TLS connection authenticates the name the
+            // endpoint chose for its target (RFC 5922 §7.2).
+            let name =
+                (t.target.transport == Transport::Tls).then(|| self.ep.tls_server_name(&t.target));
+            self.tr.send_named(t, name).await;
         }
     }
 
@@ -173,6 +177,7 @@ impl Ua {
                 self.transport_errors.push(format!("{target}: {reason}"));
                 Input::TransportError { target, reason }
             }
+            driver::Input::Connected { target, tls } => Input::Connected { target, tls },
             _ => return,
         };
         self.ep.handle_input(Instant::now(), input);
@@ -300,9 +305,11 @@ async fn unregister(uas: &mut [Ua], which: usize) {
     }
 }
 
-fn tls_config(domain: &str, trust: TrustAnchors) -> TlsConfig {
+/// TLS with `trust`; the name each connection checks is the endpoint's choice (the
+/// account's domain for the registrar and outbound proxy).
+fn tls_config(trust: TrustAnchors) -> TlsConfig {
     TlsConfig {
-        server_name: domain.to_owned(),
+        server_name: None,
         trust,
     }
 }
@@ -330,15 +337,10 @@ async fn tls_register_call_and_bye_through_kamailio() {
         return;
     };
     let trust = TrustAnchors::PemFile(env.ca.clone());
-    let alice = Ua::tls(
-        "alice",
-        env.tls,
-        &env.domain,
-        tls_config(&env.domain, trust.clone()),
-    )
-    .await
-    .expect("alice's transports");
-    let bob = Ua::tls("bob", env.tls, &env.domain, tls_config(&env.domain, trust))
+    let alice = Ua::tls("alice", env.tls, &env.domain, tls_config(trust.clone()))
+        .await
+        .expect("alice's transports");
+    let bob = Ua::tls("bob", env.tls, &env.domain, tls_config(trust))
         .await
         .expect("bob's transports");
     let mut uas = [alice, bob];
@@ -546,10 +548,11 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// REGISTER through the relay with `tls`; returns the transport errors the UA saw.
-async fn failed_tls_register(env: &Env, tls: TlsConfig, expect_in_error: &str) {
+/// REGISTER as alice in `domain` through the relay with `tls`: must fail with a
+/// certificate error naming `expect_in_error`, and nothing may go out in the clear.
+async fn failed_tls_register(env: &Env, domain: &str, tls: TlsConfig, expect_in_error: &str) {
     let relay = Relay::start(env.tls).await;
-    let ua = Ua::tls("alice", relay.addr, &env.domain, tls)
+    let ua = Ua::tls("alice", relay.addr, domain, tls)
         .await
         .expect("transports");
     let mut uas = [ua];
@@ -621,7 +624,8 @@ async fn tls_wrong_ca_fails_clearly_without_plaintext_fallback() {
     // The Mozilla roots do not include the test CA.
     failed_tls_register(
         &env,
-        tls_config(&env.domain, TrustAnchors::WebPki),
+        &env.domain,
+        tls_config(TrustAnchors::WebPki),
         "UnknownIssuer",
     )
     .await;
@@ -635,10 +639,13 @@ async fn tls_wrong_server_name_fails_clearly_without_plaintext_fallback() {
         );
         return;
     };
-    // The right CA, but a name the certificate does not cover (RFC 5922 §7.2).
+    // The right CA, but an account in a domain the certificate does not cover: the
+    // endpoint asks the registrar's connection to authenticate that domain (RFC 5922
+    // §7.2).
     failed_tls_register(
         &env,
-        tls_config("not-cusax.invalid", TrustAnchors::PemFile(env.ca.clone())),
+        "not-cusax.invalid",
+        tls_config(TrustAnchors::PemFile(env.ca.clone())),
         "not valid for name",
     )
     .await;
