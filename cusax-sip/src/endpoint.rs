@@ -48,8 +48,8 @@ use crate::ua::register::{Registration, granted_expires, refresh_delay};
 
 /// Upper bound on concurrent calls and subscriptions each.
 pub const MAX_CALLS: usize = 1024;
-/// Upper bound on queued output events.
-const MAX_EVENTS: usize = 65536;
+/// Default of [`EndpointConfig::event_queue_limit`].
+pub const DEFAULT_EVENT_QUEUE_LIMIT: usize = 65536;
 /// Drained queues with more spare capacity than this many entries are shrunk.
 const SHRINK_ABOVE: usize = 64;
 /// Upper bound on 423 retries of one REGISTER.
@@ -135,6 +135,10 @@ pub struct EndpointConfig {
     /// domain, from a peer authenticated as a member of it). Empty by default: every
     /// asserted identity is reported as [`AssertedIdentity::Untrusted`].
     pub trusted_identity_proxies: Vec<TrustedProxy>,
+    /// How many undrained events make [`Endpoint::try_handle_input`] refuse input
+    /// (backpressure: the driver stops reading until it drained [`Endpoint::poll_output`]).
+    /// Events are never dropped.
+    pub event_queue_limit: usize,
 }
 
 /// A proxy whose P-Asserted-Identity is trusted when its request arrives over TLS with
@@ -196,6 +200,7 @@ impl EndpointConfig {
             message_refusal: MessageRefusal::MethodNotAllowed,
             allow_insecure_transport: false,
             trusted_identity_proxies: Vec::new(),
+            event_queue_limit: DEFAULT_EVENT_QUEUE_LIMIT,
         }
     }
 
@@ -536,6 +541,19 @@ pub enum Input {
         /// The connection's parameters.
         tls: TlsInfo,
     },
+}
+
+/// [`Endpoint::try_handle_input`] refused an input because
+/// [`EndpointConfig::event_queue_limit`] events wait to be drained (the application is
+/// behind). The input is handed back untouched: drain [`Endpoint::poll_output`], then
+/// offer it again, and read nothing new meanwhile.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("event queue full ({queued} events undrained): input refused, drain poll_output first")]
+pub struct Backpressure {
+    /// The refused input (boxed: an error stays small).
+    pub input: Box<Input>,
+    /// How many events wait.
+    pub queued: usize,
 }
 
 /// Output for the driver.
@@ -889,7 +907,29 @@ impl Endpoint {
 
     // ------------------------------------------------------------------ I/O contract
 
-    /// Feeds input at `now`.
+    /// Whether undrained events reached [`EndpointConfig::event_queue_limit`]: the driver
+    /// should drain [`Endpoint::poll_output`] before reading more input.
+    pub fn is_backpressured(&self) -> bool {
+        self.events.len() >= self.config.event_queue_limit.max(1)
+    }
+
+    /// Feeds input at `now` unless [`Endpoint::is_backpressured`]; then hands the input
+    /// back in [`Backpressure`] (nothing is lost; offer it again after draining). Drivers
+    /// use this so that the event queue stays bounded.
+    pub fn try_handle_input(&mut self, now: Instant, input: Input) -> Result<(), Backpressure> {
+        if self.is_backpressured() {
+            return Err(Backpressure {
+                input: Box::new(input),
+                queued: self.events.len(),
+            });
+        }
+        self.handle_input(now, input);
+        Ok(())
+    }
+
+    /// Feeds input at `now`, whatever the number of undrained events (no event is ever
+    /// dropped; a caller that does not drain lets the queue grow — drivers use
+    /// [`Endpoint::try_handle_input`]).
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.now = Some(now);
         match input {
@@ -1066,11 +1106,10 @@ impl Endpoint {
         d.id.matches(call_id, local, remote).then_some(*id)
     }
 
+    /// Queues an event. Never drops one: the queue is bounded by
+    /// [`Endpoint::try_handle_input`] refusing input once it holds
+    /// [`EndpointConfig::event_queue_limit`] events (one input adds a bounded number).
     fn push_event(&mut self, e: SipEvent) {
-        if self.events.len() >= MAX_EVENTS {
-            tracing::warn!("event queue full; dropping the oldest event");
-            self.events.pop_front();
-        }
         tracing::debug!(event = ?e, "sip event");
         self.events.push_back(e);
     }
@@ -2646,6 +2685,15 @@ impl Endpoint {
             let _ = self.tx.send_response(now, &key, resp);
             return;
         }
+        // §12.2.2: an in-dialog OPTIONS or MESSAGE of one of our calls is checked against
+        // the dialog's remote CSeq like any other (BYE, INFO, re-INVITE check their own).
+        if in_dialog
+            && matches!(req.method, Method::Options | Method::Message)
+            && let Some(call) = self.find_call_for(&req)
+            && !self.accept_in_dialog_cseq(now, &key, call, &req)
+        {
+            return;
+        }
         match req.method {
             Method::Invite if !in_dialog => self.on_new_invite(now, key, req, source),
             Method::Invite => self.on_reinvite(now, key, req),
@@ -2654,6 +2702,9 @@ impl Endpoint {
                     self.reply(now, &key, &req, 481);
                     return;
                 };
+                if !self.accept_in_dialog_cseq(now, &key, call, &req) {
+                    return;
+                }
                 self.reply(now, &key, &req, 200);
                 self.remove_call(call);
                 self.push_event(SipEvent::CallEnded {
@@ -2691,17 +2742,43 @@ impl Endpoint {
                 }
             }
             Method::Notify => self.on_notify(now, key, req),
-            Method::Info => {
-                let status = if self.find_call_for(&req).is_some() {
-                    200
-                } else {
-                    481
-                };
-                self.reply(now, &key, &req, status);
-            }
+            Method::Info => match self.find_call_for(&req) {
+                Some(call) => {
+                    if self.accept_in_dialog_cseq(now, &key, call, &req) {
+                        self.reply(now, &key, &req, 200);
+                    }
+                }
+                None => self.reply(now, &key, &req, 481),
+            },
             Method::Ack => {}
             _ => self.reply(now, &key, &req, 405),
         }
+    }
+
+    /// Checks the CSeq of an in-dialog request of `call` (RFC 3261 §12.2.2): a number
+    /// lower than (or equal to) the last one from the peer is out of order and gets
+    /// `500 Server Internal Error`; returns false then. Accepted numbers are remembered.
+    fn accept_in_dialog_cseq(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        call: CallId,
+        req: &Request,
+    ) -> bool {
+        let Ok(seq) = req.headers.cseq().map(|c| c.seq) else {
+            self.reply(now, key, req, 400);
+            return false;
+        };
+        let accepted = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.dialog.as_mut())
+            .is_none_or(|d| d.accept_remote_cseq(seq));
+        if !accepted {
+            tracing::debug!(?call, seq, method = %req.method, "in-dialog request out of order");
+            self.reply(now, key, req, 500);
+        }
+        accepted
     }
 
     fn on_new_invite(&mut self, now: Instant, key: TransactionKey, req: Request, source: Target) {

@@ -596,3 +596,103 @@ fn call_answered_exposes_every_call_info_of_the_2xx() {
     );
     assert!(ci[0].is_purpose("impp"));
 }
+
+// ------------------------------------------------------------------ in-dialog CSeq (RFC 3261 §12.2.2)
+
+/// An in-dialog request from the caller of `invite_text(branch, ..)`.
+fn in_dialog(method: &str, branch: &str, n: &str, local_tag: &str, seq: u32) -> String {
+    format!(
+        "{method} sip:alice@127.0.0.1:5070;transport=tls SIP/2.0
+Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK{n}
+Max-Forwards: 70
+From: <sip:bob@cusax.test>;tag=b-{branch}
+To: <sip:alice@cusax.test>;tag={local_tag}
+Call-ID: {branch}@cusax.test
+CSeq: {seq} {method}
+Content-Length: 0
+
+"
+    )
+}
+
+fn statuses(e: &mut Endpoint) -> (Vec<u16>, Vec<SipEvent>) {
+    let (out, events) = drain(e);
+    let st = out
+        .iter()
+        .filter_map(|t| match SipMessage::parse(t.data.clone()) {
+            Ok(SipMessage::Response(r)) => Some(r.status),
+            _ => None,
+        })
+        .collect();
+    (st, events)
+}
+
+#[test]
+fn in_dialog_requests_with_an_old_cseq_get_500() {
+    let now = Instant::now();
+    let proxy = Target::new(Transport::Tls, addr(PROXY));
+    let mut e = Endpoint::new(EndpointConfig::new(addr(LOCAL)), 12);
+    // The caller's INVITE has CSeq 1; our 200 gives the dialog our tag.
+    let ev = incoming(&mut e, proxy, "q1", "");
+    let ok = answer_and_get_200(&mut e, &ev, AnswerOptions::default());
+    let local_tag = ok.headers.to().expect("To").tag().expect("tag").to_owned();
+    let SipEvent::IncomingCall { call, .. } = ev else {
+        unreachable!()
+    };
+
+    // INFO 5 is accepted; INFO 3 afterwards is out of order.
+    feed(
+        &mut e,
+        now,
+        &in_dialog("INFO", "q1", "i5", &local_tag, 5),
+        proxy,
+    );
+    assert_eq!(statuses(&mut e).0, [200]);
+    feed(
+        &mut e,
+        now,
+        &in_dialog("INFO", "q1", "i3", &local_tag, 3),
+        proxy,
+    );
+    assert_eq!(statuses(&mut e).0, [500]);
+
+    // A BYE with a CSeq lower than the last one: 500, and the call goes on.
+    feed(
+        &mut e,
+        now,
+        &in_dialog("BYE", "q1", "b4", &local_tag, 4),
+        proxy,
+    );
+    let (st, events) = statuses(&mut e);
+    assert_eq!(st, [500]);
+    assert!(
+        !events
+            .iter()
+            .any(|ev| matches!(ev, SipEvent::CallEnded { .. })),
+        "{events:?}"
+    );
+    // An in-dialog OPTIONS below it too.
+    feed(
+        &mut e,
+        now,
+        &in_dialog("OPTIONS", "q1", "o2", &local_tag, 2),
+        proxy,
+    );
+    assert_eq!(statuses(&mut e).0, [500]);
+
+    // The next BYE in order ends the call.
+    feed(
+        &mut e,
+        now,
+        &in_dialog("BYE", "q1", "b6", &local_tag, 6),
+        proxy,
+    );
+    let (st, events) = statuses(&mut e);
+    assert_eq!(st, [200]);
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, SipEvent::CallEnded { call: c, .. } if *c == call)),
+        "{events:?}"
+    );
+}

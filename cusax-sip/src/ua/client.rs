@@ -32,7 +32,7 @@ struct Shared {
 /// [`Client::shutdown`] first for that).
 pub struct Client {
     shared: Arc<Shared>,
-    events: mpsc::UnboundedReceiver<SipEvent>,
+    events: mpsc::Receiver<SipEvent>,
     task: tokio::task::JoinHandle<()>,
     local_addr: SocketAddr,
     /// A bound (not listening) TCP socket holding the port Via and Contact name when
@@ -109,7 +109,7 @@ impl Client {
             endpoint: Mutex::new(Endpoint::from_seed(config, seed)),
             wake: Notify::new(),
         });
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(EVENT_CHANNEL);
         let task = tokio::spawn(run(shared.clone(), transports, events_tx));
         Ok(Client {
             shared,
@@ -252,11 +252,37 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Endpoint> {
     }
 }
 
-async fn run(
-    shared: Arc<Shared>,
-    mut transports: Transports,
-    events: mpsc::UnboundedSender<SipEvent>,
-) {
+/// Events the task holds for the application beyond the channel before it stops
+/// reading the network.
+const EVENT_CHANNEL: usize = 1024;
+
+fn to_core(input: driver::Input) -> Option<Input> {
+    Some(match input {
+        driver::Input::Receive {
+            data,
+            source,
+            transport,
+        } => Input::Receive {
+            data,
+            source,
+            transport,
+        },
+        driver::Input::TransportError { target, reason } => {
+            Input::TransportError { target, reason }
+        }
+        driver::Input::Connected { target, tls } => Input::Connected { target, tls },
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+/// The endpoint loop. Backpressure, never loss: events go to the application over a
+/// bounded channel; those that do not fit wait in `backlog`, and while any wait (or the
+/// endpoint refuses input, [`Endpoint::try_handle_input`]) the task reads nothing from
+/// the network — timers and commands still run — until the application caught up.
+async fn run(shared: Arc<Shared>, mut transports: Transports, events: mpsc::Sender<SipEvent>) {
+    let mut backlog: std::collections::VecDeque<SipEvent> = std::collections::VecDeque::new();
+    let mut held: Option<Input> = None;
     loop {
         let mut sends: Vec<(Transmit, Option<String>)> = Vec::new();
         let deadline = {
@@ -270,12 +296,15 @@ async fn run(
                             .then(|| ep.tls_server_name(&t.target));
                         sends.push((t, name));
                     }
-                    Output::Event(e) => {
-                        // The application may have dropped its receiver; keep running.
-                        let _ = events.send(e);
-                    }
+                    Output::Event(e) => backlog.push_back(e),
                     Output::Timeout(at) => {
                         deadline = Some(at);
+                        // The queue is drained: offer the refused input again.
+                        match held.take().map(|i| ep.try_handle_input(Instant::now(), i)) {
+                            Some(Ok(())) => continue,
+                            Some(Err(refused)) => held = Some(*refused.input),
+                            None => {}
+                        }
                         break;
                     }
                     #[allow(unreachable_patterns)]
@@ -284,24 +313,36 @@ async fn run(
             }
             deadline
         };
+        while let Some(e) = backlog.pop_front() {
+            match events.try_send(e) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(e)) => {
+                    backlog.push_front(e);
+                    break;
+                }
+                // The application dropped its receiver; keep running.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
         for (t, name) in sends {
             transports.send_named(t, name).await;
         }
+        let paused = !backlog.is_empty() || held.is_some();
         let sleep_until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            input = transports.recv() => {
-                let input = match input {
-                    driver::Input::Receive { data, source, transport } => {
-                        Input::Receive { data, source, transport }
-                    }
-                    driver::Input::TransportError { target, reason } => {
-                        Input::TransportError { target, reason }
-                    }
-                    driver::Input::Connected { target, tls } => Input::Connected { target, tls },
-                    #[allow(unreachable_patterns)]
-                    _ => continue,
-                };
-                lock(&shared).handle_input(Instant::now(), input);
+            input = transports.recv(), if !paused => {
+                if let Some(input) = to_core(input)
+                    && let Err(refused) = lock(&shared).try_handle_input(Instant::now(), input)
+                {
+                    held = Some(*refused.input);
+                }
+            }
+            permit = events.reserve(), if !backlog.is_empty() => {
+                match (permit, backlog.pop_front()) {
+                    (Ok(permit), Some(e)) => permit.send(e),
+                    (Err(_), _) => backlog.clear(), // receiver dropped
+                    (Ok(_), None) => {}
+                }
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(sleep_until)) => {
                 lock(&shared).handle_input(Instant::now(), Input::Timeout);
