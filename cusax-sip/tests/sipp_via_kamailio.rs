@@ -11,11 +11,12 @@
 //!   that our BYE crossed Kamailio (Max-Forwards decremented, Kamailio's Via on top).
 //!   Another has sipp over TCP and our UA over UDP: Kamailio bridges the transports
 //!   and record-routes twice, so each side's route set has two hops; our UA hangs up
-//!   and its BYE must cross both.
+//!   and its BYE must cross both. In another, sipp gives up while our UA rings: its
+//!   CANCEL crosses Kamailio, our UA reports the call cancelled and answers 487.
 //! - our UA as UAC (alice) over TCP through Kamailio to sipp as UAS over TCP: sipp
 //!   checks that the INVITE, ACK and BYE all crossed Kamailio.
 //!
-//! The scenario files are the repository's `scripts/sipp/*_via_proxy.xml`. Needs
+//! The scenario files are the repository's `scripts/sipp/*_via_proxy*.xml`. Needs
 //! `CUSAX_SIPP`, `CUSAX_KAMAILIO_UDP` (or `CUSAX_KAMAILIO_TCP`) and `CUSAX_SIP_DOMAIN`;
 //! skips when they are absent.
 #![cfg(feature = "driver")]
@@ -537,4 +538,60 @@ async fn sipp_uac_over_tcp_through_kamailio_to_ua_over_udp_which_hangs_up() {
         .expect("join");
     bob.shutdown(WAIT).await;
     r.expect("sipp (TCP) saw our BYE arrive through Kamailio");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_uac_cancels_through_kamailio_while_ua_rings() {
+    let Some(Env {
+        sipp,
+        domain,
+        udp: Some(proxy),
+        ..
+    }) = env()
+    else {
+        eprintln!(
+            "skipping: CUSAX_SIPP / CUSAX_KAMAILIO_UDP / CUSAX_SIP_DOMAIN not set (run scripts/interop-up.sh)"
+        );
+        return;
+    };
+    let _serial = REGISTERED_UAS.lock().await;
+    let mut bob = start_udp("bob", proxy, &domain).await;
+    register(&mut bob).await;
+    let sipp = spawn_sipp(
+        &sipp,
+        &scenario("uac_via_proxy_cancel.xml"),
+        free_port(false),
+        &uac_args(proxy, "u1", "bob", &domain),
+    );
+    let call = incoming_from_dave(&mut bob, "bob", &domain)
+        .await
+        .unwrap_or_else(|| sipp.fail("sipp's INVITE reaches bob through Kamailio"));
+    bob.ring(call).expect("ring");
+    // sipp gives up on the 180: Kamailio relays its CANCEL, we answer 200 and 487.
+    let ended = bob
+        .wait_for(WAIT, |e| match e {
+            SipEvent::CallCancelled { call: c, .. } if *c == call => Some(Ok(())),
+            SipEvent::CallConfirmed { call: c, .. } | SipEvent::CallEnded { call: c, .. }
+                if *c == call =>
+            {
+                Some(Err(format!("{e:?}")))
+            }
+            _ => None,
+        })
+        .await;
+    match ended {
+        Some(Ok(())) => {}
+        Some(Err(e)) => sipp.fail(&format!("expected CallCancelled, got {e}")),
+        None => sipp.fail("sipp's CANCEL reaches bob through Kamailio"),
+    }
+    // Answering now is too late: the call is gone.
+    assert!(
+        bob.answer(call, 200, Bytes::from_static(ANSWER)).is_err(),
+        "a cancelled call cannot be answered"
+    );
+    let r = tokio::task::spawn_blocking(move || sipp.wait(WAIT))
+        .await
+        .expect("join");
+    bob.shutdown(WAIT).await;
+    r.expect("sipp got 200 for its CANCEL and our 487 through Kamailio");
 }
