@@ -759,7 +759,13 @@ pub struct Endpoint {
     /// Established TLS connections (from [`Input::Connected`]), at most
     /// [`MAX_CONNECTIONS`].
     connections: HashMap<Target, TlsInfo>,
+    /// The digest realm each server challenged us with, by (server, proxy challenge):
+    /// later requests to it carry credentials pre-emptively (RFC 7616 §3.4.5).
+    auth_realms: HashMap<(Target, bool), String>,
 }
+
+/// Upper bound on remembered (server, realm) pairs.
+const MAX_AUTH_REALMS: usize = 16;
 
 /// Upper bound on remembered TLS connections.
 const MAX_CONNECTIONS: usize = 1024;
@@ -846,6 +852,7 @@ impl Endpoint {
             next_id: 1,
             events: VecDeque::new(),
             connections: HashMap::new(),
+            auth_realms: HashMap::new(),
         }
     }
 
@@ -1274,7 +1281,7 @@ impl Endpoint {
     fn send(
         &mut self,
         now: Instant,
-        request: Request,
+        mut request: Request,
         target: Target,
         purpose: Purpose,
         auth_attempts: u8,
@@ -1282,6 +1289,9 @@ impl Endpoint {
         if target.transport != Transport::Tls && !self.config.allow_insecure_transport {
             tracing::warn!(method = %request.method, %target, "plain transport refused");
             return Err(EndpointError::InsecureTransport(target));
+        }
+        if auth_attempts == 0 {
+            self.preauthorize(&mut request, target);
         }
         tracing::debug!(method = %request.method, uri = %request.uri, %target, "sending request");
         let key = self
@@ -1298,6 +1308,41 @@ impl Endpoint {
             },
         );
         Ok(key)
+    }
+
+    /// Adds credentials to a new out-of-dialog request for a server that challenged us
+    /// before (RFC 7616 §3.4.5, RFC 3261 §22.3): the remembered nonce of that server's
+    /// realm with the next nonce count, saving the 401/407 round trip. A server that no
+    /// longer accepts the nonce answers 401/407 (often `stale=true`) and
+    /// [`Endpoint::retry_with_auth`] takes the challenge path as for a first request.
+    fn preauthorize(&mut self, req: &mut Request, target: Target) {
+        if matches!(req.method, Method::Ack | Method::Cancel)
+            || req.headers.contains("Authorization")
+            || req.headers.contains("Proxy-Authorization")
+            || req.headers.to().ok().is_some_and(|t| t.tag().is_some())
+        {
+            return;
+        }
+        // REGISTER is challenged by the registrar (401), the rest by the proxy (407).
+        let proxy = req.method != Method::Register;
+        let Some(realm) = self.auth_realms.get(&(target, proxy)) else {
+            return;
+        };
+        let Some(session) = self.digest.as_mut() else {
+            return;
+        };
+        let method = req.method.as_str().to_owned();
+        let uri = req.uri.to_string();
+        if let Some(creds) = session.authorize(Some(realm), &method, &uri, &req.body, &mut self.rng)
+        {
+            tracing::debug!(%target, realm, %method, "pre-emptive credentials");
+            let header = if proxy {
+                "Proxy-Authorization"
+            } else {
+                "Authorization"
+            };
+            req.headers.push(header, creds.to_string());
+        }
     }
 
     /// A response to `req` (RFC 3261 §8.2.6): Via, From, To (with `to_tag` if the To
@@ -1441,6 +1486,7 @@ impl Endpoint {
                     if let Some(d) = self.digest.as_mut() {
                         d.reset();
                     }
+                    self.auth_realms.clear();
                     self.push_event(SipEvent::Unregistered);
                 } else {
                     let expires = granted_expires(resp, &contact, reg.expires);
@@ -1521,7 +1567,12 @@ impl Endpoint {
         }
         self.finish_request(&mut req, body, None);
         let id = CallId(self.next_id());
-        self.send(now, req.clone(), target, Purpose::Invite(id), 0)?;
+        let key = self.send(now, req.clone(), target, Purpose::Invite(id), 0)?;
+        // Keep the INVITE as sent (with pre-emptive credentials, which its ACK copies).
+        let req = self
+            .pending
+            .get(&key)
+            .map_or(req, |p| Request::clone(&p.request));
         self.insert_call(
             id,
             Call {
@@ -2577,6 +2628,12 @@ impl Endpoint {
                     return false;
                 }
             };
+        if let Some(realm) = creds.realm() {
+            if self.auth_realms.len() >= MAX_AUTH_REALMS {
+                self.auth_realms.clear();
+            }
+            self.auth_realms.insert((p.target, proxy), realm.to_owned());
+        }
         let mut req = Request::clone(&p.request);
         req.headers.remove("Via");
         let header = if proxy {
@@ -2584,7 +2641,9 @@ impl Endpoint {
         } else {
             "Authorization"
         };
-        req.headers.remove(header);
+        // Pre-emptive credentials the server refused go too.
+        req.headers.remove("Authorization");
+        req.headers.remove("Proxy-Authorization");
         req.headers.push(header, creds.to_string());
         // New CSeq: for dialogs, the dialog's next number; else the old one + 1.
         let old = req.headers.cseq().map(|c| c.seq).unwrap_or(1);

@@ -696,3 +696,243 @@ fn in_dialog_requests_with_an_old_cseq_get_500() {
         "{events:?}"
     );
 }
+
+// ------------------------------------------------------------------ pre-emptive credentials
+
+fn auth_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    value.split(',').find_map(|p| {
+        let p = p.trim().trim_start_matches("Digest ").trim();
+        let (n, v) = p.split_once('=')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// Answers the REGISTER in `out[0]` with 200 and returns whether Registered came.
+fn register_ok(e: &mut Endpoint, out: &[Transmit], registrar: Target) -> bool {
+    let reg = parse_request(&out[0]);
+    let contact = reg.headers.get("Contact").expect("Contact").to_owned();
+    feed(
+        e,
+        Instant::now(),
+        &respond(&reg, 200, "r", &format!("Contact: {contact};expires=600\n")),
+        registrar,
+    );
+    drain(e)
+        .1
+        .iter()
+        .any(|ev| matches!(ev, SipEvent::Registered { .. }))
+}
+
+#[test]
+fn later_requests_reuse_the_nonce_with_the_next_nonce_count() {
+    let now = Instant::now();
+    let registrar = Target::new(Transport::Tls, addr(PROXY));
+    let mut cfg = EndpointConfig::new(addr(LOCAL));
+    cfg.account = Some(account(registrar));
+    let mut e = Endpoint::new(cfg, 13);
+    let challenge = |nonce: &str, stale: bool| {
+        format!(
+            "WWW-Authenticate: Digest realm=\"cusax.test\", nonce=\"{nonce}\", qop=\"auth\", algorithm=MD5{}\n",
+            if stale { ", stale=true" } else { "" }
+        )
+    };
+
+    // First REGISTER: no credentials, 401, retry with nc=1.
+    e.register(now).expect("register");
+    let (out, _) = drain(&mut e);
+    let reg = parse_request(&out[0]);
+    assert!(!reg.headers.contains("Authorization"));
+    feed(
+        &mut e,
+        now,
+        &respond(&reg, 401, "c", &challenge("n1", false)),
+        registrar,
+    );
+    let (out, _) = drain(&mut e);
+    let auth = parse_request(&out[0])
+        .headers
+        .get("Authorization")
+        .expect("credentials")
+        .to_owned();
+    assert_eq!(auth_param(&auth, "nonce"), Some("n1"));
+    assert_eq!(auth_param(&auth, "nc"), Some("00000001"));
+    assert!(register_ok(&mut e, &out, registrar));
+
+    // The refresh carries credentials at once: same nonce, nc=2; no round trip.
+    e.register(now).expect("refresh");
+    let (out, _) = drain(&mut e);
+    assert_eq!(out.len(), 1);
+    let auth = parse_request(&out[0])
+        .headers
+        .get("Authorization")
+        .expect("pre-emptive credentials")
+        .to_owned();
+    assert_eq!(auth_param(&auth, "nonce"), Some("n1"));
+    assert_eq!(auth_param(&auth, "nc"), Some("00000002"));
+    assert!(register_ok(&mut e, &out, registrar));
+
+    // The next one: nc=3. The server says the nonce is stale: the challenge path
+    // answers the new nonce with nc=1, and no authentication failure is reported.
+    e.register(now).expect("refresh");
+    let (out, _) = drain(&mut e);
+    let reg = parse_request(&out[0]);
+    let auth = reg.headers.get("Authorization").expect("credentials");
+    assert_eq!(auth_param(auth, "nc"), Some("00000003"));
+    feed(
+        &mut e,
+        now,
+        &respond(&reg, 401, "c", &challenge("n2", true)),
+        registrar,
+    );
+    let (out, events) = drain(&mut e);
+    assert!(
+        !events
+            .iter()
+            .any(|ev| matches!(ev, SipEvent::AuthenticationFailed { .. })),
+        "{events:?}"
+    );
+    let retry = parse_request(&out[0]);
+    let auths: Vec<&str> = retry.headers.get_all("Authorization").collect();
+    assert_eq!(auths.len(), 1, "the refused credentials are replaced");
+    assert_eq!(auth_param(auths[0], "nonce"), Some("n2"));
+    assert_eq!(auth_param(auths[0], "nc"), Some("00000001"));
+    assert!(register_ok(&mut e, &out, registrar));
+
+    // A plain 401 with a fresh nonce (not stale) for pre-emptive credentials is no
+    // wrong password either: answered once.
+    e.register(now).expect("refresh");
+    let (out, _) = drain(&mut e);
+    let reg = parse_request(&out[0]);
+    assert_eq!(
+        auth_param(reg.headers.get("Authorization").expect("creds"), "nonce"),
+        Some("n2")
+    );
+    feed(
+        &mut e,
+        now,
+        &respond(&reg, 401, "c", &challenge("n3", false)),
+        registrar,
+    );
+    let (out, events) = drain(&mut e);
+    assert!(
+        !events
+            .iter()
+            .any(|ev| matches!(ev, SipEvent::AuthenticationFailed { .. }))
+    );
+    let retry = parse_request(&out[0]);
+    assert_eq!(
+        auth_param(retry.headers.get("Authorization").expect("creds"), "nonce"),
+        Some("n3")
+    );
+    assert!(register_ok(&mut e, &out, registrar));
+}
+
+#[test]
+fn a_proxy_challenge_makes_later_invites_carry_proxy_credentials() {
+    let now = Instant::now();
+    let proxy = Target::new(Transport::Tls, addr(PROXY));
+    let mut cfg = EndpointConfig::new(addr(LOCAL));
+    let mut acc = account(proxy);
+    acc.outbound_proxy = Some(proxy);
+    cfg.account = Some(acc);
+    let mut e = Endpoint::new(cfg, 14);
+    let to = Uri::parse("sip:bob@cusax.test").expect("uri");
+    e.invite(now, to.clone(), Bytes::new(), CallOptions::default())
+        .expect("invite");
+    let (out, _) = drain(&mut e);
+    let inv = parse_request(&out[0]);
+    assert!(!inv.headers.contains("Proxy-Authorization"));
+    feed(
+        &mut e,
+        now,
+        &respond(
+            &inv,
+            407,
+            "p",
+            "Proxy-Authenticate: Digest realm=\"cusax.test\", nonce=\"p1\", qop=\"auth\"\n",
+        ),
+        proxy,
+    );
+    let (out, _) = drain(&mut e);
+    let retry = out
+        .iter()
+        .map(parse_request)
+        .find(|r| r.method.as_str() == "INVITE")
+        .expect("retried INVITE");
+    let creds = retry
+        .headers
+        .get("Proxy-Authorization")
+        .expect("credentials");
+    assert_eq!(auth_param(creds, "nc"), Some("00000001"));
+
+    // A second call and a MESSAGE to the same proxy: credentials from the start.
+    e.invite(now, to.clone(), Bytes::new(), CallOptions::default())
+        .expect("invite");
+    e.message(now, to, "text/plain", Bytes::from_static(b"hi"))
+        .expect("message");
+    let (out, _) = drain(&mut e);
+    let ncs: Vec<String> = out
+        .iter()
+        .map(parse_request)
+        .filter(|r| matches!(r.method.as_str(), "INVITE" | "MESSAGE"))
+        .map(|r| {
+            let v = r
+                .headers
+                .get("Proxy-Authorization")
+                .expect("pre-emptive credentials");
+            assert_eq!(auth_param(v, "nonce"), Some("p1"));
+            assert_eq!(
+                auth_param(v, "uri"),
+                Some("sip:bob@cusax.test"),
+                "digest-uri is the Request-URI"
+            );
+            auth_param(v, "nc").expect("nc").to_owned()
+        })
+        .collect();
+    assert_eq!(ncs, ["00000002", "00000003"]);
+}
+
+// ------------------------------------------------------------------ seeding
+
+/// The Call-ID and From tag of the first INVITE of an endpoint seeded with `seed`.
+fn first_ids(seed: [u8; 32]) -> (String, String) {
+    let mut e = Endpoint::from_seed(EndpointConfig::new(addr(LOCAL)), seed);
+    e.invite(
+        Instant::now(),
+        Uri::parse("sip:bob@127.0.0.1:5061").expect("uri"),
+        Bytes::new(),
+        CallOptions::default(),
+    )
+    .expect("invite");
+    let (out, _) = drain(&mut e);
+    let inv = parse_request(&out[0]);
+    (
+        inv.headers.call_id().expect("Call-ID").to_owned(),
+        inv.headers
+            .from()
+            .expect("From")
+            .tag()
+            .expect("tag")
+            .to_owned(),
+    )
+}
+
+#[test]
+fn every_seed_byte_counts() {
+    // 256-bit seeds: two seeds equal in their first 64 (and 128) bits still give
+    // different identifiers, so the generator state holds more than 64 bits of entropy.
+    let base = [7u8; 32];
+    let ids = first_ids(base);
+    assert_eq!(ids, first_ids(base), "deterministic for a given seed");
+    for i in [8usize, 16, 31] {
+        let mut other = base;
+        other[i] ^= 1;
+        let o = first_ids(other);
+        assert_ne!(ids.0, o.0, "Call-ID ignores seed byte {i}");
+        assert_ne!(ids.1, o.1, "tag ignores seed byte {i}");
+    }
+    // Call-IDs carry 128 bits (32 hex digits).
+    assert!(ids.0.len() >= 32, "{}", ids.0);
+}
