@@ -546,7 +546,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// REGISTER through the relay with `tls`; returns the transport errors the UA saw.
+/// REGISTER through the relay with `tls`: must fail with a certificate error naming
+/// `expect_in_error`, and nothing may go out in the clear.
 async fn failed_tls_register(env: &Env, tls: TlsConfig, expect_in_error: &str) {
     let relay = Relay::start(env.tls).await;
     let ua = Ua::tls("alice", relay.addr, &env.domain, tls)
