@@ -11,9 +11,15 @@
 //! (BYE) and check that baresip's recording of what it decoded from us has our 440 Hz
 //! as its dominant frequency.
 //!
+//! Signalling to baresip is plain UDP through Kamailio, so the SDES keys travel in the
+//! clear: the test opts in with `MediaConfig::allow_insecure_sdes` (refused by default,
+//! RFC 4568 §8.3) and checks that the security summary says the media is not
+//! confidential.
+//!
 //! Needs `CUSAX_KAMAILIO_UDP`, `CUSAX_SIP_DOMAIN`, `CUSAX_BARESIP_CTRL` and
 //! `CUSAX_BARESIP_DIR` (written by `CUSAX_WITH_BARESIP=1 scripts/interop-up.sh`);
-//! skips when they are absent. Assumes nobody else calls carol meanwhile (it finds
+//! skips when they are absent. `CUSAX_BARESIP_USER` names baresip's account (default
+//! `carol`). Assumes nobody else calls that account meanwhile (it finds
 //! baresip's recording as the new `*-dec.wav` file of the call).
 
 mod common;
@@ -29,7 +35,9 @@ use common::{Spectrum, baresip_source_wav, first_channel, sine, wav_files};
 use cusax_media::driver::{UdpDriver, ntp_now};
 use cusax_media::keying::sdes::SrtpSuite;
 use cusax_media::sdp::SessionDescription;
-use cusax_media::sdp::offer_answer::{AudioCodec, MediaConfig, Negotiated, OfferAnswer};
+use cusax_media::sdp::offer_answer::{
+    AudioCodec, MediaConfig, Negotiated, NegotiationError, OfferAnswer, SecuritySummary,
+};
 use cusax_media::session::{MediaSession, SessionConfig, SessionStats};
 use cusax_media::wav::Wav;
 use cusax_sip::endpoint::{Account, CallOptions, EndedBy, EndpointConfig, SipEvent};
@@ -54,6 +62,7 @@ struct Env {
     domain: String,
     ctrl: SocketAddr,
     dir: PathBuf,
+    user: String,
 }
 
 fn env() -> Result<Env, String> {
@@ -66,11 +75,13 @@ fn env() -> Result<Env, String> {
         .parse()
         .map_err(|e| format!("CUSAX_BARESIP_CTRL: {e}"))?;
     let dir = PathBuf::from(var("CUSAX_BARESIP_DIR")?);
+    let user = var("CUSAX_BARESIP_USER").unwrap_or_else(|_| "carol".to_owned());
     Ok(Env {
         kamailio,
         domain,
         ctrl,
         dir,
+        user,
     })
 }
 
@@ -94,6 +105,8 @@ struct CallReport {
     label: &'static str,
     codec: String,
     suite: String,
+    /// The security summary (RFC 7081 §7) as shown to a user.
+    security: SecuritySummary,
     rtcp_mux: bool,
     /// Whether a separate RTCP socket (RTP port + 1) could be bound without rtcp-mux.
     rtcp_socket: bool,
@@ -154,20 +167,31 @@ async fn call(
     let mut mc = MediaConfig::new(local);
     mc.codecs = codecs;
     mc.srtp_suites = suites.to_vec();
+    // The SIP hop to baresip is UDP: SDES keys are refused there by default...
+    let refused = OfferAnswer::new(mc.clone(), &mut rand::rng()).create_offer(false);
+    assert_eq!(
+        refused.err(),
+        Some(NegotiationError::InsecureSignalling),
+        "{label}: SDES over insecure signalling must be refused by default"
+    );
+    // ...so this lab test opts in explicitly, and the summary must say so.
+    mc.allow_insecure_sdes = true;
     let mut oa = OfferAnswer::new(mc, &mut rand::rng());
-    let offer = oa.create_offer().expect("offer").to_string();
+    let offer = oa.create_offer(false).expect("offer").to_string();
     let before: HashSet<PathBuf> = wav_files(&env.dir, ".wav")
         .into_iter()
         .map(|(p, _)| p)
         .collect();
 
-    // baresip 1.0 auto-answers only with the account parameter `;answermode=auto`;
-    // without it, answer through its remote control when the call comes in.
+    // baresip 1.0 auto-answers only with the account parameter `;answermode=auto`
+    // (interop/baresip/accounts.in); a baresip started without it is answered through
+    // its remote control when the call comes in. Both may happen: then `accept` finds
+    // the call already answered, which is fine.
     let ctrl = Ctrl::connect(env.ctrl).await.expect("ctrl_tcp");
     let acceptor = tokio::spawn(accept_incoming(ctrl, "sip:alice@".to_owned()));
-    let carol = Uri::parse(&format!("sip:carol@{}", env.domain)).expect("uri");
+    let peer = Uri::parse(&format!("sip:{}@{}", env.user, env.domain)).expect("uri");
     let id = alice
-        .invite(carol, Bytes::from(offer.clone()), CallOptions::default())
+        .invite(peer, Bytes::from(offer.clone()), CallOptions::default())
         .expect("invite");
     let answer = alice
         .wait_for(WAIT, |e| match e {
@@ -184,6 +208,9 @@ async fn call(
         .unwrap_or_else(|e| panic!("{label}: call failed: {e}\noffer:\n{offer}"));
     // The acceptor may still be reading the response to its `accept`.
     let answered_by = match tokio::time::timeout(Duration::from_secs(2), acceptor).await {
+        Ok(Ok(Ok((_, resp)))) if resp.contains(r#""ok":false"#) => {
+            format!("baresip auto-answer (ctrl_tcp accept found it answered: {resp})")
+        }
         Ok(Ok(Ok((_, resp)))) => format!("ctrl_tcp accept, response {resp}"),
         Ok(Ok(Err(e))) => format!("baresip (ctrl_tcp: {e})"),
         Ok(Err(e)) => format!("baresip (ctrl task: {e})"),
@@ -193,7 +220,10 @@ async fn call(
     let answer_text = String::from_utf8_lossy(&answer).into_owned();
     let negotiated = SessionDescription::parse(&answer)
         .map_err(|e| e.to_string())
-        .and_then(|sdp| oa.accept_answer(&sdp, false).map_err(|e| e.to_string()));
+        .and_then(|sdp| {
+            // the answer came over UDP too
+            oa.accept_answer(&sdp, false).map_err(|e| e.to_string())
+        });
     let negotiated = match negotiated {
         Ok(n) => n,
         Err(e) => {
@@ -203,6 +233,7 @@ async fn call(
     };
     let (codec, suite) = describe(&negotiated);
     eprintln!("{label}: negotiated codec {codec}, SRTP suite {suite}");
+    eprintln!("{label}: security: {}", negotiated.security);
     tracing::debug!(%offer, answer = %answer_text, "SDP");
 
     // RTCP: on the RTP port with rtcp-mux, else on the next port (our offer has no
@@ -266,6 +297,7 @@ async fn call(
         label,
         codec,
         suite,
+        security: negotiated.security,
         rtcp_mux: negotiated.audio.rtcp_mux,
         rtcp_socket,
         stats,
@@ -299,6 +331,17 @@ fn check(r: &CallReport, their_freq: f64) {
         r.silent_pulls,
     );
     assert!(r.suite != "none (plain RTP)", "{label}: media must be SRTP");
+    // The keys crossed plain UDP signalling: the summary must not claim confidentiality.
+    assert!(
+        !r.security.keys_via_secure_signalling && !r.security.confidential,
+        "{label}: {:?}",
+        r.security
+    );
+    assert!(
+        r.security.to_string().contains("INSECURE signalling"),
+        "{label}: {}",
+        r.security
+    );
     assert!(
         s.packets_sent >= TICKS as u64 - 5,
         "{label}: sent {}",
@@ -465,7 +508,7 @@ async fn baresip_srtp_opus_and_pcmu_calls() {
         "summary: {}",
         [&opus, &pcmu, &opus32]
             .iter()
-            .map(|r| format!("{}: {} with {}", r.label, r.codec, r.suite))
+            .map(|r| format!("{}: {} with {} ({})", r.label, r.codec, r.suite, r.security))
             .collect::<Vec<_>>()
             .join("; ")
     );
