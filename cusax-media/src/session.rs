@@ -363,9 +363,12 @@ impl MediaSession {
     ///   symmetric RTP does not move back to the address the peer left).
     /// - SRTP: a direction whose key changed gets a new context
     ///   ([`SrtpSession::rekey`]); [`crate::sdp::offer_answer::OfferAnswer`] generates
-    ///   fresh keys for every exchange (RFC 4568 §7.1.4). Until the peer applies the
-    ///   same exchange, packets under the old key fail authentication and are counted
-    ///   in `srtp_auth_failures` (at most about one round trip of packets).
+    ///   fresh keys for every exchange (RFC 4568 §7.1.4). We keep accepting the peer's
+    ///   packets under its previous key until one under the new key authenticates, so
+    ///   packets in flight are not lost here; a peer without such a grace drops our
+    ///   packets under the new key until it has applied the exchange (about one round
+    ///   trip). Payload types of the previous negotiation stay accepted in the same way
+    ///   until a packet with a new one arrives (RFC 3264 §8.3.2).
     ///
     /// On error (a codec or key the session cannot use; our misuse) nothing changes.
     pub fn update(&mut self, audio: NegotiatedAudio) -> Result<(), SessionError> {

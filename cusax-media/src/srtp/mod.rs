@@ -387,6 +387,49 @@ mod tests {
     }
 
     #[test]
+    fn rekey_switches_changed_directions_and_accepts_old_key_packets_until_the_new_one() {
+        for suite in SrtpSuite::ALL {
+            let (a, b) = (key(suite, 1), key(suite, 2));
+            let mut alice = SrtpSession::new(suite, &a, &b).unwrap();
+            let mut bob = SrtpSession::new(suite, &b, &a).unwrap();
+            let old1 = alice.protect_rtp(&rtp(10)).unwrap();
+            let old2 = alice.protect_rtp(&rtp(11)).unwrap();
+            assert!(bob.unprotect_rtp(&old1).is_ok());
+            // alice re-offers with a new key; bob's key is unchanged
+            let a2 = key(suite, 3);
+            assert_eq!(alice.rekey(suite, &a2, &b).unwrap(), (true, false));
+            assert_eq!(bob.rekey(suite, &b, &a2).unwrap(), (false, true));
+            // bob -> alice continues in the same context: an old packet is a replay
+            let from_bob = bob.protect_rtp(&rtp(50)).unwrap();
+            assert!(alice.unprotect_rtp(&from_bob).is_ok());
+            assert_eq!(alice.unprotect_rtp(&from_bob), Err(SrtpError::Replay));
+            // alice -> bob: in-flight packet under the old key still accepted...
+            assert!(bob.unprotect_rtp(&old2).is_ok(), "{suite:?}");
+            // ...and replays under the old key are still caught
+            assert_eq!(bob.unprotect_rtp(&old1), Err(SrtpError::Replay));
+            // the first packet under the new key retires the old context
+            let new = alice.protect_rtp(&rtp(12)).unwrap();
+            assert_eq!(&bob.unprotect_rtp(&new).unwrap()[..], &rtp(12)[..]);
+            let late = SrtpSession::new(suite, &a, &b)
+                .unwrap()
+                .protect_rtp(&rtp(13))
+                .unwrap();
+            assert_eq!(bob.unprotect_rtp(&late), Err(SrtpError::Auth), "{suite:?}");
+            // a bad key leaves the session unchanged
+            let bad = MasterKey {
+                key: vec![1; 3],
+                salt: vec![],
+            };
+            assert!(matches!(
+                bob.rekey(suite, &bad, &a2),
+                Err(SrtpError::Key(_))
+            ));
+            let next = alice.protect_rtp(&rtp(14)).unwrap();
+            assert!(bob.unprotect_rtp(&next).is_ok());
+        }
+    }
+
+    #[test]
     fn srtcp_with_e_flag_cleared_is_rejected_and_does_not_touch_the_replay_window() {
         for suite in SrtpSuite::ALL {
             let (a, b) = (key(suite, 3), key(suite, 4));
