@@ -176,8 +176,12 @@ pub struct SessionStats {
     pub remote_fraction_lost: u8,
     /// Round-trip time from the last report about us.
     pub rtt: Option<Duration>,
-    /// SRTP/SRTCP packets failing authentication.
+    /// SRTP (RTP) packets failing authentication.
     pub srtp_auth_failures: u64,
+    /// SRTCP packets failing authentication (counted apart: some peers get SRTCP wrong
+    /// while their SRTP is fine, e.g. a 32-bit SRTCP tag with AES_CM_128_HMAC_SHA1_32,
+    /// where RFC 3711 §7.5 and RFC 4568 §6.2.2 keep SRTCP at 80 bits).
+    pub srtcp_auth_failures: u64,
     /// SRTP/SRTCP packets rejected as replays.
     pub srtp_replays: u64,
     /// Malformed datagrams.
@@ -626,7 +630,7 @@ impl MediaSession {
                     &plain
                 }
                 Err(e) => {
-                    self.count_srtp_error(&e);
+                    self.count_srtp_error(&e, false);
                     return;
                 }
             },
@@ -732,9 +736,10 @@ impl MediaSession {
         self.jitter.insert(now, ext, entry);
     }
 
-    fn count_srtp_error(&mut self, e: &SrtpError) {
+    fn count_srtp_error(&mut self, e: &SrtpError, rtcp: bool) {
         match e {
             SrtpError::Replay => self.stats.srtp_replays += 1,
+            SrtpError::Auth if rtcp => self.stats.srtcp_auth_failures += 1,
             SrtpError::Auth => self.stats.srtp_auth_failures += 1,
             _ => self.stats.malformed += 1,
         }
@@ -750,7 +755,7 @@ impl MediaSession {
                     &plain
                 }
                 Err(e) => {
-                    self.count_srtp_error(&e);
+                    self.count_srtp_error(&e, true);
                     return;
                 }
             },

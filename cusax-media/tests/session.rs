@@ -215,6 +215,34 @@ fn replayed_and_tampered_srtp_are_rejected() {
         },
     );
     assert_eq!(b.stats().packets_received, 2);
+    // a tampered SRTCP report counts apart from SRTP
+    a.handle_timeout(now + Duration::from_secs(10));
+    let rtcp = std::iter::from_fn(|| a.poll_output())
+        .find_map(|o| match o {
+            Output::Transmit { data, .. } if is_rtcp(&data) => Some(data),
+            _ => None,
+        })
+        .expect("an SRTCP report");
+    let mut t = rtcp.clone();
+    let l = t.len();
+    t[l - 1] ^= 1;
+    b.handle_input(
+        now,
+        Datagram {
+            data: &t,
+            source: src,
+        },
+    );
+    assert_eq!(b.stats().srtcp_auth_failures, 1);
+    assert_eq!(b.stats().srtp_auth_failures, 1);
+    b.handle_input(
+        now,
+        Datagram {
+            data: &rtcp,
+            source: src,
+        },
+    );
+    assert_eq!(b.stats().rtcp_received, 1);
     // a spoofed plain RTP packet from elsewhere neither passes nor moves the peer address
     let mut plain = Vec::new();
     cusax_media::rtp::RtpHeader {
