@@ -1,8 +1,9 @@
 //! Real-peer media proof: alice (cusax) registers through Kamailio and calls baresip
 //! (registered as carol, auto-answer, SDES-SRTP mandatory, playing a tone WAV and
-//! recording what it receives with sndfile). Three calls: Opus first with every SRTP
+//! recording what it receives with sndfile). Four calls: Opus first with every SRTP
 //! suite offered, PCMU only with AES_CM_128_HMAC_SHA1_80, Opus only with
-//! AES_CM_128_HMAC_SHA1_32.
+//! AES_CM_128_HMAC_SHA1_32, and a 6 s Opus call put on hold (re-INVITE `sendonly`) and
+//! resumed (re-INVITE `sendrecv`), each answer applied with `MediaSession::update`.
 //!
 //! For each call: SDP offer/answer with cusax-media (RTP/SAVP, RFC 4568 SDES), the
 //! tokio UDP driver runs the `MediaSession` for 3 s sending a 440 Hz tone; we check
@@ -10,6 +11,11 @@
 //! and that the dominant frequency of what we decoded is baresip's tone; we hang up
 //! (BYE) and check that baresip's recording of what it decoded from us has our 440 Hz
 //! as its dominant frequency.
+//!
+//! baresip 1.0 quirks this test works around or tolerates: it ignores new SDES keys in a
+//! re-INVITE (so the hold call keeps ours with `MediaConfig::reuse_sdes_keys`); it tags
+//! SRTCP with 32 bits under AES_CM_128_HMAC_SHA1_32 (SRTCP failures reported, not
+//! asserted, for that suite); it stops its sndfile recording at a re-INVITE.
 //!
 //! Signalling to baresip is plain UDP through Kamailio, so the SDES keys travel in the
 //! clear: the test opts in with `MediaConfig::allow_insecure_sdes` (refused by default,
@@ -36,7 +42,7 @@ use cusax_media::driver::{UdpDriver, ntp_now};
 use cusax_media::keying::sdes::SrtpSuite;
 use cusax_media::sdp::SessionDescription;
 use cusax_media::sdp::offer_answer::{
-    AudioCodec, MediaConfig, Negotiated, NegotiationError, OfferAnswer, SecuritySummary,
+    AudioCodec, Direction, MediaConfig, Negotiated, NegotiationError, OfferAnswer, SecuritySummary,
 };
 use cusax_media::session::{MediaSession, SessionConfig, SessionStats};
 use cusax_media::wav::Wav;
@@ -116,6 +122,25 @@ struct CallReport {
     recorded: Option<(PathBuf, Wav)>,
     /// Every WAV file baresip wrote for this call (what it decoded and encoded).
     new_files: Vec<PathBuf>,
+    /// The mid-call re-INVITEs, in order.
+    reinvites: Vec<ReinviteReport>,
+    /// Everything we played out (app rate).
+    heard_pcm: Vec<i16>,
+}
+
+/// One mid-call re-INVITE (RFC 3261 §14) applied with `MediaSession::update`.
+#[derive(Debug)]
+struct ReinviteReport {
+    /// The direction we offered.
+    offered: Direction,
+    /// The direction negotiated for us.
+    negotiated: Direction,
+    /// Our SDES key and baresip's are the ones of the first exchange.
+    keys_kept: (bool, bool),
+    /// Our counters right after the update.
+    stats_at: SessionStats,
+    /// Index into what we heard where this re-INVITE took effect.
+    heard_at: usize,
 }
 
 fn describe(n: &Negotiated) -> (String, String) {
@@ -159,6 +184,8 @@ async fn call(
     label: &'static str,
     codecs: Vec<AudioCodec>,
     suites: &[SrtpSuite],
+    reinvites: &[(usize, Direction)],
+    ticks: usize,
 ) -> CallReport {
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0")
         .await
@@ -176,6 +203,10 @@ async fn call(
     );
     // ...so this lab test opts in explicitly, and the summary must say so.
     mc.allow_insecure_sdes = true;
+    // baresip 1.0 ignores new SDES keys in a re-INVITE (it keeps decrypting with the
+    // first ones), so calls with re-INVITEs keep ours; safe because every exchange is
+    // applied to this one session with `MediaSession::update` (RFC 4568 §7.1.4).
+    mc.reuse_sdes_keys = !reinvites.is_empty();
     let mut oa = OfferAnswer::new(mc, &mut rand::rng());
     let offer = oa.create_offer(false).expect("offer").to_string();
     let before: HashSet<PathBuf> = wav_files(&env.dir, ".wav")
@@ -251,11 +282,62 @@ async fn call(
     let session = MediaSession::new(scfg).expect("media session");
     let mut drv = UdpDriver::new(session, rtp, rtcp);
 
-    let mut heard = Vec::with_capacity(TICKS * FRAME);
+    let mut heard = Vec::with_capacity(ticks * FRAME);
     let mut silent_pulls = 0;
     let mut out = vec![0i16; FRAME];
     let start = Instant::now();
-    for k in 0..TICKS {
+    let mut reports = Vec::new();
+    for k in 0..ticks {
+        if let Some(&(_, dir)) = reinvites.iter().find(|(at, _)| *at == k) {
+            // Mid-call re-INVITE (hold: sendonly; resume: sendrecv); the session is
+            // updated in place.
+            oa.set_direction(dir);
+            let re_offer = oa.create_offer(false).expect("re-offer").to_string();
+            alice
+                .reinvite(id, Bytes::from(re_offer.clone()))
+                .expect("reinvite");
+            let done = alice
+                .wait_for(WAIT, |e| match e {
+                    SipEvent::ReinviteCompleted { call, status, body } if *call == id => {
+                        Some((*status, body.clone()))
+                    }
+                    _ => None,
+                })
+                .await;
+            let n2 = match done {
+                Some((200, body)) => SessionDescription::parse(&body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|sdp| oa.accept_answer(&sdp, false).map_err(|e| e.to_string())),
+                other => Err(format!("re-INVITE result {other:?}")),
+            };
+            let n2 = match n2 {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = alice.bye(id);
+                    panic!("{label}: re-INVITE failed: {e}\nre-offer:\n{re_offer}");
+                }
+            };
+            drv.session_mut()
+                .update(n2.audio.clone())
+                .expect("MediaSession::update");
+            let keys = |n: &Negotiated| n.audio.srtp.clone().map(|p| (p.local_key, p.remote_key));
+            let (k1, k2) = (keys(&negotiated), keys(&n2));
+            eprintln!(
+                "{label}: re-INVITE {} answered: we now {}",
+                dir.attr(),
+                n2.audio.direction.attr()
+            );
+            reports.push(ReinviteReport {
+                offered: dir,
+                negotiated: n2.audio.direction,
+                keys_kept: (
+                    k1.as_ref().map(|k| &k.0) == k2.as_ref().map(|k| &k.0),
+                    k1.as_ref().map(|k| &k.1) == k2.as_ref().map(|k| &k.1),
+                ),
+                stats_at: drv.session_mut().stats(),
+                heard_at: heard.len(),
+            });
+        }
         drv.push_pcm(&sine(APP_RATE, OUR_FREQ, k * FRAME, FRAME))
             .await
             .expect("push_pcm");
@@ -281,6 +363,7 @@ async fn call(
     assert_eq!(ended, Some(EndedBy::Local), "{label}: BYE answered");
     drv.close().await.expect("RTCP BYE");
 
+    let heard_pcm = heard.clone();
     // Skip the first second (jitter buffer filling, baresip's source starting).
     let heard = Spectrum::of(
         heard.get(APP_RATE as usize..).unwrap_or_default(),
@@ -305,6 +388,8 @@ async fn call(
         heard,
         recorded,
         new_files,
+        reinvites: reports,
+        heard_pcm,
     }
 }
 
@@ -313,8 +398,8 @@ fn check(r: &CallReport, their_freq: f64) {
     let s = &r.stats;
     eprintln!(
         "{label}: codec {} suite {} rtcp-mux {} (own RTCP socket {}); received {} RTP / {} RTCP, sent {} RTP, \
-         auth failures {}, replays {}, malformed {}, unknown PT {}, lost {}, jitter {} ms, \
-         silent pulls {}/{TICKS}",
+         SRTP auth failures {}, SRTCP auth failures {}, replays {}, malformed {}, unknown PT {}, \
+         lost {}, jitter {} ms, silent pulls {}/{TICKS}",
         r.codec,
         r.suite,
         r.rtcp_mux,
@@ -323,6 +408,7 @@ fn check(r: &CallReport, their_freq: f64) {
         s.rtcp_received,
         s.packets_sent,
         s.srtp_auth_failures,
+        s.srtcp_auth_failures,
         s.srtp_replays,
         s.malformed,
         s.unknown_payload_type,
@@ -353,6 +439,21 @@ fn check(r: &CallReport, their_freq: f64) {
         s.packets_received
     );
     assert_eq!(s.srtp_auth_failures, 0, "{label}: SRTP auth failures");
+    // Known baresip 1.0 (libre) deviation: with AES_CM_128_HMAC_SHA1_32 it tags SRTCP
+    // with 32 bits, where RFC 3711 §7.5 / RFC 4568 §6.2.2 keep SRTCP at 80 bits, so its
+    // RTCP (about one report in a 3 s call) fails authentication here; reported, not
+    // asserted, for that suite only.
+    if r.suite == "AES_CM_128_HMAC_SHA1_32" {
+        if s.srtcp_auth_failures > 0 {
+            eprintln!(
+                "{label}: {} SRTCP packets from baresip failed authentication (libre's 32-bit \
+                 SRTCP tag with AES_CM_128_HMAC_SHA1_32)",
+                s.srtcp_auth_failures
+            );
+        }
+    } else {
+        assert_eq!(s.srtcp_auth_failures, 0, "{label}: SRTCP auth failures");
+    }
     assert_eq!(s.malformed, 0, "{label}: malformed packets");
 
     let heard = r.heard.dominant().expect("heard audio");
@@ -401,6 +502,98 @@ fn check(r: &CallReport, their_freq: f64) {
     assert!(
         rec.power_at(OUR_FREQ) > 20.0 * rec.power_at(their_freq),
         "{label}: our tone does not stand out in baresip's recording"
+    );
+}
+
+/// A call put on hold (re-INVITE sendonly) and resumed (re-INVITE sendrecv): baresip
+/// stops sending while held and starts again; our stream runs through both updates
+/// (same SSRC, sequence numbers and SRTP contexts), so baresip keeps decoding it.
+fn check_hold_resume(r: &CallReport, their_freq: f64) {
+    let label = r.label;
+    let [hold, resume] = &r.reinvites[..] else {
+        panic!("{label}: expected two re-INVITEs, got {:?}", r.reinvites);
+    };
+    let end = &r.stats;
+    let held_rx = resume.stats_at.packets_received - hold.stats_at.packets_received;
+    let held_tx = resume.stats_at.packets_sent - hold.stats_at.packets_sent;
+    let after_rx = end.packets_received - resume.stats_at.packets_received;
+    let after_tx = end.packets_sent - resume.stats_at.packets_sent;
+    let after = Spectrum::of(
+        r.heard_pcm
+            .get(resume.heard_at + APP_RATE as usize / 2..)
+            .unwrap_or_default(),
+        APP_RATE,
+        40,
+    );
+    eprintln!(
+        "{label}: hold: we {} (offered {}), received {held_rx} RTP, sent {held_tx}; resume: \
+         we {} (offered {}), received {after_rx} RTP, sent {after_tx}; keys kept (ours, \
+         baresip's): {:?} {:?}; heard after resume: dominant {:?} Hz (rms {:.0})",
+        hold.negotiated.attr(),
+        hold.offered.attr(),
+        resume.negotiated.attr(),
+        resume.offered.attr(),
+        hold.keys_kept,
+        resume.keys_kept,
+        after.dominant(),
+        after.rms,
+    );
+    assert_eq!(hold.negotiated, Direction::SendOnly, "{label}: held");
+    assert_eq!(resume.negotiated, Direction::SendRecv, "{label}: resumed");
+    assert!(
+        hold.keys_kept.0 && resume.keys_kept.0,
+        "{label}: reuse_sdes_keys keeps our key"
+    );
+    // Held: baresip stops sending (a few packets may still be in flight); we go on.
+    assert!(
+        held_rx <= 5,
+        "{label}: baresip sent {held_rx} packets while held"
+    );
+    assert!(
+        held_tx >= 90,
+        "{label}: we sent only {held_tx} packets while holding"
+    );
+    // Resumed: both directions flow again.
+    assert!(
+        after_rx >= 50,
+        "{label}: only {after_rx} packets from baresip after resume"
+    );
+    assert!(
+        after_tx >= 90,
+        "{label}: we sent only {after_tx} after resume"
+    );
+    assert_eq!(end.srtp_auth_failures, 0, "{label}: SRTP auth failures");
+    assert_eq!(end.srtcp_auth_failures, 0, "{label}: SRTCP auth failures");
+    let heard = after.dominant().expect("heard audio after resume");
+    assert!(after.rms > 1000.0, "{label}: silence after resume");
+    assert!(
+        (heard - their_freq).abs() <= FREQ_TOLERANCE,
+        "{label}: after resume we heard {heard} Hz, baresip plays {their_freq} Hz"
+    );
+    // What baresip decoded of our stream before the hold. baresip 1.0 stops its sndfile
+    // recording at a re-INVITE (it rebuilds the player without the filter), so what it
+    // decoded after the resume cannot be checked this way; it logs no SRTP failure.
+    let (path, wav) = r
+        .recorded
+        .as_ref()
+        .unwrap_or_else(|| panic!("{label}: no recording from baresip"));
+    let mono = first_channel(wav);
+    let rec = Spectrum::of(
+        mono.get(wav.rate as usize / 2..).unwrap_or_default(),
+        wav.rate,
+        40,
+    );
+    let got = rec.dominant().expect("recorded audio");
+    eprintln!(
+        "{label}: baresip recorded {} ({:.2} s): dominant {got} Hz (rms {:.0})",
+        path.display(),
+        mono.len() as f64 / wav.rate as f64,
+        rec.rms
+    );
+    assert!(
+        rec.rms > 1000.0 && (got - OUR_FREQ).abs() <= FREQ_TOLERANCE,
+        "{label}: baresip did not decode our tone ({got} Hz, rms {:.0})",
+        rec.rms
     );
 }
 
@@ -473,6 +666,8 @@ async fn baresip_srtp_opus_and_pcmu_calls() {
             AudioCodec::Pcmu,
         ],
         &SrtpSuite::ALL,
+        &[],
+        TICKS,
     )
     .await;
     let pcmu = call(
@@ -481,6 +676,8 @@ async fn baresip_srtp_opus_and_pcmu_calls() {
         "pcmu",
         vec![AudioCodec::Pcmu],
         &[SrtpSuite::AesCm128HmacSha1_80],
+        &[],
+        TICKS,
     )
     .await;
     let opus32 = call(
@@ -492,6 +689,28 @@ async fn baresip_srtp_opus_and_pcmu_calls() {
             max_average_bitrate: None,
         }],
         &[SrtpSuite::AesCm128HmacSha1_32],
+        &[],
+        TICKS,
+    )
+    .await;
+    // Opus, put on hold after 2 s (re-INVITE sendonly), resumed after 4 s, 6 s in all.
+    let held = call(
+        &mut alice,
+        &env,
+        "hold-resume",
+        vec![
+            AudioCodec::Opus {
+                fec: true,
+                max_average_bitrate: None,
+            },
+            AudioCodec::Pcmu,
+        ],
+        &[SrtpSuite::AesCm128HmacSha1_80],
+        &[
+            (TICKS * 2 / 3, Direction::SendOnly),
+            (TICKS * 4 / 3, Direction::SendRecv),
+        ],
+        TICKS * 2,
     )
     .await;
     alice.shutdown(WAIT).await;
@@ -504,9 +723,10 @@ async fn baresip_srtp_opus_and_pcmu_calls() {
     check(&opus32, their_freq);
     assert!(opus32.codec.starts_with("opus/48000/2"), "{}", opus32.codec);
     assert_eq!(opus32.suite, "AES_CM_128_HMAC_SHA1_32");
+    check_hold_resume(&held, their_freq);
     eprintln!(
         "summary: {}",
-        [&opus, &pcmu, &opus32]
+        [&opus, &pcmu, &opus32, &held]
             .iter()
             .map(|r| format!("{}: {} with {} ({})", r.label, r.codec, r.suite, r.security))
             .collect::<Vec<_>>()
@@ -519,6 +739,7 @@ async fn baresip_srtp_opus_and_pcmu_calls() {
         .iter()
         .chain(&pcmu.new_files)
         .chain(&opus32.new_files)
+        .chain(&held.new_files)
     {
         let _ = std::fs::remove_file(p);
     }

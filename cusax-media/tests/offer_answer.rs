@@ -330,6 +330,25 @@ fn re_offers_and_re_answers_carry_fresh_sdes_keys() {
     // re-INVITE from bob: fresh again
     let o3 = ob.create_offer(true).unwrap();
     assert!(keys(&o3).iter().all(|k| !keys(&a2).contains(k)));
+
+    // Opted out (reuse_sdes_keys, for peers that ignore new keys): the keys stay.
+    let mut c = MediaConfig::new(addr(ALICE));
+    c.reuse_sdes_keys = true;
+    let mut oa = OfferAnswer::new(c, &mut rng);
+    let mut ob = OfferAnswer::new(MediaConfig::new(addr(BOB)), &mut rng);
+    let o1 = oa.create_offer(true).unwrap();
+    let (a1, _) = ob.answer_offer(&o1, true).unwrap();
+    let n1 = oa.accept_answer(&a1, true).unwrap();
+    oa.set_direction(Direction::SendOnly);
+    let o2 = oa.create_offer(true).unwrap();
+    assert_eq!(keys(&o1), keys(&o2));
+    let (a2, _) = ob.answer_offer(&o2, true).unwrap();
+    let n2 = oa.accept_answer(&a2, true).unwrap();
+    assert_eq!(
+        n1.audio.srtp.unwrap().local_key,
+        n2.audio.srtp.as_ref().unwrap().local_key
+    );
+    assert_ne!(keys(&a1), keys(&a2), "bob (default) still draws fresh keys");
 }
 
 #[test]

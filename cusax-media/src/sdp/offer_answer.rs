@@ -276,6 +276,15 @@ pub struct MediaConfig {
     /// (e.g. a lab peer without TLS); [`SecuritySummary`] then reports the media as not
     /// confidential.
     pub allow_insecure_sdes: bool,
+    /// Keep our SDES keys in re-offers and re-answers of this call instead of drawing
+    /// fresh ones for every exchange (the default, see [`OfferAnswer`]). RFC 4568 §7.1.4
+    /// allows it only while SSRC, rollover counter and sequence numbers continue under the
+    /// key, which holds when every exchange is applied to the same session with
+    /// [`crate::session::MediaSession::update`] (it keeps the SRTP context of an
+    /// unchanged key); never when a new session would start under the same key (a
+    /// keystream would be reused, RFC 3711 §9.1). For peers that ignore new keys in a
+    /// re-INVITE, such as baresip 1.0.
+    pub reuse_sdes_keys: bool,
     /// Offered video handling.
     pub video: VideoPolicy,
 }
@@ -303,6 +312,7 @@ impl MediaConfig {
             srtp_suites: SrtpSuite::ALL.to_vec(),
             allow_plain_rtp: false,
             allow_insecure_sdes: false,
+            reuse_sdes_keys: false,
             video: VideoPolicy::Decline,
         }
     }
@@ -499,9 +509,11 @@ fn addr_type(ip: IpAddr) -> &'static str {
 /// ## SDES keys and re-offers (RFC 4568 §7.1.4)
 /// Every offer/answer exchange gets fresh master keys: the first offer or answer built
 /// after a completed exchange (an answer we sent, or an answer we accepted) draws new
-/// keys for every suite. Keeping keys across a re-INVITE is only safe when SSRC and
-/// packet index continuity is guaranteed on both sides (otherwise a keystream can be
-/// reused, RFC 3711 §9.1); we cannot guarantee it for the peer, so we never keep them.
+/// keys for every suite. Keeping a key across a re-INVITE is only safe while SSRC and
+/// packet index continue under it (otherwise a keystream is reused, RFC 3711 §9.1);
+/// this type cannot know whether the application applies every exchange to the same
+/// session, so by default it never keeps them ([`MediaConfig::reuse_sdes_keys`] opts
+/// out, for peers that need it).
 /// [`crate::session::MediaSession::update`] switches the SRTP contexts whose key changed
 /// and keeps the others (and all RTP state). An offer re-created before its answer
 /// arrived (it replaces the outstanding one) keeps that offer's keys.
@@ -587,7 +599,7 @@ impl OfferAnswer {
     /// Starts a new exchange: fresh keys when the current ones were used in a completed
     /// exchange (see the type's docs).
     fn begin_exchange(&mut self) {
-        if std::mem::take(&mut self.keys_spent) {
+        if std::mem::take(&mut self.keys_spent) && !self.config.reuse_sdes_keys {
             self.keys = fresh_keys(&mut self.rng);
         }
     }
