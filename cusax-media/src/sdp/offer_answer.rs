@@ -504,6 +504,49 @@ fn addr_type(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() { "IP4" } else { "IP6" }
 }
 
+/// Our audio media section.
+fn audio_section(
+    config: &MediaConfig,
+    codecs: &[CodecSpec],
+    direction: Direction,
+    crypto: Vec<CryptoAttribute>,
+    secure: bool,
+) -> MediaDescription {
+    let mut m = MediaDescription {
+        media: "audio".into(),
+        port: config.local_addr.port(),
+        num_ports: None,
+        proto: if secure {
+            "RTP/SAVP".into()
+        } else {
+            "RTP/AVP".into()
+        },
+        formats: codecs.iter().map(|c| c.pt.to_string()).collect(),
+        connection: None,
+        other: Vec::new(),
+        attributes: Vec::new(),
+    };
+    for c in codecs {
+        push_codec_attrs(&mut m, c);
+    }
+    m.attributes
+        .push(Attribute::value("ptime", config.ptime.to_string()));
+    m.attributes.push(Attribute::flag(direction.attr()));
+    if config.rtcp_mux {
+        m.attributes.push(Attribute::flag("rtcp-mux"));
+    }
+    if !config.rtcp_mux || config.local_rtcp_port.is_some() {
+        let p = config
+            .local_rtcp_port
+            .unwrap_or(config.local_addr.port().wrapping_add(1));
+        m.attributes.push(Attribute::value("rtcp", p.to_string()));
+    }
+    for c in crypto {
+        m.attributes.push(Attribute::value("crypto", c.to_value()));
+    }
+    m
+}
+
 /// Offer/answer state of one call: keeps `o=` ids, our keys, and the outstanding offer.
 ///
 /// ## SDES keys and re-offers (RFC 4568 §7.1.4)
@@ -519,8 +562,9 @@ fn addr_type(ip: IpAddr) -> &'static str {
 /// arrived (it replaces the outstanding one) keeps that offer's keys.
 ///
 /// Keys come from a ChaCha12 generator seeded once from the caller's cryptographically
-/// secure RNG ([`OfferAnswer::new`]).
-#[derive(Debug, Clone)]
+/// secure RNG ([`OfferAnswer::new`]). The type is deliberately not `Clone`: a clone
+/// would draw the same future keys.
+#[derive(Debug)]
 pub struct OfferAnswer {
     config: MediaConfig,
     session_id: u64,
@@ -649,49 +693,6 @@ impl OfferAnswer {
         sdp
     }
 
-    fn audio_section(
-        &self,
-        codecs: &[CodecSpec],
-        direction: Direction,
-        crypto: Vec<CryptoAttribute>,
-        secure: bool,
-    ) -> MediaDescription {
-        let mut m = MediaDescription {
-            media: "audio".into(),
-            port: self.config.local_addr.port(),
-            num_ports: None,
-            proto: if secure {
-                "RTP/SAVP".into()
-            } else {
-                "RTP/AVP".into()
-            },
-            formats: codecs.iter().map(|c| c.pt.to_string()).collect(),
-            connection: None,
-            other: Vec::new(),
-            attributes: Vec::new(),
-        };
-        for c in codecs {
-            push_codec_attrs(&mut m, c);
-        }
-        m.attributes
-            .push(Attribute::value("ptime", self.config.ptime.to_string()));
-        m.attributes.push(Attribute::flag(direction.attr()));
-        if self.config.rtcp_mux {
-            m.attributes.push(Attribute::flag("rtcp-mux"));
-        }
-        if !self.config.rtcp_mux || self.config.local_rtcp_port.is_some() {
-            let p = self
-                .config
-                .local_rtcp_port
-                .unwrap_or(self.config.local_addr.port().wrapping_add(1));
-            m.attributes.push(Attribute::value("rtcp", p.to_string()));
-        }
-        for c in crypto {
-            m.attributes.push(Attribute::value("crypto", c.to_value()));
-        }
-        m
-    }
-
     /// Creates an offer (initial or re-offer, e.g. for hold or a new address). RFC 3264
     /// §5. `secure_signalling`: the offer will travel over TLS end to end as far as we
     /// can tell (a `sips:` or TLS hop); without it an SRTP offer (which carries our
@@ -730,7 +731,7 @@ impl OfferAnswer {
                 lifetime: None,
             })
             .collect();
-        let m = self.audio_section(&codecs, self.config.direction, crypto, secure);
+        let m = audio_section(&self.config, &codecs, self.config.direction, crypto, secure);
         let sdp = self.finish(vec![m]);
         self.pending = Some(sdp.clone());
         Ok(sdp)
@@ -917,12 +918,8 @@ impl OfferAnswer {
         };
         let mut cfg = self.config.clone();
         cfg.rtcp_mux = self.config.rtcp_mux && om.has_flag("rtcp-mux");
-        let me = OfferAnswer {
-            config: cfg,
-            ..self.clone()
-        };
-        let m = me.audio_section(&chosen, dir, crypto_attrs, secure);
-        let neg = derive(&me.config, &m, dir, offer, idx, om, &m, srtp)?;
+        let m = audio_section(&cfg, &chosen, dir, crypto_attrs, secure);
+        let neg = derive(&cfg, &m, dir, offer, idx, om, &m, srtp)?;
         Ok((m, neg))
     }
 
