@@ -293,9 +293,15 @@ async fn call(
             // updated in place.
             oa.set_direction(dir);
             let re_offer = oa.create_offer(false).expect("re-offer").to_string();
-            alice
-                .reinvite(id, Bytes::from(re_offer.clone()))
-                .expect("reinvite");
+            if let Err(e) = alice.reinvite(id, Bytes::from(re_offer.clone())) {
+                let _ = alice.bye(id);
+                panic!(
+                    "{label}: re-INVITE refused locally: {e} (did baresip send its own \
+                     re-INVITE? it puts a call on hold when another call to the same account \
+                     is accepted: is someone else calling {} meanwhile?)",
+                    env.user
+                );
+            }
             let done = alice
                 .wait_for(WAIT, |e| match e {
                     SipEvent::ReinviteCompleted { call, status, body } if *call == id => {
