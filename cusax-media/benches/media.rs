@@ -11,7 +11,8 @@
 //! 3. The whole per-frame pipeline (push_pcm → SRTP → handle_input → jitter → pull_pcm)
 //!    for Opus and PCMU, as time per 20 ms frame and share of the real-time budget.
 //!
-//! Run: `cargo bench -p cusax-media --bench media`
+//! Run: `cargo bench -p cusax-media --bench media`; one workload only (for callgrind):
+//! `<bench binary> --only opus-encode-ours 200` (see [`only`]).
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -233,54 +234,100 @@ fn srtp_bench() {
     println!();
 }
 
+/// Opus encode/decode, ours (`codec::AudioEncoder/AudioDecoder`) and raw (`opus` crate,
+/// same settings), each as one step on prepared state.
+struct OpusWork {
+    pcm: Vec<i16>,
+    packet: Vec<u8>,
+    enc: AudioEncoder,
+    out: Vec<u8>,
+    raw: opus::Encoder,
+    rbuf: Vec<u8>,
+    dec: AudioDecoder,
+    dout: Vec<i16>,
+    rdec: opus::Decoder,
+    rout: Vec<i16>,
+}
+
+impl OpusWork {
+    fn new() -> Self {
+        let spec = CodecSpec {
+            pt: 111,
+            name: "opus".into(),
+            clock_rate: 48000,
+            channels: 2,
+            fmtp: Some("useinbandfec=1".into()),
+        };
+        let pcm: Vec<i16> = (0..960)
+            .map(|i| ((i as f64 * 0.0576).sin() * 8000.0) as i16)
+            .collect();
+        let mut enc = AudioEncoder::new(&spec, 48000).unwrap();
+        let packet = {
+            let mut p = Vec::new();
+            enc.encode(&pcm, &mut p).unwrap();
+            p
+        };
+        let mut raw =
+            opus::Encoder::new(48000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+        raw.set_inband_fec(true).unwrap();
+        raw.set_packet_loss_perc(10).unwrap();
+        OpusWork {
+            pcm,
+            packet,
+            enc,
+            out: Vec::with_capacity(1500),
+            raw,
+            rbuf: vec![0u8; 1500],
+            dec: AudioDecoder::new(&spec, 48000).unwrap(),
+            dout: Vec::with_capacity(5760),
+            rdec: opus::Decoder::new(48000, opus::Channels::Mono).unwrap(),
+            rout: vec![0i16; 5760],
+        }
+    }
+    fn encode_ours(&mut self) {
+        self.out.clear();
+        self.enc
+            .encode(black_box(&self.pcm), &mut self.out)
+            .unwrap();
+        black_box(self.out.len());
+    }
+    fn encode_raw(&mut self) {
+        black_box(
+            self.raw
+                .encode(black_box(&self.pcm), &mut self.rbuf)
+                .unwrap(),
+        );
+    }
+    fn decode_ours(&mut self) {
+        self.dout.clear();
+        black_box(
+            self.dec
+                .decode(black_box(&self.packet), &mut self.dout)
+                .unwrap(),
+        );
+    }
+    fn decode_raw(&mut self) {
+        black_box(
+            self.rdec
+                .decode(black_box(&self.packet), &mut self.rout, false)
+                .unwrap(),
+        );
+    }
+}
+
 fn opus_bench() {
     println!("## 2. Opus 20 ms mono 48 kHz, VoIP, FEC on (median of {RUNS} runs)");
-    let spec = CodecSpec {
-        pt: 111,
-        name: "opus".into(),
-        clock_rate: 48000,
-        channels: 2,
-        fmtp: Some("useinbandfec=1".into()),
-    };
-    let pcm: Vec<i16> = (0..960)
-        .map(|i| ((i as f64 * 0.0576).sin() * 8000.0) as i16)
-        .collect();
     let iters = 1500;
-    let mut enc = AudioEncoder::new(&spec, 48000).unwrap();
-    let packet = {
-        let mut p = Vec::new();
-        enc.encode(&pcm, &mut p).unwrap();
-        p
-    };
-    let mut out = Vec::with_capacity(400);
-    let mut raw = opus::Encoder::new(48000, opus::Channels::Mono, opus::Application::Voip).unwrap();
-    raw.set_inband_fec(true).unwrap();
-    raw.set_packet_loss_perc(10).unwrap();
-    let mut rbuf = vec![0u8; 1500];
+    let w = std::cell::RefCell::new(OpusWork::new());
     let (ours_enc, raw_enc) = measure_pair(
         iters,
-        |_| {
-            out.clear();
-            enc.encode(&pcm, &mut out).unwrap();
-            black_box(out.len());
-        },
-        |_| {
-            black_box(raw.encode(&pcm, &mut rbuf).unwrap());
-        },
+        |_| w.borrow_mut().encode_ours(),
+        |_| w.borrow_mut().encode_raw(),
     );
-    let mut dec = AudioDecoder::new(&spec, 48000).unwrap();
-    let mut dout = Vec::with_capacity(960);
-    let mut rdec = opus::Decoder::new(48000, opus::Channels::Mono).unwrap();
-    let mut rout = vec![0i16; 5760];
     let (ours_dec, raw_dec) = measure_pair(
         iters * 4,
-        |_| {
-            dout.clear();
-            black_box(dec.decode(&packet, &mut dout).unwrap());
-        },
-        |_| {
-            black_box(rdec.decode(&packet, &mut rout, false).unwrap());
-        },
+        |_| w.borrow_mut().decode_ours(),
+        |_| w.borrow_mut().decode_raw(),
     );
     println!(
         "{:<10} {:>12} {:>12} {:>10}",
@@ -295,7 +342,27 @@ fn opus_bench() {
             (o.as_secs_f64() / r.as_secs_f64() - 1.0) * 100.0
         );
     }
-    println!("(target overhead ≤ 5%)\n");
+    println!("(target overhead ≤ 5%; wall clock on a shared machine is noisy: see `--only`)\n");
+}
+
+/// `--only <opus-encode-ours|opus-encode-raw|opus-decode-ours|opus-decode-raw> <n>`: runs
+/// one workload `n` times and exits, for load-independent instruction counts, e.g.
+/// `valgrind --tool=callgrind <bench binary> --only opus-encode-ours 200`; the cost of one
+/// operation is the difference between two runs with different `n`, divided by the
+/// difference of `n` (setup cancels out).
+fn only(which: &str, n: u64) -> Result<(), String> {
+    let mut w = OpusWork::new();
+    let step: fn(&mut OpusWork) = match which {
+        "opus-encode-ours" => OpusWork::encode_ours,
+        "opus-encode-raw" => OpusWork::encode_raw,
+        "opus-decode-ours" => OpusWork::decode_ours,
+        "opus-decode-raw" => OpusWork::decode_raw,
+        other => return Err(format!("unknown workload {other:?}")),
+    };
+    for _ in 0..n {
+        step(&mut w);
+    }
+    Ok(())
 }
 
 fn pair(codecs: Vec<AudioCodec>) -> (MediaSession, MediaSession) {
@@ -308,7 +375,7 @@ fn pair(codecs: Vec<AudioCodec>) -> (MediaSession, MediaSession) {
         &mut rng,
     );
     let offer =
-        SessionDescription::parse(a.create_offer().unwrap().to_string().as_bytes()).unwrap();
+        SessionDescription::parse(a.create_offer(true).unwrap().to_string().as_bytes()).unwrap();
     let (ans, nb) = b.answer_offer(&offer, true).unwrap();
     let na = a.accept_answer(&ans, true).unwrap();
     (
@@ -377,8 +444,18 @@ fn pipeline_bench() {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
         return; // `cargo test --benches` / `cargo bench -- --list` probe
+    }
+    if let Some(i) = args.iter().position(|a| a == "--only") {
+        let which = args.get(i + 1).map(String::as_str).unwrap_or("");
+        let n = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(200);
+        if let Err(e) = only(which, n) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
     }
     srtp_bench();
     opus_bench();

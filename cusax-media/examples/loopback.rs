@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (a_addr, b_addr) = ("192.0.2.1:40000".parse()?, "192.0.2.2:50000".parse()?);
     let mut alice = OfferAnswer::new(MediaConfig::new(a_addr), &mut rng);
     let mut bob = OfferAnswer::new(MediaConfig::new(b_addr), &mut rng);
-    let offer = SessionDescription::parse(alice.create_offer()?.to_string().as_bytes())?;
+    let offer = SessionDescription::parse(alice.create_offer(true)?.to_string().as_bytes())?;
     let (answer, nb) = bob.answer_offer(&offer, true)?;
     let na = alice.accept_answer(&answer, true)?;
     println!(

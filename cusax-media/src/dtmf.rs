@@ -129,25 +129,27 @@ impl DtmfReceiver {
         Self::default()
     }
 
-    /// Processes one event packet (RTP timestamp and payload). Returns an event at most
-    /// once per event: when its end first arrives, or when a new event starts while the
-    /// previous one's end was lost.
-    pub fn on_packet(&mut self, timestamp: u32, payload: &[u8]) -> Option<DtmfEvent> {
+    /// Processes one event packet (RTP timestamp and payload). Reports each event once:
+    /// when its end first arrives, or, when its end packets were all lost, when a packet
+    /// of the next event arrives. One packet can therefore complete two events (the
+    /// previous one, whose end was lost, and this one, when it is an end packet); both
+    /// are returned, oldest first.
+    pub fn on_packet(&mut self, timestamp: u32, payload: &[u8]) -> DtmfReports {
+        let mut out = DtmfReports::default();
         let [event, flags, d0, d1, ..] = *payload else {
-            return None;
+            return out;
         };
         let end = flags & 0x80 != 0;
         let duration = u16::from_be_bytes([d0, d1]) as u32;
         if self.reported == Some(timestamp) {
-            return None; // redundant end packet
+            return out; // redundant end packet
         }
-        let mut out = None;
         if let Some((ts, ev, dur)) = self.current
             && ts != timestamp
         {
-            // previous event's end never came
+            // the previous event's end never came
             self.reported = Some(ts);
-            out = Some(DtmfEvent {
+            out.push(DtmfEvent {
                 digit: digit_of(ev),
                 event: ev,
                 duration: dur,
@@ -157,17 +159,40 @@ impl DtmfReceiver {
         if end {
             self.current = None;
             self.reported = Some(timestamp);
-            // an unreported previous event takes precedence; this one is reported too late
-            // only if two events overlap, which RFC 4733 senders do not do
-            return out.or(Some(DtmfEvent {
+            out.push(DtmfEvent {
                 digit: digit_of(event),
                 event,
                 duration,
-            }));
+            });
+            return out;
         }
         let cur_dur = self.current.map_or(0, |c| c.2);
         self.current = Some((timestamp, event, duration.max(cur_dur)));
         out
+    }
+}
+
+/// The events one packet completed (zero, one or two), oldest first; an iterator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DtmfReports {
+    events: [Option<DtmfEvent>; 2],
+    next: usize,
+}
+
+impl DtmfReports {
+    fn push(&mut self, e: DtmfEvent) {
+        if let Some(slot) = self.events.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(e);
+        }
+    }
+}
+
+impl Iterator for DtmfReports {
+    type Item = DtmfEvent;
+    fn next(&mut self) -> Option<DtmfEvent> {
+        let e = self.events.get_mut(self.next)?.take();
+        self.next += 1;
+        e
     }
 }
 
@@ -216,7 +241,7 @@ mod tests {
         let mut s = DtmfSender::new(11, 5000, 480, 160);
         let mut r = DtmfReceiver::new();
         let got: Vec<_> = std::iter::from_fn(|| s.next_packet())
-            .filter_map(|p| r.on_packet(p.timestamp, &p.payload))
+            .flat_map(|p| r.on_packet(p.timestamp, &p.payload))
             .collect();
         assert_eq!(
             got,
@@ -227,16 +252,44 @@ mod tests {
             }]
         );
         // event whose end packets are all lost, followed by another event
-        assert_eq!(r.on_packet(9000, &[1, 10, 0, 160]), None);
-        assert_eq!(r.on_packet(9000, &[1, 10, 1, 64]), None);
+        assert_eq!(r.on_packet(9000, &[1, 10, 0, 160]).next(), None);
+        assert_eq!(r.on_packet(9000, &[1, 10, 1, 64]).next(), None);
         assert_eq!(
-            r.on_packet(20000, &[2, 10, 0, 160]),
-            Some(DtmfEvent {
+            r.on_packet(20000, &[2, 10, 0, 160]).collect::<Vec<_>>(),
+            vec![DtmfEvent {
                 digit: Some('1'),
                 event: 1,
                 duration: 320
-            })
+            }]
         );
-        assert_eq!(r.on_packet(1, &[1, 2]), None);
+        assert_eq!(r.on_packet(1, &[1, 2]).next(), None);
+    }
+
+    #[test]
+    fn lost_end_and_next_end_in_one_packet_reports_both_in_order() {
+        let mut r = DtmfReceiver::new();
+        // '4' starts, its end packets are all lost
+        assert_eq!(r.on_packet(1000, &[4, 10, 0, 160]).next(), None);
+        assert_eq!(r.on_packet(1000, &[4, 10, 1, 64]).next(), None);
+        // the first packet that arrives of '7' is already an end packet (e.g. a short
+        // digit whose earlier packets were lost): both events are reported, '4' first
+        let got: Vec<_> = r.on_packet(3000, &[7, 0x80 | 10, 1, 224]).collect();
+        assert_eq!(
+            got,
+            vec![
+                DtmfEvent {
+                    digit: Some('4'),
+                    event: 4,
+                    duration: 320
+                },
+                DtmfEvent {
+                    digit: Some('7'),
+                    event: 7,
+                    duration: 480
+                }
+            ]
+        );
+        // the redundant end repeats of '7' report nothing
+        assert_eq!(r.on_packet(3000, &[7, 0x80 | 10, 1, 224]).next(), None);
     }
 }

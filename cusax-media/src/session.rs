@@ -9,7 +9,7 @@
 //! App audio is mono i16 at [`SessionConfig::app_rate`], pushed in frames (20 ms is
 //! typical; any length works, packetization follows the negotiated ptime).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use crate::dtmf::{DtmfEvent, DtmfReceiver, DtmfSender, event_code};
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::rtcp::{self, ReportBlock, RtcpPacket, SdesChunk, SenderInfo};
 use crate::rtp::{ReceptionStats, RtpHeader, RtpPacket, SeqOutcome, is_rtcp};
-use crate::sdp::offer_answer::{Direction, NegotiatedAudio};
+use crate::sdp::offer_answer::{CodecSpec, Direction, NegotiatedAudio};
 use crate::srtp::{SrtpError, SrtpSession};
 
 /// Seconds between 1900-01-01 (NTP epoch) and 1970-01-01.
@@ -42,11 +42,9 @@ pub struct SessionConfig {
     pub app_rate: u32,
     /// Jitter buffer bounds (its ptime is taken from `audio.ptime`).
     pub jitter: JitterConfig,
-    /// Symmetric RTP (RFC 4961): send to where packets of the current remote source come
-    /// from. With SRTP only authenticated packets can move the address; with plain RTP a
-    /// spoofer who guesses SSRC and sequence can (the "RTP bleed" risk), so turn it off
-    /// for plain RTP unless a NAT in front of the peer requires it.
-    pub symmetric_rtp: bool,
+    /// Symmetric RTP (RFC 4961): whether packets of the current remote source arriving
+    /// from a new address move where we send. Default [`SymmetricRtp::SrtpOnly`].
+    pub symmetric_rtp: SymmetricRtp,
     /// Mean RTCP report interval (RFC 3550 §6.2 minimum 5 s).
     pub rtcp_interval: Duration,
     /// NTP timestamp (64-bit) that corresponds to the first `now` the session sees; only
@@ -55,7 +53,8 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// Defaults: 48 kHz app audio, symmetric RTP on, 5 s RTCP.
+    /// Defaults: 48 kHz app audio, symmetric RTP for SRTP only
+    /// ([`SymmetricRtp::SrtpOnly`]), 5 s RTCP.
     pub fn new(audio: NegotiatedAudio, local_ssrc: u32, rng_seed: u64) -> Self {
         SessionConfig {
             audio,
@@ -64,11 +63,31 @@ impl SessionConfig {
             rng_seed,
             app_rate: 48000,
             jitter: JitterConfig::default(),
-            symmetric_rtp: true,
+            symmetric_rtp: SymmetricRtp::default(),
             rtcp_interval: Duration::from_secs(5),
             ntp_at_start: 0,
         }
     }
+}
+
+/// Symmetric RTP (RFC 4961) policy: may a packet from a new source address move the
+/// address we send RTP (and, with rtcp-mux, RTCP) to?
+///
+/// With plain RTP anyone who can send a packet with the right SSRC and a plausible
+/// sequence number redirects the stream to themselves (the "RTP bleed" attack), so plain
+/// RTP follows only with [`SymmetricRtp::Always`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SymmetricRtp {
+    /// Never: always send to the address from the SDP.
+    Off,
+    /// With SRTP only, and only after a packet from the new address passed SRTP
+    /// authentication and the replay check. Plain RTP never moves. The default.
+    #[default]
+    SrtpOnly,
+    /// Also with plain RTP, for a peer behind a NAT that rewrites its port; exposes the
+    /// stream to RTP bleed. Opt in only knowingly.
+    Always,
 }
 
 /// Something that happened on the stream.
@@ -84,7 +103,7 @@ pub enum MediaEvent {
         /// New SSRC.
         new: u32,
     },
-    /// Symmetric RTP moved the send address.
+    /// Symmetric RTP moved the send address (see [`SymmetricRtp`]).
     RemoteAddressChanged(SocketAddr),
     /// The peer sent RTCP BYE.
     Bye {
@@ -157,8 +176,12 @@ pub struct SessionStats {
     pub remote_fraction_lost: u8,
     /// Round-trip time from the last report about us.
     pub rtt: Option<Duration>,
-    /// SRTP/SRTCP packets failing authentication.
+    /// SRTP (RTP) packets failing authentication.
     pub srtp_auth_failures: u64,
+    /// SRTCP packets failing authentication (counted apart: some peers get SRTCP wrong
+    /// while their SRTP is fine, e.g. a 32-bit SRTCP tag with AES_CM_128_HMAC_SHA1_32,
+    /// where RFC 3711 §7.5 and RFC 4568 §6.2.2 keep SRTCP at 80 bits).
+    pub srtcp_auth_failures: u64,
     /// SRTP/SRTCP packets rejected as replays.
     pub srtp_replays: u64,
     /// Malformed datagrams.
@@ -204,6 +227,9 @@ pub struct MediaSession {
     direction: Direction,
     remote_addr: SocketAddr,
     remote_rtcp_addr: SocketAddr,
+    /// The address the peer left by a re-negotiation: symmetric RTP does not move back
+    /// there for its packets still in flight.
+    left_addr: Option<SocketAddr>,
     srtp: Option<SrtpSession>,
     encoder: AudioEncoder,
     tx_resampler: Resampler,
@@ -218,6 +244,10 @@ pub struct MediaSession {
     dtmf_queue: VecDeque<(u8, u32)>,
     dtmf_tx: Option<DtmfSender>,
     decoder: Option<(u8, AudioDecoder, Resampler)>,
+    /// Payload types of the previous negotiation still accepted after [`Self::update`]
+    /// until a packet with a PT of the new one arrives (RFC 3264 §8.3.2: packets in
+    /// flight under the old codec).
+    prev_payload_map: BTreeMap<u8, CodecSpec>,
     rx_pcm: VecDeque<i16>,
     dec_buf: Vec<i16>,
     last_frame_len: usize,
@@ -265,6 +295,7 @@ impl MediaSession {
             direction: a.direction,
             remote_addr: a.remote_addr,
             remote_rtcp_addr: a.remote_rtcp_addr,
+            left_addr: None,
             srtp,
             tx_resampler: Resampler::new(cfg.app_rate, encoder.pcm_rate()),
             encoder,
@@ -279,6 +310,7 @@ impl MediaSession {
             dtmf_queue: VecDeque::new(),
             dtmf_tx: None,
             decoder: None,
+            prev_payload_map: BTreeMap::new(),
             rx_pcm: VecDeque::new(),
             dec_buf: Vec::new(),
             last_frame_len: 0,
@@ -319,6 +351,109 @@ impl MediaSession {
             self.marker_next = true;
         }
         self.direction = d;
+    }
+
+    /// Applies the result of a new offer/answer exchange (re-INVITE or UPDATE: hold and
+    /// resume, codec change, new remote address or port, new SDES keys) without
+    /// dropping the RTP state: our SSRC, sequence numbers and timestamps continue, the
+    /// remote source, its reception statistics, RTCP timing and counters are kept.
+    ///
+    /// - Direction: as [`Self::set_direction`].
+    /// - Send codec or ptime changed: new encoder; the next packet has the marker bit.
+    /// - A received payload type that now maps to another codec: its decoder is rebuilt.
+    /// - ptime changed: the jitter buffer restarts (buffered audio is dropped).
+    /// - Remote address or RTCP address in the SDP changed: we send there (an address
+    ///   learnt by symmetric RTP is kept while the SDP address stays the same, and
+    ///   symmetric RTP does not move back to the address the peer left).
+    /// - SRTP: a direction whose key changed gets a new context
+    ///   ([`SrtpSession::rekey`]); [`crate::sdp::offer_answer::OfferAnswer`] generates
+    ///   fresh keys for every exchange (RFC 4568 §7.1.4). We keep accepting the peer's
+    ///   packets under its previous key until one under the new key authenticates, so
+    ///   packets in flight are not lost here; a peer without such a grace drops our
+    ///   packets under the new key until it has applied the exchange (about one round
+    ///   trip). Payload types of the previous negotiation stay accepted in the same way
+    ///   until a packet with a new one arrives (RFC 3264 §8.3.2).
+    ///
+    /// On error (a codec or key the session cannot use; our misuse) nothing changes.
+    pub fn update(&mut self, audio: NegotiatedAudio) -> Result<(), SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        let old = &self.cfg.audio;
+        let ptime_changed = audio.ptime.clamp(10, 60) != old.ptime.clamp(10, 60);
+        let codec_changed = audio.send_codec != old.send_codec || ptime_changed;
+        // Fallible parts first, so that an error leaves the session as it was.
+        let encoder = if codec_changed {
+            Some(AudioEncoder::new(&audio.send_codec, self.cfg.app_rate)?)
+        } else {
+            None
+        };
+        match (&audio.srtp, self.srtp.as_mut()) {
+            (Some(p), Some(cur)) => {
+                let (tx, rx) = cur.rekey(p.suite, &p.local_key, &p.remote_key)?;
+                tracing::debug!(tx, rx, "SRTP contexts rekeyed");
+            }
+            (Some(p), None) => {
+                self.srtp = Some(SrtpSession::new(p.suite, &p.local_key, &p.remote_key)?);
+            }
+            (None, Some(_)) => {
+                tracing::warn!("re-negotiation dropped SRTP: media is now plain RTP");
+                self.srtp = None;
+            }
+            (None, None) => {}
+        }
+        if let Some(encoder) = encoder {
+            let ptime = audio.ptime.clamp(10, 60);
+            if encoder.pcm_rate() != self.encoder.pcm_rate() {
+                self.tx_pcm.clear();
+            }
+            self.tx_resampler = Resampler::new(self.cfg.app_rate, encoder.pcm_rate());
+            self.samples_per_packet = (encoder.pcm_rate() * ptime / 1000) as usize;
+            self.ts_per_packet = audio.send_codec.clock_rate * ptime / 1000;
+            self.tx_frame = Vec::with_capacity(self.samples_per_packet);
+            self.encoder = encoder;
+            // A digit in progress was timed for the old packet size.
+            self.dtmf_tx = None;
+            self.marker_next = true;
+        }
+        if ptime_changed {
+            self.jitter = JitterBuffer::new(JitterConfig {
+                ptime_ms: audio.ptime.clamp(10, 60),
+                ..self.cfg.jitter
+            });
+        }
+        // A decoder whose PT now means another codec is rebuilt; one whose PT left the
+        // negotiation keeps serving packets in flight (see `prev_payload_map`).
+        if self.decoder.as_ref().is_some_and(|(pt, _, _)| {
+            audio
+                .recv_payload_map
+                .get(pt)
+                .is_some_and(|new| Some(new) != old.recv_payload_map.get(pt))
+        }) {
+            self.decoder = None;
+        }
+        self.prev_payload_map = old
+            .recv_payload_map
+            .iter()
+            .filter(|(pt, _)| !audio.recv_payload_map.contains_key(pt))
+            .map(|(pt, c)| (*pt, c.clone()))
+            .collect();
+        if audio.remote_addr != old.remote_addr {
+            self.left_addr = Some(self.remote_addr);
+            self.remote_addr = audio.remote_addr;
+        } else {
+            self.left_addr = None;
+        }
+        if audio.remote_rtcp_addr != old.remote_rtcp_addr || audio.rtcp_mux != old.rtcp_mux {
+            self.remote_rtcp_addr = if audio.rtcp_mux {
+                self.remote_addr
+            } else {
+                audio.remote_rtcp_addr
+            };
+        }
+        self.set_direction(audio.direction);
+        self.cfg.audio = audio;
+        Ok(())
     }
 
     /// Statistics snapshot.
@@ -495,7 +630,7 @@ impl MediaSession {
                     &plain
                 }
                 Err(e) => {
-                    self.count_srtp_error(&e);
+                    self.count_srtp_error(&e, false);
                     return;
                 }
             },
@@ -510,9 +645,20 @@ impl MediaSession {
             }
         };
         let h = &pkt.header;
-        let Some(codec) = self.cfg.audio.recv_payload_map.get(&h.payload_type) else {
-            self.stats.unknown_payload_type += 1;
-            return;
+        let codec = match self.cfg.audio.recv_payload_map.get(&h.payload_type) {
+            Some(c) => {
+                if !self.prev_payload_map.is_empty() {
+                    self.prev_payload_map.clear();
+                }
+                c
+            }
+            None => match self.prev_payload_map.get(&h.payload_type) {
+                Some(c) => c,
+                None => {
+                    self.stats.unknown_payload_type += 1;
+                    return;
+                }
+            },
         };
         let is_event = codec.is_telephone_event();
         // SSRC handling (RFC 3550 §8.2): switch after two packets from a new source.
@@ -560,7 +706,13 @@ impl MediaSession {
             remote.stats.update_jitter(h.timestamp, arrival);
         }
         self.stats.packets_received += 1;
-        if self.cfg.symmetric_rtp && source != self.remote_addr {
+        // With SRTP this packet already passed authentication and the replay check.
+        let may_move = match self.cfg.symmetric_rtp {
+            SymmetricRtp::Off => false,
+            SymmetricRtp::SrtpOnly => self.srtp.is_some(),
+            SymmetricRtp::Always => true,
+        };
+        if may_move && source != self.remote_addr && self.left_addr != Some(source) {
             self.remote_addr = source;
             if self.cfg.audio.rtcp_mux {
                 self.remote_rtcp_addr = source;
@@ -569,7 +721,7 @@ impl MediaSession {
                 .push_back(Output::Event(MediaEvent::RemoteAddressChanged(source)));
         }
         if is_event {
-            if let Some(ev) = self.dtmf_rx.on_packet(h.timestamp, pkt.payload) {
+            for ev in self.dtmf_rx.on_packet(h.timestamp, pkt.payload) {
                 self.outputs.push_back(Output::Event(MediaEvent::Dtmf(ev)));
             }
             self.jitter.insert_silence(now, ext);
@@ -584,9 +736,10 @@ impl MediaSession {
         self.jitter.insert(now, ext, entry);
     }
 
-    fn count_srtp_error(&mut self, e: &SrtpError) {
+    fn count_srtp_error(&mut self, e: &SrtpError, rtcp: bool) {
         match e {
             SrtpError::Replay => self.stats.srtp_replays += 1,
+            SrtpError::Auth if rtcp => self.stats.srtcp_auth_failures += 1,
             SrtpError::Auth => self.stats.srtp_auth_failures += 1,
             _ => self.stats.malformed += 1,
         }
@@ -602,7 +755,7 @@ impl MediaSession {
                     &plain
                 }
                 Err(e) => {
-                    self.count_srtp_error(&e);
+                    self.count_srtp_error(&e, true);
                     return;
                 }
             },
@@ -797,7 +950,13 @@ impl MediaSession {
                     return false;
                 };
                 if self.decoder.as_ref().is_none_or(|(cur, _, _)| *cur != pt) {
-                    let Some(spec) = self.cfg.audio.recv_payload_map.get(&pt) else {
+                    let spec = self
+                        .cfg
+                        .audio
+                        .recv_payload_map
+                        .get(&pt)
+                        .or_else(|| self.prev_payload_map.get(&pt));
+                    let Some(spec) = spec else {
                         self.push_silence();
                         return false;
                     };

@@ -193,7 +193,7 @@ fn sdes_offer_answer_and_key_crossing() {
     // Offer lists all three suites, strongest first.
     let mut rng = StdRng::seed_from_u64(3);
     let mut oa = OfferAnswer::new(MediaConfig::new(addr(ALICE)), &mut rng);
-    let offer = oa.create_offer().unwrap().to_string();
+    let offer = oa.create_offer(true).unwrap().to_string();
     let suites: Vec<&str> = offer
         .lines()
         .filter_map(|l| l.strip_prefix("a=crypto:"))
@@ -212,23 +212,143 @@ fn sdes_offer_answer_and_key_crossing() {
     assert!(offer.contains("a=rtpmap:101 telephone-event/48000\r\n"));
     assert!(offer.contains("a=rtpmap:100 telephone-event/8000\r\n"));
 
-    // A peer restricted to AES_CM_128_HMAC_SHA1_32 picks it; over plain signalling the
-    // summary is not confidential.
+    // A peer restricted to AES_CM_128_HMAC_SHA1_32 picks it. Over plain signalling it
+    // refuses to answer with keys unless it opted in (RFC 4568 §8.3); opted in, the
+    // summary says the keys travelled insecurely.
     let mut b = MediaConfig::new(addr(BOB));
     b.srtp_suites = vec![SrtpSuite::AesCm128HmacSha1_32];
+    let parsed = SessionDescription::parse(offer.as_bytes()).unwrap();
+    assert_eq!(
+        OfferAnswer::new(b.clone(), &mut rng)
+            .answer_offer(&parsed, false)
+            .unwrap_err(),
+        NegotiationError::InsecureSignalling
+    );
+    b.allow_insecure_sdes = true;
     let mut ob = OfferAnswer::new(b, &mut rng);
-    let (ans, n) = ob
-        .answer_offer(&SessionDescription::parse(offer.as_bytes()).unwrap(), false)
-        .unwrap();
+    let (ans, n) = ob.answer_offer(&parsed, false).unwrap();
     assert_eq!(n.security.srtp_suite, Some(SrtpSuite::AesCm128HmacSha1_32));
-    assert!(!n.security.confidential);
+    assert!(!n.security.confidential && !n.security.keys_via_secure_signalling);
+    assert!(
+        n.security.to_string().contains("INSECURE signalling"),
+        "{}",
+        n.security
+    );
     let tag = ans.to_string().lines().find_map(|l| {
         l.strip_prefix("a=crypto:")
             .map(|v| v.split(' ').next().unwrap().to_owned())
     });
     assert_eq!(tag.as_deref(), Some("3"));
-    let na = oa.accept_answer(&ans, false).unwrap();
+    // The offerer (not opted in) refuses an SDES answer that came over plain signalling.
+    assert_eq!(
+        oa.accept_answer(&ans, false).unwrap_err(),
+        NegotiationError::InsecureSignalling
+    );
+    let offer = oa.create_offer(true).unwrap();
+    let (ans, _) = ob.answer_offer(&offer, true).unwrap();
+    let na = oa.accept_answer(&ans, true).unwrap();
     assert_eq!(na.audio.srtp.unwrap().suite, SrtpSuite::AesCm128HmacSha1_32);
+}
+
+#[test]
+fn sdes_keys_only_over_secure_signalling_unless_allowed() {
+    let mut rng = StdRng::seed_from_u64(31);
+    // Offer over insecure signalling: refused by default, nothing handed out.
+    let mut oa = OfferAnswer::new(MediaConfig::new(addr(ALICE)), &mut rng);
+    assert_eq!(
+        oa.create_offer(false).unwrap_err(),
+        NegotiationError::InsecureSignalling
+    );
+    assert!(oa.local_description().is_none());
+    // Plain RTP has no keys: an insecure hop is fine.
+    let mut p = OfferAnswer::new(plain(ALICE), &mut rng);
+    assert!(
+        !p.create_offer(false)
+            .unwrap()
+            .to_string()
+            .contains("a=crypto")
+    );
+    // Opted in: the keys go out, and the summary says they travelled insecurely.
+    let mut ca = MediaConfig::new(addr(ALICE));
+    ca.allow_insecure_sdes = true;
+    let mut oa = OfferAnswer::new(ca, &mut rng);
+    let offer = oa.create_offer(false).unwrap();
+    assert!(offer.to_string().contains("a=crypto:1 AEAD_AES_128_GCM"));
+    let mut cb = MediaConfig::new(addr(BOB));
+    cb.allow_insecure_sdes = true;
+    let (ans, nb) = OfferAnswer::new(cb, &mut rng)
+        .answer_offer(&offer, false)
+        .unwrap();
+    let na = oa.accept_answer(&ans, false).unwrap();
+    for s in [na.security, nb.security] {
+        assert_eq!(s.srtp_suite, Some(SrtpSuite::AeadAes128Gcm));
+        assert!(!s.keys_via_secure_signalling && !s.confidential);
+    }
+    // A secure-by-default answerer refuses an SAVP offer that came in the clear; a SIP
+    // UA answers 488.
+    assert_eq!(
+        OfferAnswer::new(MediaConfig::new(addr(BOB)), &mut rng)
+            .answer_offer(&offer, false)
+            .unwrap_err(),
+        NegotiationError::InsecureSignalling
+    );
+}
+
+#[test]
+fn re_offers_and_re_answers_carry_fresh_sdes_keys() {
+    let mut rng = StdRng::seed_from_u64(32);
+    let mut oa = OfferAnswer::new(MediaConfig::new(addr(ALICE)), &mut rng);
+    let mut ob = OfferAnswer::new(MediaConfig::new(addr(BOB)), &mut rng);
+    let keys = |sdp: &SessionDescription| -> Vec<String> {
+        sdp.to_string()
+            .lines()
+            .filter(|l| l.starts_with("a=crypto:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let o1 = oa.create_offer(true).unwrap();
+    // re-created before an answer: the same offer (and keys) again
+    assert_eq!(keys(&oa.create_offer(true).unwrap()), keys(&o1));
+    let (a1, nb1) = ob.answer_offer(&o1, true).unwrap();
+    let na1 = oa.accept_answer(&a1, true).unwrap();
+    // re-INVITE from alice (e.g. hold): new keys in both the offer and the answer
+    oa.set_direction(Direction::SendOnly);
+    let o2 = oa.create_offer(true).unwrap();
+    let (a2, nb2) = ob.answer_offer(&o2, true).unwrap();
+    let na2 = oa.accept_answer(&a2, true).unwrap();
+    for (o, n) in [(&o1, &o2), (&a1, &a2)] {
+        let (k1, k2) = (keys(o), keys(n));
+        assert_eq!(k1.len(), k2.len());
+        assert!(k1.iter().zip(&k2).all(|(x, y)| x != y), "{k1:?} {k2:?}");
+    }
+    let (s1, s2) = (na1.audio.srtp.unwrap(), na2.audio.srtp.unwrap());
+    assert_ne!(s1.local_key, s2.local_key);
+    assert_ne!(s1.remote_key, s2.remote_key);
+    assert_eq!(s2.local_key, nb2.audio.srtp.as_ref().unwrap().remote_key);
+    assert_eq!(s2.remote_key, nb2.audio.srtp.unwrap().local_key);
+    assert_ne!(nb1.audio.srtp.unwrap().local_key, s2.remote_key);
+    // re-INVITE from bob: fresh again
+    let o3 = ob.create_offer(true).unwrap();
+    assert!(keys(&o3).iter().all(|k| !keys(&a2).contains(k)));
+
+    // Opted out (reuse_sdes_keys, for peers that ignore new keys): the keys stay.
+    let mut c = MediaConfig::new(addr(ALICE));
+    c.reuse_sdes_keys = true;
+    let mut oa = OfferAnswer::new(c, &mut rng);
+    let mut ob = OfferAnswer::new(MediaConfig::new(addr(BOB)), &mut rng);
+    let o1 = oa.create_offer(true).unwrap();
+    let (a1, _) = ob.answer_offer(&o1, true).unwrap();
+    let n1 = oa.accept_answer(&a1, true).unwrap();
+    oa.set_direction(Direction::SendOnly);
+    let o2 = oa.create_offer(true).unwrap();
+    assert_eq!(keys(&o1), keys(&o2));
+    let (a2, _) = ob.answer_offer(&o2, true).unwrap();
+    let n2 = oa.accept_answer(&a2, true).unwrap();
+    assert_eq!(
+        n1.audio.srtp.unwrap().local_key,
+        n2.audio.srtp.as_ref().unwrap().local_key
+    );
+    assert_ne!(keys(&a1), keys(&a2), "bob (default) still draws fresh keys");
 }
 
 #[test]
@@ -236,7 +356,7 @@ fn plain_rtp_is_refused_by_default() {
     let mut rng = StdRng::seed_from_u64(4);
     // plain offer to a secure-by-default answerer
     let mut oa = OfferAnswer::new(plain(ALICE), &mut rng);
-    let offer = oa.create_offer().unwrap();
+    let offer = oa.create_offer(true).unwrap();
     let mut ob = OfferAnswer::new(MediaConfig::new(addr(BOB)), &mut rng);
     assert_eq!(
         ob.answer_offer(&offer, true).unwrap_err(),
@@ -244,7 +364,7 @@ fn plain_rtp_is_refused_by_default() {
     );
     // our SAVP offer answered with plain RTP/AVP
     let mut oa = OfferAnswer::new(MediaConfig::new(addr(ALICE)), &mut rng);
-    let offer = oa.create_offer().unwrap();
+    let offer = oa.create_offer(true).unwrap();
     let mut text = offer.to_string().replace("RTP/SAVP", "RTP/AVP");
     text = text
         .lines()
@@ -260,7 +380,7 @@ fn plain_rtp_is_refused_by_default() {
     let mut c = MediaConfig::new(addr(ALICE));
     c.srtp_suites.clear();
     assert!(matches!(
-        OfferAnswer::new(c, &mut rng).create_offer(),
+        OfferAnswer::new(c, &mut rng).create_offer(true),
         Err(NegotiationError::Config(_))
     ));
     // unsupported suites only
@@ -327,7 +447,7 @@ a=rtcp:5010 IN IP6 2001:db8::3",
 
     // Our offer uses 111; an answer that maps Opus to 109 makes us send 109, receive 111.
     let mut oa = OfferAnswer::new(plain(ALICE), &mut rng);
-    let offer = oa.create_offer().unwrap();
+    let offer = oa.create_offer(true).unwrap();
     let answer = crlf(
         "v=0
 o=- 8 8 IN IP4 192.0.2.2
@@ -380,10 +500,10 @@ fn answer_direction_rules_rfc3264_6_1() {
     }
     // session version increments only when the description changes (RFC 3264 §8)
     let mut oa = OfferAnswer::new(MediaConfig::new(addr(ALICE)), &mut StdRng::seed_from_u64(6));
-    let v1 = oa.create_offer().unwrap().origin.session_version;
-    let v2 = oa.create_offer().unwrap().origin.session_version;
+    let v1 = oa.create_offer(true).unwrap().origin.session_version;
+    let v2 = oa.create_offer(true).unwrap().origin.session_version;
     oa.set_direction(Inactive);
-    let v3 = oa.create_offer().unwrap().origin.session_version;
+    let v3 = oa.create_offer(true).unwrap().origin.session_version;
     assert_eq!(v1, v2);
     assert_eq!(v3, v2 + 1);
 }
@@ -392,7 +512,7 @@ fn answer_direction_rules_rfc3264_6_1() {
 fn rejected_audio_and_no_common_codec() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut oa = OfferAnswer::new(plain(ALICE), &mut rng);
-    let offer = oa.create_offer().unwrap();
+    let offer = oa.create_offer(true).unwrap();
     let rej = offer.to_string().replace("m=audio 40000", "m=audio 0");
     assert_eq!(
         oa.accept_answer(&SessionDescription::parse(rej.as_bytes()).unwrap(), false)

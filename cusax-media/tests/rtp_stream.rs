@@ -8,9 +8,13 @@ use common::*;
 use cusax_media::codec::g711::linear_to_ulaw;
 use cusax_media::rtp::RtpHeader;
 use cusax_media::sdp::offer_answer::{AudioCodec, MediaConfig};
-use cusax_media::session::{Input, MediaEvent, MediaSession, Output, SessionConfig};
+use cusax_media::session::{Input, MediaEvent, MediaSession, Output, SessionConfig, SymmetricRtp};
 
 fn plain_pcmu() -> MediaSession {
+    plain_pcmu_with(SymmetricRtp::default())
+}
+
+fn plain_pcmu_with(symmetric: SymmetricRtp) -> MediaSession {
     let mut a = MediaConfig::new(addr(ALICE));
     a.srtp_suites.clear();
     a.allow_plain_rtp = true;
@@ -22,6 +26,7 @@ fn plain_pcmu() -> MediaSession {
     assert_eq!(nb.security.srtp_suite, None);
     let mut c = SessionConfig::new(nb.audio, 0x2222_2222, 5);
     c.app_rate = 8000;
+    c.symmetric_rtp = symmetric;
     MediaSession::new(c).unwrap()
 }
 
@@ -152,8 +157,44 @@ fn sequence_wraps_and_ssrc_changes() {
 }
 
 #[test]
-fn symmetric_rtp_follows_the_source() {
+fn plain_rtp_does_not_follow_a_new_source_by_default() {
+    // RTP bleed: with plain RTP anyone can send a packet with the right SSRC; by default
+    // it is played but does not redirect our stream.
     let mut s = plain_pcmu();
+    let t0 = Instant::now();
+    let attacker = addr("198.51.100.7:61000");
+    s.handle_input(
+        t0,
+        Input::Datagram {
+            data: &packet(0xaaaa, 1, 0, 0),
+            source: attacker,
+        },
+    );
+    assert_eq!(s.stats().packets_received, 1);
+    assert_eq!(s.remote_addr(), addr(ALICE));
+    let ev = events(&mut s);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, MediaEvent::RemoteAddressChanged(_))),
+        "{ev:?}"
+    );
+    s.push_pcm(t0, &[0; 160]).unwrap();
+    assert_eq!(transmit_dests(&mut s), vec![addr(ALICE)]);
+}
+
+fn transmit_dests(s: &mut MediaSession) -> Vec<std::net::SocketAddr> {
+    std::iter::from_fn(|| s.poll_output())
+        .take_while(|o| !matches!(o, Output::Timeout(_)))
+        .filter_map(|o| match o {
+            Output::Transmit { dest, .. } => Some(dest),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn symmetric_rtp_always_follows_a_plain_source() {
+    let mut s = plain_pcmu_with(SymmetricRtp::Always);
     let t0 = Instant::now();
     let nat = addr("198.51.100.7:61000");
     s.handle_input(
@@ -170,12 +211,5 @@ fn symmetric_rtp_follows_the_source() {
         "{ev:?}"
     );
     s.push_pcm(t0, &[0; 160]).unwrap();
-    let dests: Vec<_> = std::iter::from_fn(|| s.poll_output())
-        .take_while(|o| !matches!(o, Output::Timeout(_)))
-        .filter_map(|o| match o {
-            Output::Transmit { dest, .. } => Some(dest),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(dests, vec![nat]);
+    assert_eq!(transmit_dests(&mut s), vec![nat]);
 }

@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use rand::RngCore;
+use rand::{CryptoRng, RngCore};
 
 /// SRTP protection suites supported for SDES.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,8 +73,9 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// Fresh random key material for `suite` from the injected RNG.
-    pub fn generate(suite: SrtpSuite, rng: &mut dyn RngCore) -> Self {
+    /// Fresh random key material for `suite` from the injected RNG, which must be a
+    /// cryptographically secure generator (RFC 4568 §6.1: keys MUST be random; RFC 4086).
+    pub fn generate<R: CryptoRng + RngCore + ?Sized>(suite: SrtpSuite, rng: &mut R) -> Self {
         let mut key = vec![0u8; suite.key_len()];
         let mut salt = vec![0u8; suite.salt_len()];
         rng.fill_bytes(&mut key);

@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use rand::RngCore;
+use rand::rngs::StdRng;
+use rand::{CryptoRng, RngCore, SeedableRng};
 
 use super::model::*;
 use crate::keying::sdes::{CryptoAttribute, CryptoError, MasterKey, SrtpSuite};
@@ -192,6 +193,8 @@ pub struct NegotiatedVideo {
 
 /// What RFC 7081 §7 calls for the user to see: is media encrypted, and were the keys
 /// carried over secure signalling (SDES keys are only as safe as the SIP hop: TLS).
+/// Its `Display` is a one-line text for the user, e.g. `SRTP AES_CM_128_HMAC_SHA1_80,
+/// SDES keys sent over INSECURE signalling: not confidential`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SecuritySummary {
     /// The SRTP suite in use, `None` for plain RTP.
@@ -200,6 +203,25 @@ pub struct SecuritySummary {
     pub keys_via_secure_signalling: bool,
     /// `srtp_suite.is_some() && keys_via_secure_signalling`.
     pub confidential: bool,
+}
+
+impl std::fmt::Display for SecuritySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.srtp_suite, self.keys_via_secure_signalling) {
+            (None, _) => f.write_str("plain RTP: not encrypted"),
+            (Some(s), true) => write!(
+                f,
+                "SRTP {}, SDES keys sent over secure signalling: confidential",
+                s.name()
+            ),
+            (Some(s), false) => write!(
+                f,
+                "SRTP {}, SDES keys sent over INSECURE signalling: not confidential \
+                 (anyone on the signalling path can decrypt)",
+                s.name()
+            ),
+        }
+    }
 }
 
 /// Result of a completed offer/answer exchange.
@@ -247,13 +269,30 @@ pub struct MediaConfig {
     pub srtp_suites: Vec<SrtpSuite>,
     /// Accept/offer plain RTP. Off by default: secure by default.
     pub allow_plain_rtp: bool,
+    /// Put SDES keys (`a=crypto`) into SDP, and accept the peer's, even when the SDP
+    /// travels over insecure signalling (UDP/TCP without TLS). Off by default: RFC 4568
+    /// §8.3 and RFC 7081 §7 require SDES keys to be carried only over secure signalling,
+    /// since anyone who sees the SDP can decrypt the media. Turn it on only knowingly
+    /// (e.g. a lab peer without TLS); [`SecuritySummary`] then reports the media as not
+    /// confidential.
+    pub allow_insecure_sdes: bool,
+    /// Keep our SDES keys in re-offers and re-answers of this call instead of drawing
+    /// fresh ones for every exchange (the default, see [`OfferAnswer`]). RFC 4568 §7.1.4
+    /// allows it only while SSRC, rollover counter and sequence numbers continue under the
+    /// key, which holds when every exchange is applied to the same session with
+    /// [`crate::session::MediaSession::update`] (it keeps the SRTP context of an
+    /// unchanged key); never when a new session would start under the same key (a
+    /// keystream would be reused, RFC 3711 §9.1). For peers that ignore new keys in a
+    /// re-INVITE, such as baresip 1.0.
+    pub reuse_sdes_keys: bool,
     /// Offered video handling.
     pub video: VideoPolicy,
 }
 
 impl MediaConfig {
     /// Defaults: Opus (FEC) then PCMU, PCMA; telephone-event; 20 ms; rtcp-mux; all SRTP
-    /// suites (strongest first); plain RTP refused; video declined.
+    /// suites (strongest first); plain RTP refused; SDES keys only over secure
+    /// signalling; video declined.
     pub fn new(local_addr: SocketAddr) -> Self {
         MediaConfig {
             local_addr,
@@ -272,6 +311,8 @@ impl MediaConfig {
             rtcp_mux: true,
             srtp_suites: SrtpSuite::ALL.to_vec(),
             allow_plain_rtp: false,
+            allow_insecure_sdes: false,
+            reuse_sdes_keys: false,
             video: VideoPolicy::Decline,
         }
     }
@@ -285,6 +326,14 @@ pub enum NegotiationError {
     /// Plain RTP offered/answered while `allow_plain_rtp` is false (peer incompatible).
     #[error("plain RTP refused: SRTP is required")]
     PlainRtpRefused,
+    /// SDES keys would travel, or travelled, over insecure signalling while
+    /// [`MediaConfig::allow_insecure_sdes`] is false (RFC 4568 §8.3, RFC 7081 §7): use a
+    /// TLS (`sips:`) signalling path, or opt in knowingly. Local policy, not the peer's
+    /// fault; a SIP UA answers such an offer with 488.
+    #[error(
+        "SDES-SRTP keys refused over insecure signalling (RFC 4568 §8.3): use TLS or set allow_insecure_sdes"
+    )]
+    InsecureSignalling,
     /// No usable audio m-line (peer incompatible).
     #[error("no audio stream")]
     NoAudio,
@@ -455,48 +504,129 @@ fn addr_type(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() { "IP4" } else { "IP6" }
 }
 
+/// Our audio media section.
+fn audio_section(
+    config: &MediaConfig,
+    codecs: &[CodecSpec],
+    direction: Direction,
+    crypto: Vec<CryptoAttribute>,
+    secure: bool,
+) -> MediaDescription {
+    let mut m = MediaDescription {
+        media: "audio".into(),
+        port: config.local_addr.port(),
+        num_ports: None,
+        proto: if secure {
+            "RTP/SAVP".into()
+        } else {
+            "RTP/AVP".into()
+        },
+        formats: codecs.iter().map(|c| c.pt.to_string()).collect(),
+        connection: None,
+        other: Vec::new(),
+        attributes: Vec::new(),
+    };
+    for c in codecs {
+        push_codec_attrs(&mut m, c);
+    }
+    m.attributes
+        .push(Attribute::value("ptime", config.ptime.to_string()));
+    m.attributes.push(Attribute::flag(direction.attr()));
+    if config.rtcp_mux {
+        m.attributes.push(Attribute::flag("rtcp-mux"));
+    }
+    if !config.rtcp_mux || config.local_rtcp_port.is_some() {
+        let p = config
+            .local_rtcp_port
+            .unwrap_or(config.local_addr.port().wrapping_add(1));
+        m.attributes.push(Attribute::value("rtcp", p.to_string()));
+    }
+    for c in crypto {
+        m.attributes.push(Attribute::value("crypto", c.to_value()));
+    }
+    m
+}
+
 /// Offer/answer state of one call: keeps `o=` ids, our keys, and the outstanding offer.
-#[derive(Debug, Clone)]
+///
+/// ## SDES keys and re-offers (RFC 4568 §7.1.4)
+/// Every offer/answer exchange gets fresh master keys: the first offer or answer built
+/// after a completed exchange (an answer we sent, or an answer we accepted) draws new
+/// keys for every suite. Keeping a key across a re-INVITE is only safe while SSRC and
+/// packet index continue under it (otherwise a keystream is reused, RFC 3711 §9.1);
+/// this type cannot know whether the application applies every exchange to the same
+/// session, so by default it never keeps them ([`MediaConfig::reuse_sdes_keys`] opts
+/// out, for peers that need it).
+/// [`crate::session::MediaSession::update`] switches the SRTP contexts whose key changed
+/// and keeps the others (and all RTP state). An offer re-created before its answer
+/// arrived (it replaces the outstanding one) keeps that offer's keys.
+///
+/// Keys come from a ChaCha12 generator seeded once from the caller's cryptographically
+/// secure RNG ([`OfferAnswer::new`]). The type is deliberately not `Clone`: a clone
+/// would draw the same future keys.
+#[derive(Debug)]
 pub struct OfferAnswer {
     config: MediaConfig,
     session_id: u64,
     version: u64,
     last_body: Option<String>,
     keys: Vec<(SrtpSuite, MasterKey)>,
+    /// The current keys were sent in a completed exchange: the next description gets new.
+    keys_spent: bool,
+    rng: StdRng,
     pending: Option<SessionDescription>,
     local: Option<SessionDescription>,
 }
 
+fn fresh_keys(rng: &mut StdRng) -> Vec<(SrtpSuite, MasterKey)> {
+    SrtpSuite::ALL
+        .iter()
+        .map(|s| (*s, MasterKey::generate(*s, rng)))
+        .collect()
+}
+
 impl OfferAnswer {
-    /// New state; the `o=` session id and all SRTP keys come from `rng`.
-    pub fn new(config: MediaConfig, rng: &mut dyn RngCore) -> Self {
+    /// New state; the `o=` session id and all SRTP keys (now and for later re-offers)
+    /// come from `rng`, which must be cryptographically secure (e.g. `rand::rng()`,
+    /// RFC 4568 §6.1).
+    pub fn new<R: CryptoRng + RngCore + ?Sized>(config: MediaConfig, rng: &mut R) -> Self {
         let session_id = rng.next_u64() >> 2;
-        let keys = SrtpSuite::ALL
-            .iter()
-            .map(|s| (*s, MasterKey::generate(*s, rng)))
-            .collect();
+        let mut seed = <StdRng as SeedableRng>::Seed::default();
+        rng.fill_bytes(&mut seed);
+        let mut rng = StdRng::from_seed(seed);
+        let keys = fresh_keys(&mut rng);
         OfferAnswer {
             config,
             session_id,
             version: session_id,
             last_body: None,
             keys,
+            keys_spent: false,
+            rng,
             pending: None,
             local: None,
         }
     }
 
-    /// Like [`OfferAnswer::new`] with a ChaCha-based RNG seeded from `seed` (deterministic:
-    /// for tests and fuzzing only: the SRTP keys are predictable from the seed. Real calls
-    /// pass a cryptographically secure RNG such as `rand::rng()` to [`OfferAnswer::new`]).
+    /// Like [`OfferAnswer::new`] with a generator seeded from `seed`: deterministic, so
+    /// the SRTP keys are predictable from the seed. For tests and fuzzing only (cargo
+    /// feature `test-util`); real calls use [`OfferAnswer::new`] with a secure RNG.
+    #[cfg(feature = "test-util")]
+    #[doc(hidden)]
     pub fn with_seed(config: MediaConfig, seed: u64) -> Self {
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         Self::new(config, &mut rng)
     }
 
     /// The configuration.
     pub fn config(&self) -> &MediaConfig {
         &self.config
+    }
+
+    /// The configuration, to change before a re-offer or re-answer (e.g. other codecs, a
+    /// new local address or port); changes take effect in the next offer or answer.
+    pub fn config_mut(&mut self) -> &mut MediaConfig {
+        &mut self.config
     }
 
     /// Changes the wanted direction (hold: `SendOnly`; resume: `SendRecv`); takes effect
@@ -508,6 +638,14 @@ impl OfferAnswer {
     /// Our last sent description (offer or answer).
     pub fn local_description(&self) -> Option<&SessionDescription> {
         self.local.as_ref()
+    }
+
+    /// Starts a new exchange: fresh keys when the current ones were used in a completed
+    /// exchange (see the type's docs).
+    fn begin_exchange(&mut self) {
+        if std::mem::take(&mut self.keys_spent) && !self.config.reuse_sdes_keys {
+            self.keys = fresh_keys(&mut self.rng);
+        }
     }
 
     fn key_for(&self, suite: SrtpSuite) -> MasterKey {
@@ -555,51 +693,16 @@ impl OfferAnswer {
         sdp
     }
 
-    fn audio_section(
-        &self,
-        codecs: &[CodecSpec],
-        direction: Direction,
-        crypto: Vec<CryptoAttribute>,
-        secure: bool,
-    ) -> MediaDescription {
-        let mut m = MediaDescription {
-            media: "audio".into(),
-            port: self.config.local_addr.port(),
-            num_ports: None,
-            proto: if secure {
-                "RTP/SAVP".into()
-            } else {
-                "RTP/AVP".into()
-            },
-            formats: codecs.iter().map(|c| c.pt.to_string()).collect(),
-            connection: None,
-            other: Vec::new(),
-            attributes: Vec::new(),
-        };
-        for c in codecs {
-            push_codec_attrs(&mut m, c);
-        }
-        m.attributes
-            .push(Attribute::value("ptime", self.config.ptime.to_string()));
-        m.attributes.push(Attribute::flag(direction.attr()));
-        if self.config.rtcp_mux {
-            m.attributes.push(Attribute::flag("rtcp-mux"));
-        }
-        if !self.config.rtcp_mux || self.config.local_rtcp_port.is_some() {
-            let p = self
-                .config
-                .local_rtcp_port
-                .unwrap_or(self.config.local_addr.port().wrapping_add(1));
-            m.attributes.push(Attribute::value("rtcp", p.to_string()));
-        }
-        for c in crypto {
-            m.attributes.push(Attribute::value("crypto", c.to_value()));
-        }
-        m
-    }
-
-    /// Creates an offer (initial or re-offer, e.g. for hold). RFC 3264 §5.
-    pub fn create_offer(&mut self) -> Result<SessionDescription, NegotiationError> {
+    /// Creates an offer (initial or re-offer, e.g. for hold or a new address). RFC 3264
+    /// §5. `secure_signalling`: the offer will travel over TLS end to end as far as we
+    /// can tell (a `sips:` or TLS hop); without it an SRTP offer (which carries our
+    /// SDES keys) is refused with [`NegotiationError::InsecureSignalling`] unless
+    /// [`MediaConfig::allow_insecure_sdes`] is set. A re-offer after a completed
+    /// exchange carries fresh keys.
+    pub fn create_offer(
+        &mut self,
+        secure_signalling: bool,
+    ) -> Result<SessionDescription, NegotiationError> {
         let codecs = local_codec_table(&self.config);
         if codecs.is_empty() {
             return Err(NegotiationError::Config("no codecs"));
@@ -609,6 +712,12 @@ impl OfferAnswer {
             return Err(NegotiationError::Config(
                 "no SRTP suite and plain RTP not allowed",
             ));
+        }
+        if secure && !secure_signalling && !self.config.allow_insecure_sdes {
+            return Err(NegotiationError::InsecureSignalling);
+        }
+        if self.pending.is_none() {
+            self.begin_exchange();
         }
         let crypto = self
             .config
@@ -622,7 +731,7 @@ impl OfferAnswer {
                 lifetime: None,
             })
             .collect();
-        let m = self.audio_section(&codecs, self.config.direction, crypto, secure);
+        let m = audio_section(&self.config, &codecs, self.config.direction, crypto, secure);
         let sdp = self.finish(vec![m]);
         self.pending = Some(sdp.clone());
         Ok(sdp)
@@ -639,16 +748,24 @@ impl OfferAnswer {
             .pending
             .take()
             .ok_or(NegotiationError::NoOfferOutstanding)?;
-        process_answer(&self.config, &offer, answer, secure_signalling)
+        let n = process_answer(&self.config, &offer, answer, secure_signalling)?;
+        self.keys_spent = true;
+        Ok(n)
     }
 
     /// Answers an offer (RFC 3264 §6). Returns the answer to send and the result.
+    /// `secure_signalling`: the offer came, and the answer goes, over TLS. Without it an
+    /// `RTP/SAVP` stream (SDES keys both ways) is refused with
+    /// [`NegotiationError::InsecureSignalling`] unless
+    /// [`MediaConfig::allow_insecure_sdes`] is set. Each answer after a completed
+    /// exchange carries fresh keys.
     pub fn answer_offer(
         &mut self,
         offer: &SessionDescription,
         secure_signalling: bool,
     ) -> Result<(SessionDescription, Negotiated), NegotiationError> {
         self.pending = None;
+        self.begin_exchange();
         let mut out_media = Vec::with_capacity(offer.media.len());
         let mut audio: Option<NegotiatedAudio> = None;
         let mut video: Option<NegotiatedVideo> = None;
@@ -669,7 +786,7 @@ impl OfferAnswer {
                 continue;
             }
             if om.media == "audio" && audio.is_none() {
-                match self.answer_audio(offer, idx, om) {
+                match self.answer_audio(offer, idx, om, secure_signalling) {
                     Ok((m, a)) => {
                         out_media.push(m);
                         audio = Some(a);
@@ -680,7 +797,10 @@ impl OfferAnswer {
                     }
                 }
             } else if om.media == "video" && video.is_none() {
-                match (self.config.video, self.answer_video(offer, idx, om)) {
+                match (
+                    self.config.video,
+                    self.answer_video(offer, idx, om, secure_signalling),
+                ) {
                     (VideoPolicy::AcceptOpaque { .. }, Ok(Some((m, v)))) => {
                         out_media.push(m);
                         video = Some(v);
@@ -695,6 +815,7 @@ impl OfferAnswer {
             return Err(last_err.unwrap_or(NegotiationError::NoAudio));
         };
         let answer = self.finish(out_media);
+        self.keys_spent = true;
         Ok((
             answer,
             Negotiated {
@@ -708,6 +829,7 @@ impl OfferAnswer {
     fn select_crypto(
         &self,
         om: &MediaDescription,
+        secure_signalling: bool,
     ) -> Result<Option<(CryptoAttribute, CryptoAttribute)>, NegotiationError> {
         match om.proto.as_str() {
             "RTP/AVP" => {
@@ -716,6 +838,9 @@ impl OfferAnswer {
                 } else {
                     Err(NegotiationError::PlainRtpRefused)
                 }
+            }
+            "RTP/SAVP" if !secure_signalling && !self.config.allow_insecure_sdes => {
+                Err(NegotiationError::InsecureSignalling)
             }
             "RTP/SAVP" => {
                 // RFC 4568 §7.1.1: take the first offered line we can use (the offerer's
@@ -752,8 +877,9 @@ impl OfferAnswer {
         offer: &SessionDescription,
         idx: usize,
         om: &MediaDescription,
+        secure_signalling: bool,
     ) -> Result<(MediaDescription, NegotiatedAudio), NegotiationError> {
-        let crypto = self.select_crypto(om)?;
+        let crypto = self.select_crypto(om, secure_signalling)?;
         let offered = codecs_of(om);
         let ours = local_codec_table(&self.config);
         // Our preference order, the offer's PT numbers.
@@ -792,12 +918,8 @@ impl OfferAnswer {
         };
         let mut cfg = self.config.clone();
         cfg.rtcp_mux = self.config.rtcp_mux && om.has_flag("rtcp-mux");
-        let me = OfferAnswer {
-            config: cfg,
-            ..self.clone()
-        };
-        let m = me.audio_section(&chosen, dir, crypto_attrs, secure);
-        let neg = derive(&me.config, &m, dir, offer, idx, om, &m, srtp)?;
+        let m = audio_section(&cfg, &chosen, dir, crypto_attrs, secure);
+        let neg = derive(&cfg, &m, dir, offer, idx, om, &m, srtp)?;
         Ok((m, neg))
     }
 
@@ -806,11 +928,12 @@ impl OfferAnswer {
         offer: &SessionDescription,
         idx: usize,
         om: &MediaDescription,
+        secure_signalling: bool,
     ) -> Result<Option<(MediaDescription, NegotiatedVideo)>, NegotiationError> {
         let VideoPolicy::AcceptOpaque { port } = self.config.video else {
             return Ok(None);
         };
-        let crypto = self.select_crypto(om)?;
+        let crypto = self.select_crypto(om, secure_signalling)?;
         let Some(fmt) = om.formats.first() else {
             return Ok(None);
         };
@@ -861,7 +984,9 @@ impl OfferAnswer {
 }
 
 /// Processes `answer` against `offer` (our offer). [`OfferAnswer::accept_answer`] calls this
-/// with its outstanding offer; it is public for re-INVITE handling and tests.
+/// with its outstanding offer; it is public for re-INVITE handling and tests. An SRTP
+/// answer over insecure signalling is refused ([`NegotiationError::InsecureSignalling`])
+/// unless [`MediaConfig::allow_insecure_sdes`] is set: its keys were exposed.
 pub fn process_answer(
     cfg: &MediaConfig,
     offer: &SessionDescription,
@@ -895,6 +1020,9 @@ pub fn process_answer(
         ));
     }
     let srtp = if om.proto == "RTP/SAVP" {
+        if !secure_signalling && !cfg.allow_insecure_sdes {
+            return Err(NegotiationError::InsecureSignalling);
+        }
         let crypto = am
             .attributes_named("crypto")
             .next()

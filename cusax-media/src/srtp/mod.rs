@@ -69,11 +69,32 @@ pub fn profile(suite: SrtpSuite) -> ProtectionProfile {
     }
 }
 
+fn tx_context(suite: SrtpSuite, key: &MasterKey) -> Result<Context, SrtpError> {
+    Context::new(&key.key, &key.salt, profile(suite), None, None)
+        .map_err(|e| SrtpError::Key(e.to_string()))
+}
+
+fn rx_context(suite: SrtpSuite, key: &MasterKey) -> Result<Context, SrtpError> {
+    Context::new(
+        &key.key,
+        &key.salt,
+        profile(suite),
+        Some(srtp_replay_protection(REPLAY_WINDOW)),
+        Some(srtcp_replay_protection(REPLAY_WINDOW)),
+    )
+    .map_err(|e| SrtpError::Key(e.to_string()))
+}
+
 /// A bidirectional SRTP session.
 pub struct SrtpSession {
     tx: Context,
     rx: Context,
+    /// The inbound context of the previous key after a rekey, with its suite: packets
+    /// the peer sent before it switched keys still authenticate (see [`Self::rekey`]).
+    rx_prev: Option<(Context, SrtpSuite)>,
     suite: SrtpSuite,
+    local: MasterKey,
+    remote: MasterKey,
 }
 
 impl std::fmt::Debug for SrtpSession {
@@ -88,18 +109,49 @@ impl SrtpSession {
     /// Creates the outbound context from `local` and the inbound one (with replay
     /// protection) from `remote`.
     pub fn new(suite: SrtpSuite, local: &MasterKey, remote: &MasterKey) -> Result<Self, SrtpError> {
-        let p = profile(suite);
-        let tx = Context::new(&local.key, &local.salt, p, None, None)
-            .map_err(|e| SrtpError::Key(e.to_string()))?;
-        let rx = Context::new(
-            &remote.key,
-            &remote.salt,
-            p,
-            Some(srtp_replay_protection(REPLAY_WINDOW)),
-            Some(srtcp_replay_protection(REPLAY_WINDOW)),
-        )
-        .map_err(|e| SrtpError::Key(e.to_string()))?;
-        Ok(SrtpSession { tx, rx, suite })
+        Ok(SrtpSession {
+            tx: tx_context(suite, local)?,
+            rx: rx_context(suite, remote)?,
+            rx_prev: None,
+            suite,
+            local: local.clone(),
+            remote: remote.clone(),
+        })
+    }
+
+    /// Applies the keys of a new offer/answer exchange (RFC 4568 §7.1.4): a direction
+    /// whose key (or the suite) changed gets a new context (rollover counter and replay
+    /// window start afresh, as they must for a new key); a direction whose key is
+    /// unchanged keeps its context, so its packet index and replay state continue.
+    /// The previous inbound context stays usable for packets that fail with the new
+    /// one (the peer's packets in flight under its old key, or sent before it applied
+    /// the exchange) until the first packet authenticates under the new key; only then
+    /// is it dropped. On error nothing changes. Returns `(tx_rekeyed, rx_rekeyed)`.
+    pub fn rekey(
+        &mut self,
+        suite: SrtpSuite,
+        local: &MasterKey,
+        remote: &MasterKey,
+    ) -> Result<(bool, bool), SrtpError> {
+        let same_suite = suite == self.suite;
+        let new_tx = (!same_suite || *local != self.local)
+            .then(|| tx_context(suite, local))
+            .transpose()?;
+        let new_rx = (!same_suite || *remote != self.remote)
+            .then(|| rx_context(suite, remote))
+            .transpose()?;
+        let changed = (new_tx.is_some(), new_rx.is_some());
+        if let Some(tx) = new_tx {
+            self.tx = tx;
+            self.local = local.clone();
+        }
+        if let Some(rx) = new_rx {
+            let old = std::mem::replace(&mut self.rx, rx);
+            self.rx_prev = Some((old, self.suite));
+            self.remote = remote.clone();
+        }
+        self.suite = suite;
+        Ok(changed)
     }
 
     /// The suite.
@@ -116,7 +168,17 @@ impl SrtpSession {
     /// Unprotects an SRTP packet (auth, replay, decrypt).
     pub fn unprotect_rtp(&mut self, srtp: &[u8]) -> Result<Bytes, SrtpError> {
         check_rtp_header(srtp)?;
-        self.rx.decrypt_rtp(srtp).map_err(map_err)
+        match self.rx.decrypt_rtp(srtp).map_err(map_err) {
+            Ok(p) => {
+                self.rx_prev = None;
+                Ok(p)
+            }
+            Err(SrtpError::Auth) => match self.rx_prev.as_mut() {
+                Some((prev, _)) => prev.decrypt_rtp(srtp).map_err(map_err),
+                None => Err(SrtpError::Auth),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// Protects a serialized RTCP compound packet.
@@ -135,19 +197,37 @@ impl SrtpSession {
     ///   let anyone inject RTCP. We always send encrypted SRTCP, and RFC 3711 §3.4 makes
     ///   authentication mandatory regardless of E, so nothing legitimate is lost.
     pub fn unprotect_rtcp(&mut self, srtcp: &[u8]) -> Result<Bytes, SrtpError> {
-        let p = profile(self.suite);
-        let tag = p.rtcp_auth_tag_len().max(p.aead_auth_tag_len());
-        if srtcp.len() < 8 + 4 + tag {
-            return Err(SrtpError::Malformed);
+        match unprotect_rtcp_with(&mut self.rx, self.suite, srtcp) {
+            Ok(p) => {
+                self.rx_prev = None;
+                Ok(p)
+            }
+            Err(SrtpError::Auth) => match self.rx_prev.as_mut() {
+                Some((prev, suite)) => unprotect_rtcp_with(prev, *suite, srtcp),
+                None => Err(SrtpError::Auth),
+            },
+            Err(e) => Err(e),
         }
-        // The E flag is the top bit of the 32-bit word holding the SRTCP index: right
-        // before the HMAC tag (AES-CM), or the last word (AEAD, RFC 7714 §9).
-        let e_at = srtcp.len() - 4 - p.rtcp_auth_tag_len();
-        if srtcp[e_at] & 0x80 == 0 {
-            return Err(SrtpError::Auth);
-        }
-        self.rx.decrypt_rtcp(srtcp).map_err(map_err)
     }
+}
+
+fn unprotect_rtcp_with(
+    rx: &mut Context,
+    suite: SrtpSuite,
+    srtcp: &[u8],
+) -> Result<Bytes, SrtpError> {
+    let p = profile(suite);
+    let tag = p.rtcp_auth_tag_len().max(p.aead_auth_tag_len());
+    if srtcp.len() < 8 + 4 + tag {
+        return Err(SrtpError::Malformed);
+    }
+    // The E flag is the top bit of the 32-bit word holding the SRTCP index: right
+    // before the HMAC tag (AES-CM), or the last word (AEAD, RFC 7714 §9).
+    let e_at = srtcp.len() - 4 - p.rtcp_auth_tag_len();
+    if srtcp[e_at] & 0x80 == 0 {
+        return Err(SrtpError::Auth);
+    }
+    rx.decrypt_rtcp(srtcp).map_err(map_err)
 }
 
 /// Checks that the RTP header (RFC 3550 §5.1, RFC 8285 header extensions) lies within
@@ -303,6 +383,49 @@ mod tests {
             let l = t.len();
             t[l - 1] ^= 0x80;
             assert_eq!(bob.unprotect_rtcp(&t), Err(SrtpError::Auth));
+        }
+    }
+
+    #[test]
+    fn rekey_switches_changed_directions_and_accepts_old_key_packets_until_the_new_one() {
+        for suite in SrtpSuite::ALL {
+            let (a, b) = (key(suite, 1), key(suite, 2));
+            let mut alice = SrtpSession::new(suite, &a, &b).unwrap();
+            let mut bob = SrtpSession::new(suite, &b, &a).unwrap();
+            let old1 = alice.protect_rtp(&rtp(10)).unwrap();
+            let old2 = alice.protect_rtp(&rtp(11)).unwrap();
+            assert!(bob.unprotect_rtp(&old1).is_ok());
+            // alice re-offers with a new key; bob's key is unchanged
+            let a2 = key(suite, 3);
+            assert_eq!(alice.rekey(suite, &a2, &b).unwrap(), (true, false));
+            assert_eq!(bob.rekey(suite, &b, &a2).unwrap(), (false, true));
+            // bob -> alice continues in the same context: an old packet is a replay
+            let from_bob = bob.protect_rtp(&rtp(50)).unwrap();
+            assert!(alice.unprotect_rtp(&from_bob).is_ok());
+            assert_eq!(alice.unprotect_rtp(&from_bob), Err(SrtpError::Replay));
+            // alice -> bob: in-flight packet under the old key still accepted...
+            assert!(bob.unprotect_rtp(&old2).is_ok(), "{suite:?}");
+            // ...and replays under the old key are still caught
+            assert_eq!(bob.unprotect_rtp(&old1), Err(SrtpError::Replay));
+            // the first packet under the new key retires the old context
+            let new = alice.protect_rtp(&rtp(12)).unwrap();
+            assert_eq!(&bob.unprotect_rtp(&new).unwrap()[..], &rtp(12)[..]);
+            let late = SrtpSession::new(suite, &a, &b)
+                .unwrap()
+                .protect_rtp(&rtp(13))
+                .unwrap();
+            assert_eq!(bob.unprotect_rtp(&late), Err(SrtpError::Auth), "{suite:?}");
+            // a bad key leaves the session unchanged
+            let bad = MasterKey {
+                key: vec![1; 3],
+                salt: vec![],
+            };
+            assert!(matches!(
+                bob.rekey(suite, &bad, &a2),
+                Err(SrtpError::Key(_))
+            ));
+            let next = alice.protect_rtp(&rtp(14)).unwrap();
+            assert!(bob.unprotect_rtp(&next).is_ok());
         }
     }
 

@@ -26,7 +26,7 @@ pub fn negotiate(
     let mut rng = StdRng::seed_from_u64(seed);
     let mut oa_a = OfferAnswer::new(a, &mut rng);
     let mut oa_b = OfferAnswer::new(b, &mut rng);
-    let offer = oa_a.create_offer().unwrap().to_string();
+    let offer = oa_a.create_offer(true).unwrap().to_string();
     let offer = SessionDescription::parse(offer.as_bytes()).unwrap();
     let (answer, nb) = oa_b.answer_offer(&offer, true).unwrap();
     let answer = SessionDescription::parse(answer.to_string().as_bytes()).unwrap();
