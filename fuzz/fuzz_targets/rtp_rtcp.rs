@@ -21,7 +21,7 @@ fn negotiated() -> &'static NegotiatedAudio {
         let mut b = a.clone();
         b.local_addr = "192.0.2.2:5000".parse().unwrap();
         let mut oa = OfferAnswer::with_seed(a, 1);
-        let offer = oa.create_offer().unwrap();
+        let offer = oa.create_offer(false).unwrap();
         let (_, n) = OfferAnswer::with_seed(b, 2)
             .answer_offer(&offer, false)
             .unwrap();

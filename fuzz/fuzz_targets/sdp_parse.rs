@@ -27,13 +27,14 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut cfg = MediaConfig::new("192.0.2.1:4000".parse().unwrap());
     cfg.allow_plain_rtp = true;
+    cfg.allow_insecure_sdes = true;
     cfg.video = VideoPolicy::AcceptOpaque { port: 4002 };
     let mut oa = OfferAnswer::with_seed(cfg.clone(), 1);
     if let Ok((answer, _)) = oa.answer_offer(&d, false) {
         SessionDescription::parse(answer.to_string().as_bytes()).expect("our answer must parse");
     }
     let mut oa = OfferAnswer::with_seed(cfg.clone(), 1);
-    if let Ok(offer) = oa.create_offer() {
+    if let Ok(offer) = oa.create_offer(true) {
         let _ = process_answer(&cfg, &offer, &d, true);
     }
 });
