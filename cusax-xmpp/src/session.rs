@@ -150,8 +150,9 @@ pub struct SecurityInfo {
     pub cipher_suite: Option<String>,
     /// Whether the server certificate was verified.
     pub cert_verified: bool,
-    /// The SASL mechanism used.
-    pub sasl_mechanism: Mechanism,
+    /// The SASL mechanism that authenticated this stream; `None` when no SASL exchange
+    /// happened on it (never a made-up value).
+    pub sasl_mechanism: Option<Mechanism>,
     /// The channel-binding type used by SCRAM-PLUS.
     pub channel_binding: Option<&'static str>,
     /// Whether XEP-0198 is on.
@@ -642,7 +643,7 @@ impl Session {
                 .tls
                 .as_ref()
                 .is_some_and(|t| t.peer_certificate_verified),
-            sasl_mechanism: self.mechanism.unwrap_or(Mechanism::External),
+            sasl_mechanism: self.mechanism,
             channel_binding: self.sasl.as_ref().and_then(|s| s.channel_binding()),
             sm_enabled: self.sm.is_enabled(),
         }

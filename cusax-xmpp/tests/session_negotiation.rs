@@ -162,7 +162,7 @@ fn online(sm: bool) -> Harness {
         XmppEvent::Online { jid, security } => {
             assert_eq!(jid.as_str(), "alice@cusax.test/test");
             assert_eq!(security.tls_version.as_deref(), Some("TLSv1_3"));
-            assert_eq!(security.sasl_mechanism, Mechanism::Plain);
+            assert_eq!(security.sasl_mechanism, Some(Mechanism::Plain));
             assert!(security.cert_verified);
             assert_eq!(security.sm_enabled, sm);
         }
