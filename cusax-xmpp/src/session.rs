@@ -15,16 +15,16 @@
 //! With [`TlsMode::DirectTls`] (XEP-0368) the driver establishes TLS first and feeds
 //! [`Input::TlsEstablished`] before any byte; the stream header is sent then.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use jid::{BareJid, FullJid};
+use jid::{BareJid, FullJid, Jid};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, SaslClient, SaslError};
-use crate::sm::{SmError, SmState, StreamManagement, is_stanza};
+use crate::sm::{SmError, SmLimits, SmState, StreamManagement, is_stanza};
 use crate::stream::{
     self, Features, NS_BIND, NS_PING, NS_SASL, NS_SESSION, NS_SM, NS_STANZAS, NS_TLS,
     StreamErrorInfo,
@@ -68,6 +68,18 @@ pub struct SessionConfig {
     pub ping_timeout: Duration,
     /// Limits on the server's XML.
     pub limits: XmlLimits,
+    /// Most stanzas queued by [`Session::send`] before the session is online; beyond it
+    /// `send` refuses with [`SendError::QueueFull`].
+    pub max_pending: usize,
+    /// Bounds on the XEP-0198 unacked queue; when it is full `send` refuses with
+    /// [`SendError::Backpressure`].
+    pub sm_limits: SmLimits,
+    /// How long an iq request sent with [`Session::send`] waits for its answer before
+    /// [`XmppEvent::IqTimeout`] (counted from the `send` call).
+    pub iq_timeout: Duration,
+    /// Most iq requests awaiting an answer; beyond it `send` refuses with
+    /// [`SendError::TooManyRequests`].
+    pub max_pending_iqs: usize,
 }
 
 impl SessionConfig {
@@ -85,6 +97,10 @@ impl SessionConfig {
             ping_interval: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(20),
             limits: XmlLimits::default(),
+            max_pending: 256,
+            sm_limits: SmLimits::default(),
+            iq_timeout: Duration::from_secs(60),
+            max_pending_iqs: 1024,
         }
     }
 }
@@ -157,6 +173,70 @@ pub struct SecurityInfo {
     pub channel_binding: Option<&'static str>,
     /// Whether XEP-0198 is on.
     pub sm_enabled: bool,
+}
+
+/// [`Session::send`] refused a stanza; the stanza is handed back, never dropped.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// Our side: [`SessionConfig::max_pending`] stanzas already wait for the session to
+    /// come online. Retry once it is.
+    #[error("{limit} stanzas already wait for the session to come online")]
+    QueueFull {
+        /// The refused stanza.
+        stanza: Box<Element>,
+        /// The limit.
+        limit: usize,
+    },
+    /// Back-pressure from the server: the XEP-0198 unacked queue is full
+    /// ([`SmLimits::max_unacked`]); an ack has been requested. Retry after acks arrive
+    /// (any inbound traffic may carry them).
+    #[error("{unacked} stanzas wait for the server's acknowledgement; try again later")]
+    Backpressure {
+        /// The refused stanza.
+        stanza: Box<Element>,
+        /// Stanzas waiting for an ack.
+        unacked: usize,
+    },
+    /// Our side: [`SessionConfig::max_pending_iqs`] iq requests already await answers.
+    #[error("{limit} iq requests already await answers")]
+    TooManyRequests {
+        /// The refused stanza.
+        stanza: Box<Element>,
+        /// The limit.
+        limit: usize,
+    },
+    /// Our side: an iq request with this id already awaits its answer (RFC 6120 §8.1.3:
+    /// the id must identify the request).
+    #[error("an iq request with id {id:?} already awaits its answer")]
+    IqIdInUse {
+        /// The refused stanza.
+        stanza: Box<Element>,
+        /// The id.
+        id: String,
+    },
+}
+
+impl SendError {
+    /// The refused stanza.
+    pub fn stanza(&self) -> &Element {
+        match self {
+            SendError::QueueFull { stanza, .. }
+            | SendError::Backpressure { stanza, .. }
+            | SendError::TooManyRequests { stanza, .. }
+            | SendError::IqIdInUse { stanza, .. } => stanza,
+        }
+    }
+
+    /// Takes the refused stanza back.
+    pub fn into_stanza(self) -> Element {
+        match self {
+            SendError::QueueFull { stanza, .. }
+            | SendError::Backpressure { stanza, .. }
+            | SendError::TooManyRequests { stanza, .. }
+            | SendError::IqIdInUse { stanza, .. } => *stanza,
+        }
+    }
 }
 
 /// Who ended the session.
@@ -254,6 +334,19 @@ pub enum XmppEvent {
     },
     /// Stanzas that were not delivered (never acknowledged), oldest first.
     Undelivered(Vec<Element>),
+    /// A stanza handed to the driver could not be queued (the driver reports what
+    /// [`Session::send`] refused; the stanza is inside).
+    SendFailed(SendError),
+    /// An iq request sent with [`Session::send`] got no acceptable answer within
+    /// [`SessionConfig::iq_timeout`] (RFC 6120 §8.1.2.1). A late answer is ignored.
+    /// Requests still waiting when the session ends are ended by
+    /// [`XmppEvent::Disconnected`] instead.
+    IqTimeout {
+        /// The request's id.
+        id: String,
+        /// Whom it was sent to (`None`: the own account).
+        to: Option<Jid>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,6 +389,12 @@ pub struct Session {
     last_rx: Option<Instant>,
     ping_id: Option<String>,
     timeout_reported: Option<Instant>,
+    /// An `<r/>` went out because the unacked queue was full (reset by the next `<a/>`).
+    full_ack_requested: bool,
+    /// Our iq requests awaiting answers, by id: addressee and deadline.
+    iqs: HashMap<String, (Option<Jid>, Instant)>,
+    /// The same, ordered by deadline.
+    iq_deadlines: BTreeSet<(Instant, String)>,
 }
 
 impl Session {
@@ -303,6 +402,8 @@ impl Session {
     /// randomness; tests a fixed value).
     pub fn new(config: SessionConfig, seed: [u8; 32]) -> Self {
         let parser = StreamParser::new(config.limits.clone());
+        let mut sm = StreamManagement::new();
+        sm.set_limits(config.sm_limits);
         let mut s = Session {
             phase: Phase::AwaitHeader,
             rng: StdRng::from_seed(seed),
@@ -315,7 +416,7 @@ impl Session {
             mechanism: None,
             features: Features::default(),
             jid: None,
-            sm: StreamManagement::new(),
+            sm,
             resuming: false,
             pending: VecDeque::new(),
             next_id: 0,
@@ -323,6 +424,9 @@ impl Session {
             last_rx: None,
             ping_id: None,
             timeout_reported: None,
+            full_ack_requested: false,
+            iqs: HashMap::new(),
+            iq_deadlines: BTreeSet::new(),
             config,
         };
         if s.config.tls == TlsMode::DirectTls {
@@ -339,6 +443,7 @@ impl Session {
     pub fn new_resuming(config: SessionConfig, state: SmState, seed: [u8; 32]) -> Self {
         let mut s = Session::new(config, seed);
         s.sm = StreamManagement::from_state(&state);
+        s.sm.set_limits(s.config.sm_limits);
         s.resuming = true;
         s.jid = FullJid::new(&state.jid).ok();
         s
@@ -362,14 +467,160 @@ impl Session {
         self.phase == Phase::Closed
     }
 
-    /// Queues a stanza (sent once online; counted by XEP-0198).
-    pub fn send(&mut self, stanza: Element) {
+    /// Sends a stanza at `now` (queued until online; counted by XEP-0198).
+    ///
+    /// Bounded: before the session is online at most [`SessionConfig::max_pending`]
+    /// stanzas wait ([`SendError::QueueFull`] beyond); online with XEP-0198, a full unacked
+    /// queue refuses with [`SendError::Backpressure`] after requesting an ack. A refused
+    /// stanza is handed back in the error. After the stream closed, the stanza is reported
+    /// as [`XmppEvent::Undelivered`].
+    ///
+    /// An iq request (`get`/`set`) is remembered with its `to`: only an answer from that
+    /// JID (for requests to the own account: from the account, its server or without
+    /// `from`, RFC 6120 §8.1.2.1) is delivered; other answers to the id are ignored and
+    /// logged, and no acceptable answer within [`SessionConfig::iq_timeout`] yields
+    /// [`XmppEvent::IqTimeout`].
+    pub fn send(&mut self, now: Instant, stanza: Element) -> Result<(), SendError> {
+        let request = match self.phase {
+            Phase::Closing | Phase::Closed => None,
+            _ => self.iq_request(&stanza)?,
+        };
         match self.phase {
-            Phase::Online => self.transmit_stanza(stanza),
+            Phase::Online => {
+                if self.sm.is_full() {
+                    let unacked = self.sm.unacked_len();
+                    tracing::debug!(unacked, "unacked queue full: back-pressure");
+                    if !self.full_ack_requested {
+                        // One extra request per full episode, not one per refused send.
+                        self.full_ack_requested = true;
+                        self.write_el(&StreamManagement::request());
+                    }
+                    return Err(SendError::Backpressure {
+                        stanza: Box::new(stanza),
+                        unacked,
+                    });
+                }
+                self.transmit_stanza(stanza);
+            }
             Phase::Closing | Phase::Closed => {
                 self.push_event(XmppEvent::Undelivered(vec![stanza]));
             }
-            _ => self.pending.push_back(stanza),
+            _ => {
+                if self.pending.len() >= self.config.max_pending {
+                    return Err(SendError::QueueFull {
+                        stanza: Box::new(stanza),
+                        limit: self.config.max_pending,
+                    });
+                }
+                self.pending.push_back(stanza);
+            }
+        }
+        if let Some((id, to)) = request {
+            self.track_iq(now, id, to);
+        }
+        Ok(())
+    }
+
+    /// For an iq request: its id and `to`, after checking the request bounds.
+    #[allow(clippy::type_complexity)]
+    fn iq_request(&self, el: &Element) -> Result<Option<(String, Option<Jid>)>, SendError> {
+        if el.name != "iq" || el.ns != NS_CLIENT || !matches!(el.attr("type"), Some("get" | "set"))
+        {
+            return Ok(None);
+        }
+        let Some(id) = el.attr("id") else {
+            tracing::debug!("iq request without id: its answer cannot be matched");
+            return Ok(None);
+        };
+        if self.iqs.contains_key(id) {
+            return Err(SendError::IqIdInUse {
+                id: id.to_owned(),
+                stanza: Box::new(el.clone()),
+            });
+        }
+        if self.iqs.len() >= self.config.max_pending_iqs {
+            return Err(SendError::TooManyRequests {
+                stanza: Box::new(el.clone()),
+                limit: self.config.max_pending_iqs,
+            });
+        }
+        // An unparsable `to` can only be answered with an error from our server.
+        let to = el.attr("to").and_then(|t| Jid::new(t).ok());
+        Ok(Some((id.to_owned(), to)))
+    }
+
+    fn track_iq(&mut self, now: Instant, id: String, to: Option<Jid>) {
+        let deadline = now + self.config.iq_timeout;
+        self.iq_deadlines.insert((deadline, id.clone()));
+        self.iqs.insert(id, (to, deadline));
+    }
+
+    /// Whether an answer `from` may answer a request sent `to` (RFC 6120 §8.1.2.1): the
+    /// addressee itself; for a request without `to` or to the own bare JID also the
+    /// account's bare or full JID, its server, or no `from` at all.
+    fn answer_acceptable(&self, to: Option<&Jid>, from: Option<&str>) -> bool {
+        let from = match from.map(Jid::new) {
+            None => None,
+            Some(Ok(j)) => Some(j),
+            Some(Err(_)) => return false,
+        };
+        let own = self
+            .jid
+            .as_ref()
+            .map(|j| j.to_bare())
+            .unwrap_or_else(|| self.config.jid.clone());
+        let to_account = to.is_none_or(|t| t.is_bare() && t.to_bare() == own);
+        if let (Some(t), Some(f)) = (to, &from)
+            && t == f
+        {
+            return true;
+        }
+        if !to_account {
+            return false;
+        }
+        match &from {
+            None => true,
+            Some(f) => {
+                (f.is_bare() && f.to_bare() == own)
+                    || (f.as_str() == own.domain().as_str())
+                    || self.jid.as_ref().is_some_and(|j| f.as_str() == j.as_str())
+            }
+        }
+    }
+
+    /// Matches an inbound iq answer to our request; `false` when it must be dropped.
+    fn accept_answer(&mut self, el: &Element) -> bool {
+        let id = el.attr("id").unwrap_or_default();
+        let Some((to, deadline)) = self.iqs.get(id) else {
+            tracing::warn!(id, from = ?el.attr("from"), "ignoring an iq answer to no request of ours");
+            return false;
+        };
+        if !self.answer_acceptable(to.as_ref(), el.attr("from")) {
+            tracing::warn!(
+                id,
+                from = ?el.attr("from"),
+                to = ?to.as_ref().map(|t| t.as_str()),
+                "ignoring a spoofed iq answer (not from the JID the request went to)"
+            );
+            return false;
+        }
+        let key = (*deadline, id.to_owned());
+        self.iq_deadlines.remove(&key);
+        self.iqs.remove(id);
+        true
+    }
+
+    fn expire_iqs(&mut self, now: Instant) {
+        while let Some(first) = self.iq_deadlines.first()
+            && first.0 <= now
+        {
+            let Some((_, id)) = self.iq_deadlines.pop_first() else {
+                break;
+            };
+            if let Some((to, _)) = self.iqs.remove(&id) {
+                tracing::debug!(%id, "iq request timed out");
+                self.push_event(XmppEvent::IqTimeout { id, to });
+            }
         }
     }
 
@@ -445,6 +696,7 @@ impl Session {
         if self.phase == Phase::Closed {
             return;
         }
+        self.expire_iqs(now);
         if let Some(d) = self.deadline
             && now >= d
         {
@@ -494,10 +746,8 @@ impl Session {
         } else {
             None
         };
-        match (self.deadline, ping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let iq = self.iq_deadlines.first().map(|(t, _)| *t);
+        [self.deadline, ping, iq].into_iter().flatten().min()
     }
 
     // ---- internals ----
@@ -554,9 +804,18 @@ impl Session {
     }
 
     fn transmit_stanza(&mut self, el: Element) {
+        if !self.may_write() {
+            // The stream is over: report rather than lose it.
+            self.push_event(XmppEvent::Undelivered(vec![el]));
+            return;
+        }
         self.write_el(&el);
         if is_stanza(&el) && self.sm.on_outbound_stanza(&el) {
             self.write_el(&StreamManagement::request());
+        }
+        if let Some(err) = self.sm.overflow() {
+            tracing::warn!(%err, "server does not acknowledge; closing the stream");
+            self.fail(DisconnectedBy::Local, SessionError::Sm(err), false);
         }
     }
 
@@ -629,9 +888,13 @@ impl Session {
             }
             // Nothing left to resume.
             self.sm = StreamManagement::new();
+            self.sm.set_limits(self.config.sm_limits);
         }
         self.phase = Phase::Closed;
         self.deadline = None;
+        // Requests still awaiting answers end with the session (the Disconnected event).
+        self.iqs.clear();
+        self.iq_deadlines.clear();
         self.push_event(XmppEvent::Disconnected { by, error });
     }
 
@@ -779,6 +1042,10 @@ impl Session {
                     tracing::info!(%jid, resent = resend.len(), "stream resumed");
                     self.push_event(XmppEvent::SmResumed { jid, security });
                     for s in resend {
+                        // Answers to resent requests are matched as in the first session.
+                        if let Ok(Some((id, to))) = self.iq_request(&s) {
+                            self.track_iq(now, id, to);
+                        }
                         self.transmit_stanza(s);
                     }
                     while let Some(s) = self.pending.pop_front() {
@@ -963,6 +1230,7 @@ impl Session {
                     self.write_el(&a);
                 }
                 "a" => {
+                    self.full_ack_requested = false;
                     if self.sm.on_ack(&el)? {
                         self.write_el(&StreamManagement::request());
                     }
@@ -984,6 +1252,9 @@ impl Session {
             {
                 self.ping_id = None;
                 self.deadline = None;
+                return Ok(());
+            }
+            if matches!(ty, Some("result" | "error")) && !self.accept_answer(&el) {
                 return Ok(());
             }
             if ty == Some("get") && el.child("ping", NS_PING).is_some() {

@@ -41,6 +41,13 @@ pub struct ClientConfig {
     pub ca_cert: Option<PathBuf>,
     /// Bound on TCP connect + TLS handshake + negotiation.
     pub connect_timeout: Duration,
+    /// Capacity of the command queue from [`Client`] to the connection task; a full queue
+    /// makes [`Client::send`] fail with [`ClientError::QueueFull`] (stanza handed back).
+    pub command_queue: usize,
+    /// Capacity of the event queue to the [`EventStream`]; when the application does not
+    /// read events, the connection task stops reading the socket (TCP back-pressure)
+    /// instead of buffering without bound.
+    pub event_queue: usize,
 }
 
 impl ClientConfig {
@@ -51,6 +58,8 @@ impl ClientConfig {
             server: None,
             ca_cert: None,
             connect_timeout: Duration::from_secs(30),
+            command_queue: 256,
+            event_queue: 1024,
         }
     }
 }
@@ -123,6 +132,12 @@ pub enum ClientError {
     /// The connection is gone (call [`Client::reconnect`] when it was resumable).
     #[error("not connected")]
     NotConnected,
+    /// Our side: the command queue to the connection task is full
+    /// ([`ClientConfig::command_queue`]), or, while disconnected, the resumable state
+    /// already holds [`SmLimits::max_unacked`](crate::sm::SmLimits::max_unacked) stanzas.
+    /// The stanza is handed back; retry later.
+    #[error("send queue full; try again later")]
+    QueueFull(Box<Element>),
 }
 
 enum Command {
@@ -133,7 +148,7 @@ enum Command {
 #[derive(Default)]
 struct Shared {
     /// Commands to the current connection task.
-    cmd: Option<mpsc::UnboundedSender<Command>>,
+    cmd: Option<mpsc::Sender<Command>>,
     /// Resumable state of the last connection (kept after it dropped).
     sm_state: Option<SmState>,
     login_time: Duration,
@@ -144,14 +159,14 @@ struct Shared {
 /// Handle to the XMPP client; `&self` methods, usable from several tasks (wrap in an `Arc`).
 pub struct Client {
     config: ClientConfig,
-    events: mpsc::UnboundedSender<XmppEvent>,
+    events: mpsc::Sender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
     reconnecting: tokio::sync::Mutex<()>,
 }
 
 /// The application's receiving end for [`XmppEvent`]s.
 pub struct EventStream {
-    rx: mpsc::UnboundedReceiver<XmppEvent>,
+    rx: mpsc::Receiver<XmppEvent>,
 }
 
 impl EventStream {
@@ -170,9 +185,9 @@ impl Client {
     /// Connects, negotiates and returns once online. The `Online` event is also delivered
     /// on the [`EventStream`].
     pub async fn connect(config: ClientConfig) -> Result<(Client, EventStream), ConnectError> {
-        let (etx, erx) = mpsc::unbounded_channel();
+        let (etx, erx) = mpsc::channel(config.event_queue.max(1));
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(config.command_queue.max(1));
         lock(&shared).cmd = Some(cmd_tx);
         let session = Session::new(config.session.clone(), rand::random());
         start(&config, session, cmd_rx, etx.clone(), shared.clone()).await?;
@@ -195,17 +210,27 @@ impl Client {
 
     /// Sends a stanza. Queued until online; while the connection is down but resumable,
     /// it joins the unacked queue and goes out after [`reconnect`](Self::reconnect).
+    ///
+    /// Never blocks and never grows without bound: a full command queue (or a full
+    /// resumable state) returns [`ClientError::QueueFull`] with the stanza. What the
+    /// session itself refuses later (pre-bind queue full, XEP-0198 back-pressure) arrives
+    /// as [`XmppEvent::SendFailed`] holding the stanza.
     pub async fn send(&self, stanza: Element) -> Result<(), ClientError> {
         let mut sh = lock(&self.shared);
         let stanza = match &sh.cmd {
-            Some(tx) => match tx.send(Command::Send(stanza)) {
+            Some(tx) => match tx.try_send(Command::Send(stanza)) {
                 Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(Command::Send(el))) => el,
+                Err(mpsc::error::TrySendError::Full(Command::Send(el))) => {
+                    return Err(ClientError::QueueFull(Box::new(el)));
+                }
+                Err(mpsc::error::TrySendError::Closed(Command::Send(el))) => el,
                 Err(_) => return Err(ClientError::NotConnected),
             },
             None => stanza,
         };
+        let limit = self.config.session.sm_limits.max_unacked;
         match sh.sm_state.as_mut() {
+            Some(st) if st.unacked.len() >= limit => Err(ClientError::QueueFull(Box::new(stanza))),
             Some(st) => {
                 st.unacked.push(stanza);
                 Ok(())
@@ -216,11 +241,13 @@ impl Client {
 
     /// Closes the stream; a `Disconnected` event follows.
     pub async fn close(&self) -> Result<(), ClientError> {
-        let sh = lock(&self.shared);
-        sh.cmd
-            .as_ref()
-            .and_then(|c| c.send(Command::Close).ok())
-            .ok_or(ClientError::NotConnected)
+        let tx = lock(&self.shared)
+            .cmd
+            .clone()
+            .ok_or(ClientError::NotConnected)?;
+        tx.send(Command::Close)
+            .await
+            .map_err(|_| ClientError::NotConnected)
     }
 
     /// The resumable XEP-0198 state of the last connection, once it dropped.
@@ -237,7 +264,8 @@ impl Client {
         let old = {
             let mut sh = lock(&self.shared);
             if let Some(c) = &sh.cmd {
-                let _ = c.send(Command::Close);
+                // A full queue means the task is busy; it is aborted after the timeout.
+                let _ = c.try_send(Command::Close);
             }
             sh.task.take()
         };
@@ -248,7 +276,7 @@ impl Client {
         {
             h.abort();
         }
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(self.config.command_queue.max(1));
         let state = {
             let mut sh = lock(&self.shared);
             let state = sh.sm_state.take().ok_or(ConnectError::NothingToResume)?;
@@ -458,8 +486,8 @@ async fn upgrade(
 async fn start(
     config: &ClientConfig,
     session: Session,
-    cmd_rx: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<XmppEvent>,
+    cmd_rx: mpsc::Receiver<Command>,
+    events: mpsc::Sender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
 ) -> Result<(), ConnectError> {
     let connector = tls_connector(config)?;
@@ -523,7 +551,7 @@ struct Task {
     conn: Conn,
     connector: TlsConnector,
     domain: String,
-    events: mpsc::UnboundedSender<XmppEvent>,
+    events: mpsc::Sender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
     ready: Option<oneshot::Sender<Result<(), ConnectError>>>,
     direct: bool,
@@ -536,7 +564,7 @@ impl Task {
         }
     }
 
-    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
+    async fn run(mut self, mut cmds: mpsc::Receiver<Command>) {
         let mut buf = vec![0u8; 16 * 1024];
         let mut timer: Option<Instant> = None;
         let mut cmds_open = true;
@@ -544,14 +572,14 @@ impl Task {
             && let Err(e) = self.do_tls().await
         {
             self.report(Err(e));
-            self.settle(&mut cmds);
+            self.settle(&mut cmds).await;
             return;
         }
         loop {
             if let Err(e) = self.drain(&mut timer).await {
                 self.report(Err(e));
                 self.conn.shutdown().await;
-                self.settle(&mut cmds);
+                self.settle(&mut cmds).await;
                 return;
             }
             if self.session.is_closed() {
@@ -567,7 +595,11 @@ impl Task {
                     }
                 }
                 c = cmds.recv(), if cmds_open => match c {
-                    Some(Command::Send(el)) => self.session.send(el),
+                    Some(Command::Send(el)) => {
+                        if let Err(e) = self.session.send(Instant::now(), el) {
+                            self.on_event(XmppEvent::SendFailed(e)).await;
+                        }
+                    }
                     Some(Command::Close) => self.session.close(),
                     None => { cmds_open = false; self.session.close() }
                 },
@@ -585,26 +617,30 @@ impl Task {
         let _ = self.drain(&mut timer).await;
         self.conn.shutdown().await;
         self.report(Err(ConnectError::Session(SessionError::ConnectionLost)));
-        self.settle(&mut cmds);
+        self.settle(&mut cmds).await;
     }
 
     /// After the session ended: stanzas still in the command queue join the resumable
     /// state, or are reported undelivered; nothing is dropped silently.
-    fn settle(&mut self, cmds: &mut mpsc::UnboundedReceiver<Command>) {
-        let mut sh = lock(&self.shared);
-        sh.sm_state = self.session.sm_state();
-        cmds.close();
-        let mut lost = Vec::new();
-        while let Ok(c) = cmds.try_recv() {
-            if let Command::Send(el) = c {
-                match sh.sm_state.as_mut() {
-                    Some(st) => st.unacked.push(el),
-                    None => lost.push(el),
+    async fn settle(&mut self, cmds: &mut mpsc::Receiver<Command>) {
+        let lost = {
+            let mut sh = lock(&self.shared);
+            sh.sm_state = self.session.sm_state();
+            cmds.close();
+            let mut lost = Vec::new();
+            // Bounded by the command queue's capacity.
+            while let Ok(c) = cmds.try_recv() {
+                if let Command::Send(el) = c {
+                    match sh.sm_state.as_mut() {
+                        Some(st) => st.unacked.push(el),
+                        None => lost.push(el),
+                    }
                 }
             }
-        }
+            lost
+        };
         if !lost.is_empty() {
-            let _ = self.events.send(XmppEvent::Undelivered(lost));
+            let _ = self.events.send(XmppEvent::Undelivered(lost)).await;
         }
     }
 
@@ -633,13 +669,15 @@ impl Task {
                 }
                 Output::StartTls => self.do_tls().await?,
                 Output::Timeout(t) => *timer = Some(t),
-                Output::Event(ev) => self.on_event(ev),
+                Output::Event(ev) => self.on_event(ev).await,
             }
         }
         Ok(())
     }
 
-    fn on_event(&mut self, ev: XmppEvent) {
+    /// Reports to `connect` and delivers to the application; waits while the event queue
+    /// is full (the socket is not read meanwhile).
+    async fn on_event(&mut self, ev: XmppEvent) {
         match &ev {
             XmppEvent::Online { .. } | XmppEvent::SmResumed { .. } => self.report(Ok(())),
             XmppEvent::AuthFailed { condition } => {
@@ -655,6 +693,6 @@ impl Task {
             }
             _ => {}
         }
-        let _ = self.events.send(ev);
+        let _ = self.events.send(ev).await;
     }
 }

@@ -1,0 +1,104 @@
+//! Bounded driver queues against a real Prosody (scripts/interop-up.sh): a full command
+//! queue hands the stanza back to the caller instead of growing, and a small event queue
+//! loses nothing (the connection task waits for the application instead of buffering).
+//!
+//! Skips when CUSAX_XMPP_ADDR / CUSAX_XMPP_DOMAIN / CUSAX_CA_CERT are absent.
+#![cfg(feature = "driver")]
+
+use std::time::Duration;
+
+use cusax_xmpp::driver::{Client, ClientConfig, ClientError, EventStream};
+use cusax_xmpp::session::{SessionConfig, XmppEvent};
+use cusax_xmpp::stanza::Message;
+use cusax_xmpp::xml::element::Element;
+use jid::{BareJid, FullJid, Jid};
+
+struct Env {
+    addr: String,
+    domain: String,
+    ca: String,
+}
+
+fn env() -> Option<Env> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(addr), Some(domain), Some(ca)) = (
+        get("CUSAX_XMPP_ADDR"),
+        get("CUSAX_XMPP_DOMAIN"),
+        get("CUSAX_CA_CERT"),
+    ) else {
+        eprintln!(
+            "skipping: CUSAX_XMPP_ADDR/CUSAX_XMPP_DOMAIN/CUSAX_CA_CERT not set (source .interop/env)"
+        );
+        return None;
+    };
+    Some(Env { addr, domain, ca })
+}
+
+async fn login(env: &Env, user: &str, queues: (usize, usize)) -> (Client, EventStream, FullJid) {
+    let bare = BareJid::new(&format!("{user}@{}", env.domain)).expect("jid");
+    let mut s = SessionConfig::new(bare.clone(), format!("{user}-secret"));
+    s.resource = Some(format!("bounds-{}", std::process::id()));
+    let mut c = ClientConfig::new(s);
+    c.server = Some(env.addr.clone());
+    c.ca_cert = Some(env.ca.clone().into());
+    c.connect_timeout = Duration::from_secs(20);
+    c.command_queue = queues.0;
+    c.event_queue = queues.1;
+    let (client, mut events) = Client::connect(c).await.expect("login");
+    let jid = match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
+        Ok(Some(XmppEvent::Online { jid, .. })) => jid,
+        other => panic!("{bare}: expected Online, got {other:?}"),
+    };
+    (client, events, jid)
+}
+
+/// `#[tokio::test]` runs on one thread: the connection task cannot drain the command
+/// queue while this test sends without awaiting anything that yields.
+#[tokio::test]
+async fn full_command_queue_hands_the_stanza_back_and_small_event_queue_loses_nothing() {
+    let Some(env) = env() else { return };
+    let (client, mut events, me) = login(&env, "dave", (4, 2)).await;
+    let to_me = Jid::from(me.clone());
+    let mut accepted = Vec::new();
+    let mut refused = None;
+    for n in 0..20 {
+        let m = Message::chat(to_me.clone(), format!("n{n}")).with_id(format!("b{n}"));
+        match client.send(Element::from(m)).await {
+            Ok(()) => accepted.push(format!("n{n}")),
+            Err(ClientError::QueueFull(el)) => {
+                refused = Some(*el);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(accepted.len(), 4, "the queue holds exactly its capacity");
+    let refused = refused.expect("the fifth send is refused");
+    assert_eq!(
+        refused.attr("id"),
+        Some("b4"),
+        "the refused stanza comes back"
+    );
+    // The messages come back to us through an event queue of 2: all of them, in order.
+    let mut got = Vec::new();
+    while got.len() < accepted.len() {
+        match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
+            Ok(Some(XmppEvent::Stanza(e))) if e.name == "message" => {
+                let m = Message::try_from(e).expect("message");
+                got.extend(m.body().map(str::to_owned));
+            }
+            Ok(Some(XmppEvent::Stanza(_))) => {}
+            other => panic!("expected our messages back, got {other:?}"),
+        }
+    }
+    assert_eq!(got, accepted);
+    client.close().await.expect("close");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
+            Ok(Some(XmppEvent::Disconnected { error: None, .. })) => break,
+            Ok(Some(XmppEvent::Undelivered(v))) => panic!("undelivered {}", v.len()),
+            Ok(Some(_)) => {}
+            other => panic!("expected a clean close, got {other:?}"),
+        }
+    }
+}
