@@ -60,6 +60,13 @@ pub fn unavailable(to: Option<Jid>, status: Option<&str>) -> Presence {
     p
 }
 
+/// `p` with our entity capabilities `<c/>` (XEP-0115 §4), replacing any it had.
+pub fn with_caps(mut p: Presence, caps: &Caps) -> Presence {
+    p.payloads.retain(|e| !e.is("c", NS_CAPS));
+    p.payloads.push(caps.to_element());
+    p
+}
+
 /// Directed presence to `to` (RFC 6121 §4.6).
 pub fn directed(to: Jid, show: Option<Show>, status: Option<&str>) -> Presence {
     let mut p = available(show, status, 0);

@@ -23,6 +23,8 @@ use jid::{BareJid, FullJid, Jid};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::disco::{DiscoInfo, NS_DISCO_INFO};
+use crate::presence::{Caps, NS_CAPS};
 use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, SaslClient, SaslError};
 use crate::sm::{SmError, SmLimits, SmState, StreamManagement, is_stanza};
 use crate::stream::{
@@ -80,6 +82,15 @@ pub struct SessionConfig {
     /// Most iq requests awaiting an answer; beyond it `send` refuses with
     /// [`SendError::TooManyRequests`].
     pub max_pending_iqs: usize,
+    /// What the session answers to disco#info requests (XEP-0030 §3.1) for our full JID
+    /// and for our caps node `caps_node#ver`: the identities and features the
+    /// application implements. Default: [`DiscoInfo::client`]`("cusax")`.
+    pub disco: DiscoInfo,
+    /// The software's XEP-0115 node URI.
+    pub caps_node: String,
+    /// Add XEP-0115 `<c/>` (computed from `disco`) to every available presence sent with
+    /// [`Session::send`] that has none (XEP-0115 §4: caps ride on all presence).
+    pub advertise_caps: bool,
 }
 
 impl SessionConfig {
@@ -101,6 +112,9 @@ impl SessionConfig {
             sm_limits: SmLimits::default(),
             iq_timeout: Duration::from_secs(60),
             max_pending_iqs: 1024,
+            disco: DiscoInfo::client("cusax"),
+            caps_node: "https://github.com/cusax/cusax".into(),
+            advertise_caps: true,
         }
     }
 }
@@ -395,6 +409,8 @@ pub struct Session {
     iqs: HashMap<String, (Option<Jid>, Instant)>,
     /// The same, ordered by deadline.
     iq_deadlines: BTreeSet<(Instant, String)>,
+    /// Our entity capabilities (from `config.disco`).
+    caps: Caps,
 }
 
 impl Session {
@@ -427,6 +443,7 @@ impl Session {
             full_ack_requested: false,
             iqs: HashMap::new(),
             iq_deadlines: BTreeSet::new(),
+            caps: Caps::for_info(config.caps_node.clone(), &config.disco),
             config,
         };
         if s.config.tls == TlsMode::DirectTls {
@@ -457,6 +474,25 @@ impl Session {
         self.sm.state(jid.as_str(), &pending)
     }
 
+    /// Our XEP-0115 entity capabilities (`ver` computed from [`SessionConfig::disco`]).
+    pub fn caps(&self) -> &Caps {
+        &self.caps
+    }
+
+    /// The initial (or an updated) broadcast presence (RFC 6121 §4.2) with our entity
+    /// capabilities (XEP-0115 §4), ready for [`send`](Self::send).
+    pub fn available_presence(
+        &self,
+        show: Option<crate::stanza::Show>,
+        status: Option<&str>,
+        priority: i8,
+    ) -> crate::stanza::Presence {
+        crate::presence::with_caps(
+            crate::presence::available(show, status, priority),
+            &self.caps,
+        )
+    }
+
     /// Whether the session is online (bound or resumed).
     pub fn is_online(&self) -> bool {
         self.phase == Phase::Online
@@ -480,7 +516,15 @@ impl Session {
     /// `from`, RFC 6120 §8.1.2.1) is delivered; other answers to the id are ignored and
     /// logged, and no acceptable answer within [`SessionConfig::iq_timeout`] yields
     /// [`XmppEvent::IqTimeout`].
-    pub fn send(&mut self, now: Instant, stanza: Element) -> Result<(), SendError> {
+    pub fn send(&mut self, now: Instant, mut stanza: Element) -> Result<(), SendError> {
+        if self.config.advertise_caps
+            && stanza.name == "presence"
+            && stanza.ns == NS_CLIENT
+            && stanza.attr("type").is_none()
+            && stanza.child("c", NS_CAPS).is_none()
+        {
+            stanza.push_child(self.caps.to_element());
+        }
         let request = match self.phase {
             Phase::Closing | Phase::Closed => None,
             _ => self.iq_request(&stanza)?,
@@ -608,6 +652,40 @@ impl Session {
         self.iq_deadlines.remove(&key);
         self.iqs.remove(id);
         true
+    }
+
+    /// The answer to a disco#info request (XEP-0030 §3.1) for our JID or our caps node
+    /// (XEP-0115 §6.2); any other node is `item-not-found` (XEP-0030 §3.2).
+    fn disco_reply(&self, req: &Element, node: Option<&str>) -> Element {
+        let mut reply = Element::new("iq", NS_CLIENT);
+        if let Some(id) = req.attr("id") {
+            reply.set_attr("id", id);
+        }
+        if let Some(from) = req.attr("from") {
+            reply.set_attr("to", from);
+        }
+        if node.is_none() || node == Some(self.caps.disco_node().as_str()) {
+            let mut info = self.config.disco.clone();
+            info.node = node.map(str::to_owned);
+            reply.set_attr("type", "result");
+            reply.push_child(info.to_element());
+        } else {
+            tracing::debug!(?node, "disco#info for a node we do not have");
+            reply.set_attr("type", "error");
+            let mut q = Element::new("query", NS_DISCO_INFO);
+            if let Some(n) = node {
+                q.set_attr("node", n);
+            }
+            reply.push_child(q);
+            reply.push_child(
+                crate::stanza::StanzaError::new(
+                    crate::stanza::ErrorType::Cancel,
+                    crate::stanza::Condition::ItemNotFound,
+                )
+                .to_element(NS_CLIENT),
+            );
+        }
+        reply
     }
 
     fn expire_iqs(&mut self, now: Instant) {
@@ -1255,6 +1333,13 @@ impl Session {
                 return Ok(());
             }
             if matches!(ty, Some("result" | "error")) && !self.accept_answer(&el) {
+                return Ok(());
+            }
+            if ty == Some("get")
+                && let Some(q) = el.child("query", NS_DISCO_INFO)
+            {
+                let reply = self.disco_reply(&el, q.attr("node"));
+                self.transmit_stanza(reply);
                 return Ok(());
             }
             if ty == Some("get") && el.child("ping", NS_PING).is_some() {

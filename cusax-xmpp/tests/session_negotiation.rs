@@ -740,3 +740,90 @@ fn unanswered_iq_times_out() {
         h.events
     );
 }
+
+#[test]
+fn caps_in_presence_and_disco_info_answered() {
+    use cusax_xmpp::disco::{self, DiscoInfo};
+    use cusax_xmpp::presence;
+    let mut c = config();
+    c.caps_node = "https://example.test/app".into();
+    let mut h = online_with(c, false);
+    let caps = h.s.caps().clone();
+    assert_eq!(caps.hash.as_deref(), Some("sha-1"));
+    assert_eq!(caps.ver, disco::caps_ver(&DiscoInfo::client("cusax")));
+    // The initial presence built by the session, and a plain available presence sent
+    // through it, both carry <c/>; unavailable presence does not.
+    let p = h.s.available_presence(None, Some("here"), 1);
+    h.s.send(h.now, p.into()).unwrap();
+    h.s.send(h.now, presence::available(None, None, 0).into())
+        .unwrap();
+    h.s.send(h.now, presence::unavailable(None, None).into())
+        .unwrap();
+    h.drain();
+    let sent = h.take_sent();
+    let c_el = format!(
+        "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.test/app' ver='{}'/>",
+        caps.ver
+    );
+    assert_eq!(sent.matches(&c_el).count(), 2, "{sent}");
+    // disco#info for our JID and for node#ver: answered by the session; a peer verifying
+    // the caps (XEP-0115 §5.4) gets the same ver.
+    for (id, node) in [("d1", None), ("d2", Some(caps.disco_node()))] {
+        let node_attr = node
+            .as_ref()
+            .map(|n| format!(" node='{n}'"))
+            .unwrap_or_default();
+        h.feed(&format!(
+            "<iq type='get' id='{id}' from='bob@cusax.test/x' to='alice@cusax.test/test'>\
+             <query xmlns='http://jabber.org/protocol/disco#info'{node_attr}/></iq>"
+        ));
+        let sent = h.take_sent();
+        assert!(
+            sent.starts_with(&format!(
+                "<iq id='{id}' to='bob@cusax.test/x' type='result'>"
+            )),
+            "{sent}"
+        );
+        let q = sent
+            .split_once("type='result'>")
+            .and_then(|(_, r)| r.strip_suffix("</iq>"))
+            .expect("query");
+        let info = parse_query(q);
+        assert_eq!(info.node, node);
+        assert!(caps.verify(&info), "{q}");
+        assert!(info.has_feature("urn:xmpp:ping") && info.has_feature("urn:xmpp:receipts"));
+        assert_eq!(info.identities[0].category, "client");
+        assert_eq!(info.identities[0].kind, "pc");
+    }
+    h.feed(
+        "<iq type='get' id='d3' from='bob@cusax.test/x'>\
+         <query xmlns='http://jabber.org/protocol/disco#info' node='other'/></iq>",
+    );
+    let sent = h.take_sent();
+    assert!(
+        sent.contains("type='error'") && sent.contains("<item-not-found"),
+        "{sent}"
+    );
+    assert!(
+        h.events.is_empty(),
+        "answered by the session: {:?}",
+        h.events
+    );
+}
+
+/// Parses a serialized disco#info `<query/>` through the session's own XML parser.
+fn parse_query(q: &str) -> cusax_xmpp::disco::DiscoInfo {
+    use cusax_xmpp::xml::parser::{StreamParser, XmlEvent, XmlLimits};
+    let mut p = StreamParser::new(XmlLimits::default());
+    p.feed(HDR.as_bytes());
+    p.feed(q.as_bytes());
+    loop {
+        match p.next_event() {
+            Ok(Some(XmlEvent::Stanza(el))) => {
+                return cusax_xmpp::disco::DiscoInfo::from_element(&el).expect("disco#info");
+            }
+            Ok(Some(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
