@@ -464,13 +464,17 @@ async fn upgrade(
             .map(|k| ChannelBinding::TlsExporter(k.to_vec()))
             .unwrap_or_default()
     } else {
-        // RFC 5929 §4.1: hash of the leaf certificate; SHA-256 (correct for SHA-1 and
-        // SHA-256 signed certificates, the usual case).
-        use sha2::Digest as _;
-        conn.peer_certificates()
-            .and_then(|c| c.first())
-            .map(|leaf| ChannelBinding::TlsServerEndPoint(sha2::Sha256::digest(leaf).to_vec()))
-            .unwrap_or_default()
+        // RFC 5929 §4.1: hash of the leaf certificate with its signature's hash function.
+        match conn.peer_certificates().and_then(|c| c.first()) {
+            Some(leaf) => match crate::sasl::tls_server_end_point(leaf) {
+                Ok(h) => ChannelBinding::TlsServerEndPoint(h),
+                Err(e) => {
+                    tracing::info!(%e, "no tls-server-end-point channel binding");
+                    ChannelBinding::None
+                }
+            },
+            None => ChannelBinding::None,
+        }
     };
     let info = TlsInfo {
         version,
