@@ -352,9 +352,10 @@ pub enum XmppEvent {
     /// [`Session::send`] refused; the stanza is inside).
     SendFailed(SendError),
     /// An iq request sent with [`Session::send`] got no acceptable answer within
-    /// [`SessionConfig::iq_timeout`] (RFC 6120 §8.1.2.1). A late answer is ignored.
-    /// Requests still waiting when the session ends are ended by
-    /// [`XmppEvent::Disconnected`] instead.
+    /// [`SessionConfig::iq_timeout`] (RFC 6120 §8.1.2.1), or was sent on a stream whose
+    /// resumption failed. A late answer is ignored. Requests still waiting when a
+    /// non-resumable session ends are ended by [`XmppEvent::Disconnected`] instead; those
+    /// of a resumable one travel in [`SmState::pending_iqs`].
     IqTimeout {
         /// The request's id.
         id: String,
@@ -411,6 +412,8 @@ pub struct Session {
     iq_deadlines: BTreeSet<(Instant, String)>,
     /// Our entity capabilities (from `config.disco`).
     caps: Caps,
+    /// Requests of the stream being resumed that await answers (tracked once resumed).
+    resumed_iqs: Vec<(String, Option<Jid>)>,
 }
 
 impl Session {
@@ -444,6 +447,7 @@ impl Session {
             iqs: HashMap::new(),
             iq_deadlines: BTreeSet::new(),
             caps: Caps::for_info(config.caps_node.clone(), &config.disco),
+            resumed_iqs: Vec::new(),
             config,
         };
         if s.config.tls == TlsMode::DirectTls {
@@ -463,15 +467,30 @@ impl Session {
         s.sm.set_limits(s.config.sm_limits);
         s.resuming = true;
         s.jid = FullJid::new(&state.jid).ok();
+        s.resumed_iqs = state
+            .pending_iqs
+            .iter()
+            .take(s.config.max_pending_iqs)
+            .map(|(id, to)| (id.clone(), to.as_deref().and_then(|t| Jid::new(t).ok())))
+            .collect();
         s
     }
 
     /// The state needed to resume this stream later, when the server allowed resumption.
-    /// Includes queued stanzas not yet sent.
+    /// Includes queued stanzas not yet sent and the iq requests awaiting answers.
     pub fn sm_state(&self) -> Option<SmState> {
         let jid = self.jid.as_ref()?;
         let pending: Vec<Element> = self.pending.iter().cloned().collect();
-        self.sm.state(jid.as_str(), &pending)
+        let mut st = self.sm.state(jid.as_str(), &pending)?;
+        st.pending_iqs = self
+            .iq_deadlines
+            .iter()
+            .filter_map(|(_, id)| {
+                let (to, _) = self.iqs.get(id)?;
+                Some((id.clone(), to.as_ref().map(|t| t.as_str().to_owned())))
+            })
+            .collect();
+        Some(st)
     }
 
     /// Our XEP-0115 entity capabilities (`ver` computed from [`SessionConfig::disco`]).
@@ -594,6 +613,9 @@ impl Session {
     }
 
     fn track_iq(&mut self, now: Instant, id: String, to: Option<Jid>) {
+        if self.iqs.contains_key(&id) {
+            return;
+        }
         let deadline = now + self.config.iq_timeout;
         self.iq_deadlines.insert((deadline, id.clone()));
         self.iqs.insert(id, (to, deadline));
@@ -686,6 +708,13 @@ impl Session {
             );
         }
         reply
+    }
+
+    /// The old stream's requests can no longer be answered: each ends as a timeout.
+    fn abandon_resumed_iqs(&mut self) {
+        for (id, to) in std::mem::take(&mut self.resumed_iqs) {
+            self.push_event(XmppEvent::IqTimeout { id, to });
+        }
     }
 
     fn expire_iqs(&mut self, now: Instant) {
@@ -970,9 +999,12 @@ impl Session {
         }
         self.phase = Phase::Closed;
         self.deadline = None;
-        // Requests still awaiting answers end with the session (the Disconnected event).
-        self.iqs.clear();
-        self.iq_deadlines.clear();
+        if !keep {
+            // Requests still awaiting answers end with the session (the Disconnected
+            // event); a resumable session keeps them for `sm_state`.
+            self.iqs.clear();
+            self.iq_deadlines.clear();
+        }
         self.push_event(XmppEvent::Disconnected { by, error });
     }
 
@@ -1119,6 +1151,9 @@ impl Session {
                     let security = self.security();
                     tracing::info!(%jid, resent = resend.len(), "stream resumed");
                     self.push_event(XmppEvent::SmResumed { jid, security });
+                    for (id, to) in std::mem::take(&mut self.resumed_iqs) {
+                        self.track_iq(now, id, to);
+                    }
                     for s in resend {
                         // Answers to resent requests are matched as in the first session.
                         if let Ok(Some((id, to))) = self.iq_request(&s) {
@@ -1136,6 +1171,7 @@ impl Session {
                     if !lost.is_empty() {
                         self.push_event(XmppEvent::Undelivered(lost));
                     }
+                    self.abandon_resumed_iqs();
                     self.resuming = false;
                     self.jid = None;
                     self.bind();
@@ -1186,6 +1222,7 @@ impl Session {
             if !lost.is_empty() {
                 self.push_event(XmppEvent::Undelivered(lost));
             }
+            self.abandon_resumed_iqs();
             self.resuming = false;
             self.jid = None;
         }

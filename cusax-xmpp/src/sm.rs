@@ -79,6 +79,9 @@ pub struct SmState {
     pub acked: u32,
     /// Outbound stanzas not yet acknowledged, oldest first (plus any queued ones not sent).
     pub unacked: Vec<Element>,
+    /// Our iq requests still awaiting answers, as `(id, to)`: their answers may arrive on
+    /// the resumed stream (RFC 6120 §8.1.2.1 matching continues there).
+    pub pending_iqs: Vec<(String, Option<String>)>,
 }
 
 /// The state string is not one `SmState::to_string()` (its `Display`) produced.
@@ -98,6 +101,15 @@ impl std::fmt::Display for SmState {
         }
         writeln!(f, "inbound={}", self.inbound)?;
         writeln!(f, "acked={}", self.acked)?;
+        for (id, to) in &self.pending_iqs {
+            // A tab cannot occur in a JID (RFC 7622 forbids control characters).
+            writeln!(
+                f,
+                "iq={}\t{}",
+                escape_line(to.as_deref().unwrap_or("")),
+                escape_line(id)
+            )?;
+        }
         for s in &self.unacked {
             let xml = s.to_xml();
             writeln!(f, "stanza {}", xml.len())?;
@@ -142,6 +154,7 @@ impl std::str::FromStr for SmState {
             inbound: 0,
             acked: 0,
             unacked: Vec::new(),
+            pending_iqs: Vec::new(),
         };
         while !rest.is_empty() {
             let (line, tail) = rest
@@ -167,6 +180,11 @@ impl std::str::FromStr for SmState {
                         st.inbound = v.parse().map_err(|_| SmStateParseError("bad inbound"))?
                     }
                     "acked" => st.acked = v.parse().map_err(|_| SmStateParseError("bad acked"))?,
+                    "iq" => {
+                        let (to, id) = v.split_once('\t').ok_or(SmStateParseError("bad iq"))?;
+                        let to = (!to.is_empty()).then(|| unescape_line(to));
+                        st.pending_iqs.push((unescape_line(id), to));
+                    }
                     _ => return Err(SmStateParseError("unknown key")),
                 }
             } else {
@@ -401,6 +419,7 @@ impl StreamManagement {
             inbound: self.inbound,
             acked: self.acked,
             unacked,
+            pending_iqs: Vec::new(),
         })
     }
 }
@@ -459,7 +478,11 @@ mod tests {
         sm.on_ack(&Element::new("a", NS_SM).with_attr("h", "1"))
             .unwrap();
         sm.on_inbound_stanza();
-        let st = sm.state("a@b/c", &[msg(9)]).unwrap();
+        let mut st = sm.state("a@b/c", &[msg(9)]).unwrap();
+        st.pending_iqs = vec![
+            ("q 1".into(), Some("bob@c.test/x".into())),
+            ("q\n2".into(), None),
+        ];
         let text = st.to_string();
         let back: SmState = text.parse().unwrap();
         assert_eq!(back, st);

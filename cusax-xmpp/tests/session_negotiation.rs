@@ -827,3 +827,49 @@ fn parse_query(q: &str) -> cusax_xmpp::disco::DiscoInfo {
         }
     }
 }
+
+/// A request acked by the server but not answered when the connection drops: its answer
+/// on the resumed stream is delivered; if resumption fails it ends as a timeout.
+fn dropped_with_pending_iq() -> SmState {
+    let mut h = online(true);
+    h.s.send(h.now, iq("v1", Some("bob@cusax.test/x"))).unwrap();
+    h.feed("<a xmlns='urn:xmpp:sm:3' h='1'/>");
+    h.s.handle_input(h.now, Input::Disconnected);
+    h.drain();
+    let st = h.s.sm_state().expect("resumable");
+    assert!(st.unacked.is_empty());
+    assert_eq!(
+        st.pending_iqs,
+        [("v1".to_owned(), Some("bob@cusax.test/x".to_owned()))]
+    );
+    st.to_string().parse().unwrap()
+}
+
+#[test]
+fn pending_iq_answer_arrives_after_resumption() {
+    let mut h = resume_to_auth(dropped_with_pending_iq());
+    h.take_sent();
+    h.feed("<resumed xmlns='urn:xmpp:sm:3' previd='sm-1' h='1'/>");
+    assert!(matches!(h.events.remove(0), XmppEvent::SmResumed { .. }));
+    h.feed("<iq type='result' id='v1' from='mallory@evil.test/x'/>");
+    assert!(
+        answers(&mut h).is_empty(),
+        "still matched against its addressee"
+    );
+    h.feed("<iq type='result' id='v1' from='bob@cusax.test/x'/>");
+    assert_eq!(answers(&mut h), ["v1:bob@cusax.test/x"]);
+}
+
+#[test]
+fn pending_iq_of_a_failed_resumption_times_out() {
+    let mut h = resume_to_auth(dropped_with_pending_iq());
+    h.take_sent();
+    h.feed("<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+    assert_eq!(
+        h.events,
+        [XmppEvent::IqTimeout {
+            id: "v1".into(),
+            to: Some(jid::Jid::new("bob@cusax.test/x").unwrap())
+        }]
+    );
+}
