@@ -620,6 +620,15 @@ pub enum MucEvent {
     },
     /// The user left the room (own unavailable presence).
     Left,
+    /// A private message from an occupant (XEP-0045 §7.5).
+    PrivateMessage {
+        /// Sender nick.
+        nick: String,
+        /// Body.
+        body: String,
+        /// The whole message.
+        message: Box<Message>,
+    },
 }
 
 /// Where the user is with a room.
@@ -837,8 +846,19 @@ impl MucRoom {
         events
     }
 
-    /// Applies a groupchat message from the room (subject or chat).
+    /// Applies a message from the room: groupchat (subject or chat), or a private
+    /// message from an occupant (XEP-0045 §7.5, see [`is_private_message`]).
     pub fn handle_message(&mut self, m: &Message) -> Vec<MucEvent> {
+        if is_private_message(m) {
+            return match (self.nick_of(m.from.as_ref()), m.body()) {
+                (Some(Some(nick)), Some(body)) => vec![MucEvent::PrivateMessage {
+                    nick,
+                    body: body.to_owned(),
+                    message: Box::new(m.clone()),
+                }],
+                _ => Vec::new(),
+            };
+        }
         if m.kind != MessageType::Groupchat {
             return Vec::new();
         }
@@ -1556,6 +1576,23 @@ mod tests {
         assert!(!is_private_message(&msg(
             "<message xmlns='jabber:client' type='chat' from='bob@cusax.test/x'><body>x</body></message>"
         )));
+        let mut r = MucRoom::new(room(), "alice");
+        let ev = r.handle_message(&msg(&format!(
+            "<message xmlns='jabber:client' type='chat' from='{R}/bob'><body>psst</body>\
+             <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+        )));
+        assert!(
+            matches!(&ev[..], [MucEvent::PrivateMessage { nick, body, .. }] if nick == "bob" && body == "psst"),
+            "{ev:?}"
+        );
+        // From another room: not ours.
+        assert!(
+            r.handle_message(&msg(
+                "<message xmlns='jabber:client' type='chat' from='x@conference.cusax.test/bob'><body>x</body>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+            ))
+            .is_empty()
+        );
     }
 
     #[test]

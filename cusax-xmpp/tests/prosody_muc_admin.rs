@@ -101,11 +101,10 @@ impl Peer {
                     "message" => {
                         let m = Message::try_from(e).expect("message parses");
                         if muc::is_private_message(&m) {
-                            self.private.push(m);
-                        } else {
-                            let ev = self.room.handle_message(&m);
-                            self.seen.extend(ev);
+                            self.private.push(m.clone());
                         }
+                        let ev = self.room.handle_message(&m);
+                        self.seen.extend(ev);
                     }
                     "iq" => self.iqs.push(Iq::try_from(e).expect("iq parses")),
                     _ => {}
@@ -206,6 +205,10 @@ async fn owner_configures_members_kicks_bans_and_destroys() {
     alice
         .until("private message", |p| !p.private.is_empty())
         .await;
+    assert!(alice.seen.iter().any(|e| matches!(
+        e,
+        MucEvent::PrivateMessage { nick, body, .. } if nick == "bob" && body == "psst, alice"
+    )));
     let pm = &alice.private[0];
     assert_eq!(pm.body(), Some("psst, alice"));
     assert_eq!(
