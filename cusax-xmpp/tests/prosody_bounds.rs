@@ -34,10 +34,15 @@ fn env() -> Option<Env> {
     Some(Env { addr, domain, ca })
 }
 
-async fn login(env: &Env, user: &str, queues: (usize, usize)) -> (Client, EventStream, FullJid) {
+async fn login(
+    env: &Env,
+    user: &str,
+    tag: &str,
+    queues: (usize, usize),
+) -> (Client, EventStream, FullJid) {
     let bare = BareJid::new(&format!("{user}@{}", env.domain)).expect("jid");
     let mut s = SessionConfig::new(bare.clone(), format!("{user}-secret"));
-    s.resource = Some(format!("bounds-{}", std::process::id()));
+    s.resource = Some(format!("bounds-{tag}-{}", std::process::id()));
     let mut c = ClientConfig::new(s);
     c.server = Some(env.addr.clone());
     c.ca_cert = Some(env.ca.clone().into());
@@ -57,7 +62,7 @@ async fn login(env: &Env, user: &str, queues: (usize, usize)) -> (Client, EventS
 #[tokio::test]
 async fn full_command_queue_hands_the_stanza_back_and_small_event_queue_loses_nothing() {
     let Some(env) = env() else { return };
-    let (client, mut events, me) = login(&env, "dave", (4, 2)).await;
+    let (client, mut events, me) = login(&env, "dave", "q", (4, 2)).await;
     let to_me = Jid::from(me.clone());
     let mut accepted = Vec::new();
     let mut refused = None;
@@ -101,4 +106,44 @@ async fn full_command_queue_hands_the_stanza_back_and_small_event_queue_loses_no
             other => panic!("expected a clean close, got {other:?}"),
         }
     }
+}
+
+/// `close` must not wait behind a full command queue while the connection task is
+/// itself waiting for the application to read events.
+#[tokio::test]
+async fn close_does_not_wait_behind_full_queues() {
+    let Some(env) = env() else { return };
+    let (client, mut events, me) = login(&env, "dave", "c", (2, 1)).await;
+    let to_me = Jid::from(me.clone());
+    let send = |n: u32| {
+        Element::from(Message::chat(to_me.clone(), format!("c{n}")).with_id(format!("c{n}")))
+    };
+    client.send(send(0)).await.expect("queued");
+    client.send(send(1)).await.expect("queued");
+    // The task sends them; the echoes fill the event queue (capacity 1) and the task
+    // then waits for us.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.send(send(2)).await.expect("queued");
+    client.send(send(3)).await.expect("queued");
+    assert!(matches!(
+        client.send(send(4)).await,
+        Err(ClientError::QueueFull(_))
+    ));
+    tokio::time::timeout(Duration::from_secs(2), client.close())
+        .await
+        .expect("close returns at once")
+        .expect("connected");
+    let mut saw = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
+            Ok(Some(XmppEvent::Disconnected { .. })) => break,
+            Ok(Some(XmppEvent::Stanza(e))) => saw.extend(e.attr("id").map(str::to_owned)),
+            Ok(Some(XmppEvent::Undelivered(v))) => {
+                saw.extend(v.iter().filter_map(|e| e.attr("id").map(str::to_owned)))
+            }
+            Ok(Some(_)) => {}
+            other => panic!("expected the session to end, got {other:?}"),
+        }
+    }
+    assert!(saw.contains(&"c0".to_owned()), "{saw:?}");
 }

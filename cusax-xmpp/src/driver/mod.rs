@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -140,15 +140,13 @@ pub enum ClientError {
     QueueFull(Box<Element>),
 }
 
-enum Command {
-    Send(Element),
-    Close,
-}
-
 #[derive(Default)]
 struct Shared {
-    /// Commands to the current connection task.
-    cmd: Option<mpsc::Sender<Command>>,
+    /// Stanzas to the current connection task (bounded).
+    cmd: Option<mpsc::Sender<Element>>,
+    /// Close request to the current connection task (outside the bounded queue, so that
+    /// `close` never waits behind it).
+    closer: Option<watch::Sender<bool>>,
     /// Resumable state of the last connection (kept after it dropped).
     sm_state: Option<SmState>,
     login_time: Duration,
@@ -188,9 +186,21 @@ impl Client {
         let (etx, erx) = mpsc::channel(config.event_queue.max(1));
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (cmd_tx, cmd_rx) = mpsc::channel(config.command_queue.max(1));
-        lock(&shared).cmd = Some(cmd_tx);
+        let (close_tx, close_rx) = watch::channel(false);
+        {
+            let mut sh = lock(&shared);
+            sh.cmd = Some(cmd_tx);
+            sh.closer = Some(close_tx);
+        }
         let session = Session::new(config.session.clone(), rand::random());
-        start(&config, session, cmd_rx, etx.clone(), shared.clone()).await?;
+        start(
+            &config,
+            session,
+            (cmd_rx, close_rx),
+            etx.clone(),
+            shared.clone(),
+        )
+        .await?;
         Ok((
             Client {
                 config,
@@ -218,13 +228,12 @@ impl Client {
     pub async fn send(&self, stanza: Element) -> Result<(), ClientError> {
         let mut sh = lock(&self.shared);
         let stanza = match &sh.cmd {
-            Some(tx) => match tx.try_send(Command::Send(stanza)) {
+            Some(tx) => match tx.try_send(stanza) {
                 Ok(()) => return Ok(()),
-                Err(mpsc::error::TrySendError::Full(Command::Send(el))) => {
+                Err(mpsc::error::TrySendError::Full(el)) => {
                     return Err(ClientError::QueueFull(Box::new(el)));
                 }
-                Err(mpsc::error::TrySendError::Closed(Command::Send(el))) => el,
-                Err(_) => return Err(ClientError::NotConnected),
+                Err(mpsc::error::TrySendError::Closed(el)) => el,
             },
             None => stanza,
         };
@@ -239,15 +248,18 @@ impl Client {
         }
     }
 
-    /// Closes the stream; a `Disconnected` event follows.
+    /// Closes the stream; a `Disconnected` event follows. Does not wait behind the
+    /// command queue; stanzas queued before the call are still handed to the session
+    /// first.
     pub async fn close(&self) -> Result<(), ClientError> {
-        let tx = lock(&self.shared)
-            .cmd
-            .clone()
-            .ok_or(ClientError::NotConnected)?;
-        tx.send(Command::Close)
-            .await
-            .map_err(|_| ClientError::NotConnected)
+        let sh = lock(&self.shared);
+        match &sh.closer {
+            Some(c) if !c.is_closed() => {
+                c.send_replace(true);
+                Ok(())
+            }
+            _ => Err(ClientError::NotConnected),
+        }
     }
 
     /// The resumable XEP-0198 state of the last connection, once it dropped.
@@ -263,9 +275,8 @@ impl Client {
         // Let the old connection task end and settle its state first.
         let old = {
             let mut sh = lock(&self.shared);
-            if let Some(c) = &sh.cmd {
-                // A full queue means the task is busy; it is aborted after the timeout.
-                let _ = c.try_send(Command::Close);
+            if let Some(c) = &sh.closer {
+                c.send_replace(true);
             }
             sh.task.take()
         };
@@ -277,10 +288,12 @@ impl Client {
             h.abort();
         }
         let (cmd_tx, cmd_rx) = mpsc::channel(self.config.command_queue.max(1));
+        let (close_tx, close_rx) = watch::channel(false);
         let state = {
             let mut sh = lock(&self.shared);
             let state = sh.sm_state.take().ok_or(ConnectError::NothingToResume)?;
             sh.cmd = Some(cmd_tx);
+            sh.closer = Some(close_tx);
             state
         };
         let session =
@@ -288,7 +301,7 @@ impl Client {
         let r = start(
             &self.config,
             session,
-            cmd_rx,
+            (cmd_rx, close_rx),
             self.events.clone(),
             self.shared.clone(),
         )
@@ -490,7 +503,7 @@ async fn upgrade(
 async fn start(
     config: &ClientConfig,
     session: Session,
-    cmd_rx: mpsc::Receiver<Command>,
+    cmds: (mpsc::Receiver<Element>, watch::Receiver<bool>),
     events: mpsc::Sender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
 ) -> Result<(), ConnectError> {
@@ -534,7 +547,7 @@ async fn start(
             ready: Some(ready_tx),
             direct: config.session.tls == TlsMode::DirectTls,
         };
-        lock(&shared).task = Some(tokio::spawn(task.run(cmd_rx)));
+        lock(&shared).task = Some(tokio::spawn(task.run(cmds.0, cmds.1)));
         match ready_rx.await {
             Ok(Ok(())) => {
                 lock(&shared).login_time = t0.elapsed();
@@ -568,10 +581,11 @@ impl Task {
         }
     }
 
-    async fn run(mut self, mut cmds: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut cmds: mpsc::Receiver<Element>, mut close: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 16 * 1024];
         let mut timer: Option<Instant> = None;
         let mut cmds_open = true;
+        let mut close_open = true;
         if self.direct
             && let Err(e) = self.do_tls().await
         {
@@ -599,13 +613,28 @@ impl Task {
                     }
                 }
                 c = cmds.recv(), if cmds_open => match c {
-                    Some(Command::Send(el)) => {
+                    Some(el) => {
                         if let Err(e) = self.session.send(Instant::now(), el) {
                             self.on_event(XmppEvent::SendFailed(e)).await;
                         }
                     }
-                    Some(Command::Close) => self.session.close(),
                     None => { cmds_open = false; self.session.close() }
+                },
+                r = close.changed(), if close_open => match r {
+                    Ok(()) => {
+                        if *close.borrow_and_update() {
+                            // Stanzas sent before close() go out first (bounded by the
+                            // queue's capacity).
+                            while let Ok(el) = cmds.try_recv() {
+                                if let Err(e) = self.session.send(Instant::now(), el) {
+                                    self.on_event(XmppEvent::SendFailed(e)).await;
+                                }
+                            }
+                            self.session.close();
+                        }
+                    }
+                    // The client is gone: the command queue's end closes the session.
+                    Err(_) => close_open = false,
                 },
                 _ = async {
                     match sleep_at {
@@ -626,19 +655,17 @@ impl Task {
 
     /// After the session ended: stanzas still in the command queue join the resumable
     /// state, or are reported undelivered; nothing is dropped silently.
-    async fn settle(&mut self, cmds: &mut mpsc::Receiver<Command>) {
+    async fn settle(&mut self, cmds: &mut mpsc::Receiver<Element>) {
         let lost = {
             let mut sh = lock(&self.shared);
             sh.sm_state = self.session.sm_state();
             cmds.close();
             let mut lost = Vec::new();
             // Bounded by the command queue's capacity.
-            while let Ok(c) = cmds.try_recv() {
-                if let Command::Send(el) = c {
-                    match sh.sm_state.as_mut() {
-                        Some(st) => st.unacked.push(el),
-                        None => lost.push(el),
-                    }
+            while let Ok(el) = cmds.try_recv() {
+                match sh.sm_state.as_mut() {
+                    Some(st) => st.unacked.push(el),
+                    None => lost.push(el),
                 }
             }
             lost
