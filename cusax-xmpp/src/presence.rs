@@ -222,6 +222,9 @@ pub struct PresenceTracker {
     roster: BTreeSet<BareJid>,
     /// Every tracked resource by arrival (`seq`), oldest first.
     order: BTreeMap<u64, (BareJid, String)>,
+    /// The same for strangers only (not in `roster`): eviction candidates, so that an
+    /// eviction costs O(log n) however many contacts are tracked.
+    strangers: BTreeMap<u64, (BareJid, String)>,
 }
 
 impl PresenceTracker {
@@ -246,16 +249,46 @@ impl PresenceTracker {
     /// in preference to strangers'.
     pub fn set_contacts(&mut self, contacts: impl IntoIterator<Item = BareJid>) {
         self.roster = contacts.into_iter().collect();
+        self.strangers = self
+            .order
+            .iter()
+            .filter(|(_, (b, _))| !self.roster.contains(b))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
     }
 
     /// Declares one roster contact.
     pub fn add_contact(&mut self, contact: BareJid) {
+        if let Some(res) = self.contacts.get(&contact) {
+            for rp in res.values() {
+                self.strangers.remove(&rp.seq);
+            }
+        }
         self.roster.insert(contact);
     }
 
     /// Removes a roster contact (its presence becomes evictable).
     pub fn remove_contact(&mut self, contact: &BareJid) {
-        self.roster.remove(contact);
+        if self.roster.remove(contact)
+            && let Some(res) = self.contacts.get(contact)
+        {
+            for (r, rp) in res {
+                self.strangers.insert(rp.seq, (contact.clone(), r.clone()));
+            }
+        }
+    }
+
+    fn index(&mut self, seq: u64, bare: &BareJid, resource: &str) {
+        self.order.insert(seq, (bare.clone(), resource.to_owned()));
+        if !self.roster.contains(bare) {
+            self.strangers
+                .insert(seq, (bare.clone(), resource.to_owned()));
+        }
+    }
+
+    fn unindex(&mut self, seq: u64) {
+        self.order.remove(&seq);
+        self.strangers.remove(&seq);
     }
 
     /// How many resources are tracked in total.
@@ -268,12 +301,9 @@ impl PresenceTracker {
         self.order.is_empty()
     }
 
-    /// The oldest tracked resource of a stranger other than `except`.
-    fn oldest_stranger(&self, except: &BareJid) -> Option<(u64, BareJid, String)> {
-        self.order
-            .iter()
-            .find(|(_, (b, _))| b != except && !self.roster.contains(b))
-            .map(|(seq, (b, r))| (*seq, b.clone(), r.clone()))
+    /// The oldest tracked resource of a stranger.
+    fn oldest_stranger(&self) -> Option<(BareJid, String)> {
+        self.strangers.values().next().cloned()
     }
 
     fn remove_resource(&mut self, bare: &BareJid, resource: &str) -> Option<ResourcePresence> {
@@ -282,7 +312,7 @@ impl PresenceTracker {
         if res.is_empty() {
             self.contacts.remove(bare);
         }
-        self.order.remove(&rp.seq);
+        self.unindex(rp.seq);
         Some(rp)
     }
 
@@ -293,24 +323,27 @@ impl PresenceTracker {
         let new_bare = !self.contacts.contains_key(bare);
         if new_bare && self.contacts.len() >= self.limits.max_jids {
             // Evict a whole bare JID: the stranger with the oldest presence.
-            let (_, victim, _) = self.oldest_stranger(bare).ok_or(())?;
+            // (`bare` is new, so it is not the victim.)
+            let (victim, _) = self.oldest_stranger().ok_or(())?;
             if let Some(all) = self.contacts.remove(&victim) {
                 for rp in all.into_values() {
-                    self.order.remove(&rp.seq);
+                    self.unindex(rp.seq);
                     out.push(PresenceChange::Evicted(rp.jid));
                 }
             }
             tracing::debug!(%victim, "presence limit: evicted a stranger's presence");
         }
         while self.order.len() >= self.limits.max_resources {
-            let Some((_, vb, vr)) = self.oldest_stranger(bare) else {
-                // Only contacts and `bare` itself are left: a stranger waits; a contact
-                // takes the oldest resource of its own bare JID.
-                if is_contact
-                    && let Some((_, (b, r))) = self.order.iter().find(|(_, (b, _))| b == bare)
-                {
-                    let (b, r) = (b.clone(), r.clone());
-                    if let Some(rp) = self.remove_resource(&b, &r) {
+            let Some((vb, vr)) = self.oldest_stranger() else {
+                // Only contacts are left: a stranger waits; a contact replaces the oldest
+                // resource of its own bare JID.
+                let own_oldest = self
+                    .contacts
+                    .get(bare)
+                    .and_then(|m| m.iter().min_by_key(|(_, rp)| rp.seq))
+                    .map(|(r, _)| r.clone());
+                if is_contact && let Some(r) = own_oldest {
+                    if let Some(rp) = self.remove_resource(bare, &r) {
                         out.push(PresenceChange::Evicted(rp.jid));
                     }
                     continue;
@@ -372,7 +405,7 @@ impl PresenceTracker {
                     .map(|old| old.seq);
                 if let Some(old_seq) = known {
                     // An update: no new room needed.
-                    self.order.remove(&old_seq);
+                    self.unindex(old_seq);
                 } else {
                     let per_jid = self.contacts.get(&bare).map_or(0, |m| m.len());
                     if per_jid >= self.limits.max_resources_per_jid {
@@ -385,7 +418,7 @@ impl PresenceTracker {
                         return out;
                     }
                 }
-                self.order.insert(rp.seq, (bare.clone(), resource.clone()));
+                self.index(rp.seq, &bare, &resource);
                 self.contacts
                     .entry(bare)
                     .or_default()
@@ -402,6 +435,7 @@ impl PresenceTracker {
                     res.into_values()
                         .map(|r| {
                             self.order.remove(&r.seq);
+                            self.strangers.remove(&r.seq);
                             PresenceChange::Unavailable(r.jid)
                         })
                         .collect()
@@ -438,6 +472,7 @@ impl PresenceTracker {
     pub fn clear(&mut self) {
         self.contacts.clear();
         self.order.clear();
+        self.strangers.clear();
     }
 
     /// The union of reachability addresses of `bare`'s resources, best resource first,
@@ -656,11 +691,24 @@ mod tests {
         let ch = t.handle(&avail("eve@evil.test/x"));
         assert!(matches!(&ch[..], [PresenceChange::Evicted(j)] if j.as_str() == "eve@evil.test/x"));
         assert!(!t.is_available(&bare("eve@evil.test")));
+        // Contacts declared after the fact are protected; removed ones become evictable.
+        t.remove_contact(&bare("carol@c.test"));
+        let ch = t.handle(&avail("eve@evil.test/x"));
+        assert!(
+            matches!(&ch[..], [PresenceChange::Evicted(j), PresenceChange::Available(_)] if j.as_str() == "carol@c.test/a"),
+            "{ch:?}"
+        );
+        t.add_contact(bare("eve@evil.test"));
+        let ch = t.handle(&avail("mallory@evil.test/x"));
+        assert!(
+            matches!(&ch[..], [PresenceChange::Evicted(j)] if j.as_str() == "mallory@evil.test/x")
+        );
         // Unavailable keeps the arrival index in step.
         t.handle(&pres(
             "<presence xmlns='jabber:client' type='unavailable' from='bob@c.test'/>",
         ));
         assert_eq!(t.len(), 1);
+        assert!(t.strangers.is_empty());
     }
 
     #[test]
