@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use cusax_xmpp::driver::{Client, ClientConfig, ClientError, EventStream};
-use cusax_xmpp::session::{SessionConfig, XmppEvent};
+use cusax_xmpp::session::{SendError, SessionConfig, XmppEvent};
 use cusax_xmpp::stanza::Message;
 use cusax_xmpp::xml::element::Element;
 use jid::{BareJid, FullJid, Jid};
@@ -40,9 +40,20 @@ async fn login(
     tag: &str,
     queues: (usize, usize),
 ) -> (Client, EventStream, FullJid) {
+    login_with(env, user, tag, queues, |_| {}).await
+}
+
+async fn login_with(
+    env: &Env,
+    user: &str,
+    tag: &str,
+    queues: (usize, usize),
+    tune: impl FnOnce(&mut SessionConfig),
+) -> (Client, EventStream, FullJid) {
     let bare = BareJid::new(&format!("{user}@{}", env.domain)).expect("jid");
     let mut s = SessionConfig::new(bare.clone(), format!("{user}-secret"));
     s.resource = Some(format!("bounds-{tag}-{}", std::process::id()));
+    tune(&mut s);
     let mut c = ClientConfig::new(s);
     c.server = Some(env.addr.clone());
     c.ca_cert = Some(env.ca.clone().into());
@@ -146,4 +157,51 @@ async fn close_does_not_wait_behind_full_queues() {
         }
     }
     assert!(saw.contains(&"c0".to_owned()), "{saw:?}");
+}
+
+/// With a tiny XEP-0198 unacked queue, a burst is either delivered or handed back as
+/// `SendFailed` (back-pressure): every stanza is accounted for, none vanishes.
+#[tokio::test]
+async fn sm_backpressure_hands_stanzas_back_through_the_driver() {
+    let Some(env) = env() else { return };
+    let (client, mut events, me) = login_with(&env, "dave", "bp", (64, 64), |s| {
+        s.sm_limits = cusax_xmpp::sm::SmLimits {
+            request_ack_at: 1,
+            max_unacked: 1,
+        };
+    })
+    .await;
+    let to_me = Jid::from(me.clone());
+    let total = 20;
+    for n in 0..total {
+        let m = Message::chat(to_me.clone(), format!("p{n}")).with_id(format!("p{n}"));
+        client.send(Element::from(m)).await.expect("queued");
+    }
+    let (mut delivered, mut refused) = (Vec::new(), Vec::new());
+    while delivered.len() + refused.len() < total {
+        match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
+            Ok(Some(XmppEvent::Stanza(e))) if e.name == "message" => {
+                delivered.extend(e.attr("id").map(str::to_owned))
+            }
+            Ok(Some(XmppEvent::SendFailed(err))) => {
+                assert!(matches!(err, SendError::Backpressure { .. }), "{err}");
+                refused.extend(err.stanza().attr("id").map(str::to_owned));
+            }
+            Ok(Some(XmppEvent::Stanza(_))) => {}
+            other => panic!(
+                "expected our messages or refusals, got {other:?} after {delivered:?} / {refused:?}"
+            ),
+        }
+    }
+    eprintln!(
+        "burst of {total} with max_unacked=1: {} delivered, {} handed back",
+        delivered.len(),
+        refused.len()
+    );
+    let mut all: Vec<String> = delivered.into_iter().chain(refused).collect();
+    all.sort();
+    let mut want: Vec<String> = (0..total).map(|n| format!("p{n}")).collect();
+    want.sort();
+    assert_eq!(all, want, "each stanza exactly once");
+    client.close().await.expect("close");
 }
