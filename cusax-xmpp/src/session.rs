@@ -14,6 +14,13 @@
 //!
 //! With [`TlsMode::DirectTls`] (XEP-0368) the driver establishes TLS first and feeds
 //! [`Input::TlsEstablished`] before any byte; the stream header is sent then.
+//!
+//! Bounded, and nothing is lost silently: [`Session::send`] refuses (handing the stanza
+//! back in a [`SendError`]) when the pre-bind queue, the XEP-0198 unacked queue or the
+//! table of outstanding iq requests is full. Iq requests are matched with their answers
+//! (RFC 6120 §8.1.2.1): only the addressee may answer, unanswered requests end as
+//! [`XmppEvent::IqTimeout`]. The session advertises its entity capabilities (XEP-0115) on
+//! available presence and answers disco#info (XEP-0030) and pings (XEP-0199) itself.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
