@@ -1,6 +1,7 @@
 //! MUC administration against a real Prosody (scripts/interop-up.sh, XEP-0045 §7.5, §8,
-//! §9, §10): alice creates a fresh room, reads and submits its configuration form, bob
-//! joins, they exchange a private message, alice makes bob a member and reads the member
+//! §9, §10): alice creates a fresh room, reads and submits its configuration form (moderated),
+//! bob joins as a visitor, they exchange a private message, alice grants bob voice, reads
+//! the voice list and revokes it again, makes bob a member and reads the member
 //! list, kicks him (bob sees status 307), bans carol and reads the ban list, then destroys
 //! the room.
 //!
@@ -174,6 +175,8 @@ async fn owner_configures_members_kicks_bans_and_destroys() {
     );
     form.set_value("muc#roomconfig_roomname", "CUSAX admin test");
     form.set_value("muc#roomconfig_persistentroom", "0");
+    // Moderated, so that voice can be revoked and granted below (XEP-0045 §8.3, §8.4).
+    form.set_value("muc#roomconfig_moderatedroom", "1");
     alice
         .request(muc::submit_config("cfg2", &room, &form))
         .await;
@@ -215,6 +218,39 @@ async fn owner_configures_members_kicks_bans_and_destroys() {
         pm.from.as_ref().map(|f| f.as_str().to_owned()),
         Some(format!("{room}/bob"))
     );
+
+    // Voice (XEP-0045 §8.3, §8.5, §8.4): in the moderated room bob joined as a visitor;
+    // he sees his role change both ways.
+    assert_eq!(
+        alice.room.occupant("bob").map(|o| o.role),
+        Some(muc::Role::Visitor)
+    );
+    alice
+        .request(muc::grant_voice("voice1", &room, "bob", None))
+        .await;
+    bob.until("voice granted", |p| {
+        p.seen.iter().any(|e| {
+            matches!(e, MucEvent::RoleChanged { nick, new: muc::Role::Participant, .. } if nick == "bob")
+        })
+    })
+    .await;
+    let list = alice
+        .request(muc::role_list("voice2", &room, muc::Role::Participant))
+        .await;
+    let voiced = muc::parse_admin_list(&list).expect("voice list");
+    assert!(
+        voiced.iter().any(|i| i.nick.as_deref() == Some("bob")),
+        "{voiced:?}"
+    );
+    alice
+        .request(muc::revoke_voice("voice3", &room, "bob", Some("quiet")))
+        .await;
+    bob.until("voice revoked", |p| {
+        p.seen.iter().any(|e| {
+            matches!(e, MucEvent::RoleChanged { nick, old: muc::Role::Participant, new: muc::Role::Visitor } if nick == "bob")
+        })
+    })
+    .await;
 
     // Membership (XEP-0045 §9.3, §9.5).
     let bob_jid = BareJid::new(&format!("bob@{}", env.domain)).expect("jid");
