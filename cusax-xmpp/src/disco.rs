@@ -11,6 +11,22 @@ pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 /// `http://jabber.org/protocol/disco#items`
 pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 
+/// The features of this library's client (XEP-0030 §3.1), as announced by default
+/// through entity capabilities (XEP-0115): service discovery, caps, XEP-0199 ping (the
+/// session answers), XEP-0184 receipts, XEP-0045 MUC and XEP-0249 direct invitations,
+/// vcard-temp (XEP-0054), XEP-0152 reachability with PEP notifications (XEP-0163 `+notify`).
+pub const CLIENT_FEATURES: &[&str] = &[
+    NS_DISCO_INFO,
+    crate::presence::NS_CAPS,
+    crate::stream::NS_PING,
+    crate::stanza::NS_RECEIPTS,
+    crate::muc::NS_MUC,
+    crate::muc::NS_CONFERENCE,
+    crate::vcard::temp::NS_VCARD_TEMP,
+    crate::reach::NS_REACH,
+    "urn:xmpp:reach:0+notify",
+];
+
 /// Most identities, features, forms or items accepted in one response.
 pub const MAX_ENTRIES: usize = 1024;
 
@@ -48,6 +64,22 @@ fn too_many(what: &'static str) -> ParseError {
 }
 
 impl DiscoInfo {
+    /// A client's disco#info: identity `client/pc` named `name` (XEP-0030 §3.1, the
+    /// registry's category and type for a desktop client) and [`CLIENT_FEATURES`].
+    pub fn client(name: impl Into<String>) -> Self {
+        DiscoInfo {
+            node: None,
+            identities: vec![Identity {
+                category: "client".into(),
+                kind: "pc".into(),
+                lang: None,
+                name: Some(name.into()),
+            }],
+            features: CLIENT_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            extensions: Vec::new(),
+        }
+    }
+
     /// Whether `var` is among the features.
     pub fn has_feature(&self, var: &str) -> bool {
         self.features.iter().any(|f| f == var)

@@ -289,6 +289,45 @@ impl DataForm {
         self.field(var).and_then(Field::value)
     }
 
+    /// Sets the values of field `var` (appending a text-single field when the form has
+    /// none of that name).
+    pub fn set_values(&mut self, var: &str, values: Vec<String>) {
+        match self
+            .fields
+            .iter_mut()
+            .find(|f| f.var.as_deref() == Some(var))
+        {
+            Some(f) => f.values = values,
+            None => self
+                .fields
+                .push(Field::new(var, FieldType::TextSingle, values)),
+        }
+    }
+
+    /// Sets field `var` to the single value `value`.
+    pub fn set_value(&mut self, var: &str, value: impl Into<String>) {
+        self.set_values(var, vec![value.into()]);
+    }
+
+    /// The submission of this (received) form (XEP-0004 §3.1): `type='submit'`, the same
+    /// `FORM_TYPE`, each field with a `var` with its type and values; `fixed` fields,
+    /// labels, descriptions and options are left out.
+    pub fn submission(&self) -> DataForm {
+        let mut out = DataForm::new(FormType::Submit, self.form_type.as_deref());
+        out.fields = self
+            .fields
+            .iter()
+            .filter(|f| f.var.is_some() && f.kind != FieldType::Fixed)
+            .map(|f| Field {
+                var: f.var.clone(),
+                kind: f.kind,
+                values: f.values.clone(),
+                ..Field::default()
+            })
+            .collect();
+        out
+    }
+
     /// Parses `<x xmlns='jabber:x:data'/>`.
     pub fn from_element(e: &Element) -> Result<Self, ParseError> {
         expect(e, "x", NS_DATA)?;

@@ -620,6 +620,15 @@ pub enum MucEvent {
     },
     /// The user left the room (own unavailable presence).
     Left,
+    /// A private message from an occupant (XEP-0045 §7.5).
+    PrivateMessage {
+        /// Sender nick.
+        nick: String,
+        /// Body.
+        body: String,
+        /// The whole message.
+        message: Box<Message>,
+    },
 }
 
 /// Where the user is with a room.
@@ -837,8 +846,19 @@ impl MucRoom {
         events
     }
 
-    /// Applies a groupchat message from the room (subject or chat).
+    /// Applies a message from the room: groupchat (subject or chat), or a private
+    /// message from an occupant (XEP-0045 §7.5, see [`is_private_message`]).
     pub fn handle_message(&mut self, m: &Message) -> Vec<MucEvent> {
+        if is_private_message(m) {
+            return match (self.nick_of(m.from.as_ref()), m.body()) {
+                (Some(Some(nick)), Some(body)) => vec![MucEvent::PrivateMessage {
+                    nick,
+                    body: body.to_owned(),
+                    message: Box::new(m.clone()),
+                }],
+                _ => Vec::new(),
+            };
+        }
         if m.kind != MessageType::Groupchat {
             return Vec::new();
         }
@@ -942,6 +962,268 @@ impl RoomInfo {
             audio_video_uri,
         }
     }
+}
+
+// ---- Private messages, moderation, administration, owner configuration ----
+
+/// `http://jabber.org/protocol/muc#admin`
+pub const NS_MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+/// `FORM_TYPE` of the room configuration form (XEP-0045 §10.2, §15.5.3).
+pub const FORM_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
+
+/// Most items read from one admin list (XEP-0045 §9.2, §9.5, §10.5, §10.8).
+pub const MAX_LIST_ITEMS: usize = 10_000;
+
+/// A private message to the occupant `nick` of `room` (XEP-0045 §7.5): `type='chat'` to
+/// `room@service/nick`, marked with an empty `muc#user` element so the recipient's
+/// client knows it comes through the room.
+pub fn private_message(
+    room: &BareJid,
+    nick: &str,
+    body: impl Into<String>,
+) -> Result<Message, ParseError> {
+    let to = occupant_jid(room, nick)?;
+    let mut m = Message::new(MessageType::Chat, Some(Jid::from(to))).with_body(body);
+    m.payloads.push(Element::new("x", NS_MUC_USER));
+    Ok(m)
+}
+
+/// Whether `m` is a private message through a room (XEP-0045 §7.5): `type='chat'` from
+/// an occupant JID and carrying `muc#user`.
+pub fn is_private_message(m: &Message) -> bool {
+    m.kind == MessageType::Chat
+        && m.from.as_ref().is_some_and(|f| !f.is_bare())
+        && m.payload("x", NS_MUC_USER).is_some()
+}
+
+fn admin_iq(id: impl Into<String>, room: &BareJid, item: Element) -> Iq {
+    Iq::set(
+        id,
+        Some(Jid::from(room.clone())),
+        Element::new("query", NS_MUC_ADMIN).with_child(item),
+    )
+}
+
+fn with_reason(mut item: Element, reason: Option<&str>) -> Element {
+    if let Some(r) = reason {
+        item.push_child(Element::new("reason", NS_MUC_ADMIN).with_text(r));
+    }
+    item
+}
+
+/// Changes the role of occupant `nick` (XEP-0045 §8: `none` kicks, `participant` grants
+/// voice, `visitor` revokes it, `moderator` grants moderation, §9.6). The room answers
+/// with an iq result or error; occupants see the change as presence.
+pub fn set_role(
+    id: impl Into<String>,
+    room: &BareJid,
+    nick: &str,
+    role: Role,
+    reason: Option<&str>,
+) -> Iq {
+    let item = Element::new("item", NS_MUC_ADMIN)
+        .with_attr("nick", nick)
+        .with_attr("role", role.as_str());
+    admin_iq(id, room, with_reason(item, reason))
+}
+
+/// Kicks occupant `nick` (XEP-0045 §8.2: role `none`; the victim sees status 307).
+pub fn kick(id: impl Into<String>, room: &BareJid, nick: &str, reason: Option<&str>) -> Iq {
+    set_role(id, room, nick, Role::None, reason)
+}
+
+/// Grants voice to `nick` in a moderated room (XEP-0045 §8.3: role `participant`).
+pub fn grant_voice(id: impl Into<String>, room: &BareJid, nick: &str, reason: Option<&str>) -> Iq {
+    set_role(id, room, nick, Role::Participant, reason)
+}
+
+/// Revokes the voice of `nick` (XEP-0045 §8.4: role `visitor`).
+pub fn revoke_voice(id: impl Into<String>, room: &BareJid, nick: &str, reason: Option<&str>) -> Iq {
+    set_role(id, room, nick, Role::Visitor, reason)
+}
+
+/// Changes the affiliation of the user `jid` (XEP-0045 §9.1 ban = `outcast`, §9.3
+/// member, §10.3 owner, §10.6 admin, `none` removes it). Affiliations belong to bare JIDs.
+pub fn set_affiliation(
+    id: impl Into<String>,
+    room: &BareJid,
+    jid: &BareJid,
+    affiliation: Affiliation,
+    reason: Option<&str>,
+) -> Iq {
+    let item = Element::new("item", NS_MUC_ADMIN)
+        .with_attr("affiliation", affiliation.as_str())
+        .with_attr("jid", jid.as_str());
+    admin_iq(id, room, with_reason(item, reason))
+}
+
+/// Bans `jid` (XEP-0045 §9.1: affiliation `outcast`; an occupant sees status 301).
+pub fn ban(id: impl Into<String>, room: &BareJid, jid: &BareJid, reason: Option<&str>) -> Iq {
+    set_affiliation(id, room, jid, Affiliation::Outcast, reason)
+}
+
+/// Asks for the users with `affiliation` (XEP-0045 §9.2 ban list with `Outcast`, §9.5
+/// member list, §10.5 owner list, §10.8 admin list). Read the answer with
+/// [`parse_admin_list`].
+pub fn affiliation_list(id: impl Into<String>, room: &BareJid, affiliation: Affiliation) -> Iq {
+    Iq::get(
+        id,
+        Some(Jid::from(room.clone())),
+        Element::new("query", NS_MUC_ADMIN).with_child(
+            Element::new("item", NS_MUC_ADMIN).with_attr("affiliation", affiliation.as_str()),
+        ),
+    )
+}
+
+/// Asks for the occupants with `role` (XEP-0045 §8.5 voice list with `Participant`,
+/// §9.8 moderator list).
+pub fn role_list(id: impl Into<String>, room: &BareJid, role: Role) -> Iq {
+    Iq::get(
+        id,
+        Some(Jid::from(room.clone())),
+        Element::new("query", NS_MUC_ADMIN)
+            .with_child(Element::new("item", NS_MUC_ADMIN).with_attr("role", role.as_str())),
+    )
+}
+
+/// One entry of an admin list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminItem {
+    /// The user's JID (affiliation lists).
+    pub jid: Option<Jid>,
+    /// The occupant's nick (role lists; sometimes also in affiliation lists).
+    pub nick: Option<String>,
+    /// Affiliation, when given.
+    pub affiliation: Option<Affiliation>,
+    /// Role, when given.
+    pub role: Option<Role>,
+    /// Reason, when given.
+    pub reason: Option<String>,
+}
+
+/// Reads the items of an admin list result (the answer to [`affiliation_list`] or
+/// [`role_list`]). An iq error, or a result without the `muc#admin` query, is an error.
+pub fn parse_admin_list(iq: &Iq) -> Result<Vec<AdminItem>, ParseError> {
+    let q = iq
+        .payload_is("query", NS_MUC_ADMIN)
+        .ok_or(ParseError::MissingChild {
+            element: "iq",
+            child: "query xmlns='http://jabber.org/protocol/muc#admin'",
+        })?;
+    let mut out = Vec::new();
+    for c in q.children_named("item", NS_MUC_ADMIN) {
+        if out.len() >= MAX_LIST_ITEMS {
+            return Err(ParseError::TooMany {
+                what: "muc#admin items",
+                limit: MAX_LIST_ITEMS,
+            });
+        }
+        let affiliation = match c.attr("affiliation") {
+            None => None,
+            Some(a) => Some(
+                Affiliation::parse(a).ok_or_else(|| ParseError::InvalidAttr {
+                    element: "item",
+                    attr: "affiliation",
+                    value: a.to_owned(),
+                })?,
+            ),
+        };
+        let role = match c.attr("role") {
+            None => None,
+            Some(r) => Some(Role::parse(r).ok_or_else(|| ParseError::InvalidAttr {
+                element: "item",
+                attr: "role",
+                value: r.to_owned(),
+            })?),
+        };
+        out.push(AdminItem {
+            jid: parse_jid_attr(c, "item", "jid")?,
+            nick: c.attr("nick").map(str::to_owned),
+            affiliation,
+            role,
+            reason: c.child("reason", NS_MUC_ADMIN).map(Element::text),
+        });
+    }
+    Ok(out)
+}
+
+/// Asks for the room configuration form (XEP-0045 §10.2, owners only). Read the answer
+/// with [`parse_config_form`], change values with [`DataForm::set_value`], send it back
+/// with [`submit_config`].
+pub fn request_config(id: impl Into<String>, room: &BareJid) -> Iq {
+    Iq::get(
+        id,
+        Some(Jid::from(room.clone())),
+        Element::new("query", NS_MUC_OWNER),
+    )
+}
+
+/// The configuration form in the answer to [`request_config`].
+pub fn parse_config_form(iq: &Iq) -> Result<DataForm, ParseError> {
+    let q = iq
+        .payload_is("query", NS_MUC_OWNER)
+        .ok_or(ParseError::MissingChild {
+            element: "iq",
+            child: "query xmlns='http://jabber.org/protocol/muc#owner'",
+        })?;
+    let x = q
+        .child("x", crate::forms::NS_DATA)
+        .ok_or(ParseError::MissingChild {
+            element: "query",
+            child: "x xmlns='jabber:x:data'",
+        })?;
+    DataForm::from_element(x)
+}
+
+/// Submits a configuration (XEP-0045 §10.2): the received form with the owner's changes,
+/// sent as its [`DataForm::submission`].
+pub fn submit_config(id: impl Into<String>, room: &BareJid, form: &DataForm) -> Iq {
+    let mut sub = form.submission();
+    if sub.form_type.is_none() {
+        sub.form_type = Some(FORM_ROOMCONFIG.to_owned());
+    }
+    Iq::set(
+        id,
+        Some(Jid::from(room.clone())),
+        Element::new("query", NS_MUC_OWNER).with_child(sub.to_element()),
+    )
+}
+
+/// Cancels the configuration of a room this join created, which destroys it
+/// (XEP-0045 §10.1.3).
+pub fn cancel_config(id: impl Into<String>, room: &BareJid) -> Iq {
+    Iq::set(
+        id,
+        Some(Jid::from(room.clone())),
+        Element::new("query", NS_MUC_OWNER)
+            .with_child(DataForm::new(FormType::Cancel, None).to_element()),
+    )
+}
+
+/// Asks the service to destroy the room (XEP-0045 §10.9, owners only); occupants are
+/// told, with the optional alternate venue, reason and its password.
+pub fn destroy(
+    id: impl Into<String>,
+    room: &BareJid,
+    alternate: Option<&BareJid>,
+    reason: Option<&str>,
+    password: Option<&str>,
+) -> Iq {
+    let mut d = Element::new("destroy", NS_MUC_OWNER);
+    if let Some(a) = alternate {
+        d.set_attr("jid", a.as_str());
+    }
+    if let Some(r) = reason {
+        d.push_child(Element::new("reason", NS_MUC_OWNER).with_text(r));
+    }
+    if let Some(p) = password {
+        d.push_child(Element::new("password", NS_MUC_OWNER).with_text(p));
+    }
+    Iq::set(
+        id,
+        Some(Jid::from(room.clone())),
+        Element::new("query", NS_MUC_OWNER).with_child(d),
+    )
 }
 
 #[cfg(test)]
@@ -1271,6 +1553,187 @@ mod tests {
             Element::from(accept_default_config("c1", &room())).to_xml(),
             "<iq xmlns='jabber:client' to='cusax-room@conference.cusax.test' id='c1' type='set'>\
              <query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>"
+        );
+    }
+
+    #[test]
+    fn private_messages() {
+        let m = private_message(&room(), "bob", "psst").expect("valid nick");
+        assert_eq!(
+            Element::from(m).to_xml(),
+            "<message xmlns='jabber:client' to='cusax-room@conference.cusax.test/bob' type='chat'>\
+             <body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+        );
+        assert!(private_message(&room(), "", "x").is_err());
+        assert!(is_private_message(&msg(&format!(
+            "<message xmlns='jabber:client' type='chat' from='{R}/bob'><body>x</body>\
+             <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+        ))));
+        assert!(!is_private_message(&msg(&format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{R}/bob'><body>x</body>\
+             <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+        ))));
+        assert!(!is_private_message(&msg(
+            "<message xmlns='jabber:client' type='chat' from='bob@cusax.test/x'><body>x</body></message>"
+        )));
+        let mut r = MucRoom::new(room(), "alice");
+        let ev = r.handle_message(&msg(&format!(
+            "<message xmlns='jabber:client' type='chat' from='{R}/bob'><body>psst</body>\
+             <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+        )));
+        assert!(
+            matches!(&ev[..], [MucEvent::PrivateMessage { nick, body, .. }] if nick == "bob" && body == "psst"),
+            "{ev:?}"
+        );
+        // From another room: not ours.
+        assert!(
+            r.handle_message(&msg(
+                "<message xmlns='jabber:client' type='chat' from='x@conference.cusax.test/bob'><body>x</body>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn moderation_and_admin_iqs() {
+        let x = |iq: Iq| Element::from(iq).to_xml();
+        let head = format!(
+            "<iq xmlns='jabber:client' to='{R}' id='k' type='set'><query xmlns='http://jabber.org/protocol/muc#admin'>"
+        );
+        assert_eq!(
+            x(kick("k", &room(), "bob", Some("spam"))),
+            format!("{head}<item nick='bob' role='none'><reason>spam</reason></item></query></iq>")
+        );
+        assert!(
+            x(grant_voice("k", &room(), "bob", None))
+                .contains("<item nick='bob' role='participant'/>")
+        );
+        assert!(
+            x(revoke_voice("k", &room(), "bob", None))
+                .contains("<item nick='bob' role='visitor'/>")
+        );
+        let bob = BareJid::new("bob@cusax.test").expect("jid");
+        assert_eq!(
+            x(ban("k", &room(), &bob, None)),
+            format!("{head}<item affiliation='outcast' jid='bob@cusax.test'/></query></iq>")
+        );
+        for (a, s) in [
+            (Affiliation::Member, "member"),
+            (Affiliation::Admin, "admin"),
+            (Affiliation::Owner, "owner"),
+        ] {
+            assert!(
+                x(set_affiliation("k", &room(), &bob, a, None))
+                    .contains(&format!("affiliation='{s}'"))
+            );
+        }
+        assert_eq!(
+            x(affiliation_list("l", &room(), Affiliation::Outcast)),
+            format!(
+                "<iq xmlns='jabber:client' to='{R}' id='l' type='get'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>"
+            )
+        );
+        assert!(x(role_list("l", &room(), Role::Moderator)).contains("<item role='moderator'/>"));
+        let res = Iq::try_from(test_parse(&format!(
+            "<iq xmlns='jabber:client' type='result' id='l' from='{R}'><query xmlns='http://jabber.org/protocol/muc#admin'>\
+             <item affiliation='member' jid='bob@cusax.test' nick='bobby'/><item affiliation='member' jid='carol@cusax.test'><reason>r</reason></item>\
+             </query></iq>"
+        )))
+        .expect("iq");
+        let items = parse_admin_list(&res).expect("list");
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].nick.as_deref(), Some("bobby"));
+        assert_eq!(items[1].affiliation, Some(Affiliation::Member));
+        assert_eq!(items[1].reason.as_deref(), Some("r"));
+        assert_eq!(
+            items[1].jid.as_ref().map(|j| j.as_str()),
+            Some("carol@cusax.test")
+        );
+        for bad in [
+            "<item affiliation='king'/>",
+            "<item role='god'/>",
+            "<item jid='@'/>",
+        ] {
+            let iq = Iq::try_from(test_parse(&format!(
+                "<iq xmlns='jabber:client' type='result' id='l'><query xmlns='http://jabber.org/protocol/muc#admin'>{bad}</query></iq>"
+            )))
+            .expect("iq");
+            assert!(parse_admin_list(&iq).is_err(), "{bad}");
+        }
+        let empty = Iq::try_from(test_parse(
+            "<iq xmlns='jabber:client' type='result' id='l'/>",
+        ))
+        .expect("iq");
+        assert!(parse_admin_list(&empty).is_err());
+    }
+
+    #[test]
+    fn owner_configuration_and_destruction() {
+        let x = |iq: Iq| Element::from(iq).to_xml();
+        assert_eq!(
+            x(request_config("c", &room())),
+            format!(
+                "<iq xmlns='jabber:client' to='{R}' id='c' type='get'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>"
+            )
+        );
+        let res = Iq::try_from(test_parse(&format!(
+            "<iq xmlns='jabber:client' type='result' id='c' from='{R}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+             <x xmlns='jabber:x:data' type='form'><title>Config</title>\
+             <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#roomconfig</value></field>\
+             <field type='fixed'><value>Basics</value></field>\
+             <field var='muc#roomconfig_roomname' type='text-single' label='Name'><value>old</value></field>\
+             <field var='muc#roomconfig_moderatedroom' type='boolean'><value>0</value></field>\
+             <field var='muc#roomconfig_whois' type='list-single'><option label='All'><value>anyone</value></option><value>moderators</value></field>\
+             </x></query></iq>"
+        )))
+        .expect("iq");
+        let mut form = parse_config_form(&res).expect("form");
+        assert_eq!(form.form_type.as_deref(), Some(FORM_ROOMCONFIG));
+        form.set_value("muc#roomconfig_roomname", "new");
+        form.set_value("muc#roomconfig_moderatedroom", "1");
+        let sent = x(submit_config("s", &room(), &form));
+        assert!(sent.starts_with(&format!("<iq xmlns='jabber:client' to='{R}' id='s' type='set'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>")), "{sent}");
+        assert!(
+            sent.contains("<value>http://jabber.org/protocol/muc#roomconfig</value>"),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("var='muc#roomconfig_roomname'") && sent.contains("<value>new</value>"),
+            "{sent}"
+        );
+        assert!(
+            !sent.contains("Basics") && !sent.contains("label=") && !sent.contains("<option"),
+            "{sent}"
+        );
+        let back = DataForm::from_element(
+            test_parse(&sent)
+                .child("query", NS_MUC_OWNER)
+                .and_then(|q| q.child("x", crate::forms::NS_DATA))
+                .expect("x"),
+        )
+        .expect("form");
+        assert_eq!(back.value("muc#roomconfig_moderatedroom"), Some("1"));
+        assert_eq!(back.value("muc#roomconfig_whois"), Some("moderators"));
+        assert!(
+            parse_config_form(
+                &Iq::try_from(test_parse(
+                    "<iq xmlns='jabber:client' type='result' id='c'/>"
+                ))
+                .expect("iq")
+            )
+            .is_err()
+        );
+        assert!(
+            x(cancel_config("c", &room())).contains("<x xmlns='jabber:x:data' type='cancel'/>")
+        );
+        let alt = BareJid::new("other@conference.cusax.test").expect("jid");
+        assert_eq!(
+            x(destroy("d", &room(), Some(&alt), Some("bye"), None)),
+            format!(
+                "<iq xmlns='jabber:client' to='{R}' id='d' type='set'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+             <destroy jid='other@conference.cusax.test'><reason>bye</reason></destroy></query></iq>"
+            )
         );
     }
 

@@ -1,7 +1,7 @@
 //! Presence (RFC 6121 §3–4): builders for availability and subscription presence, and
 //! a [`PresenceTracker`] keeping the latest presence of every full JID.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jid::{BareJid, Jid};
 
@@ -11,6 +11,30 @@ use crate::xml::element::Element;
 
 /// Most resources tracked per bare JID (a MUC room's occupants are resources of the room).
 pub const MAX_RESOURCES: usize = 4096;
+
+/// Bounds of a [`PresenceTracker`]: anyone may send us presence (RFC 6121 §4.6 directed
+/// presence, MUC occupants), so a flood from strangers must not grow memory without bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PresenceLimits {
+    /// Most bare JIDs tracked.
+    pub max_jids: usize,
+    /// Most resources tracked per bare JID.
+    pub max_resources_per_jid: usize,
+    /// Most resources (full JIDs) tracked in total.
+    pub max_resources: usize,
+}
+
+impl Default for PresenceLimits {
+    /// 16384 bare JIDs (above the roster's [`MAX_ITEMS`](crate::roster::MAX_ITEMS)),
+    /// [`MAX_RESOURCES`] per JID, 32768 resources in total.
+    fn default() -> Self {
+        PresenceLimits {
+            max_jids: 16_384,
+            max_resources_per_jid: MAX_RESOURCES,
+            max_resources: 32_768,
+        }
+    }
+}
 
 /// `http://jabber.org/protocol/caps` (XEP-0115).
 pub const NS_CAPS: &str = "http://jabber.org/protocol/caps";
@@ -33,6 +57,13 @@ pub fn unavailable(to: Option<Jid>, status: Option<&str>) -> Presence {
     if let Some(s) = status {
         p = p.with_status(s);
     }
+    p
+}
+
+/// `p` with our entity capabilities `<c/>` (XEP-0115 §4), replacing any it had.
+pub fn with_caps(mut p: Presence, caps: &Caps) -> Presence {
+    p.payloads.retain(|e| !e.is("c", NS_CAPS));
+    p.payloads.push(caps.to_element());
     p
 }
 
@@ -170,19 +201,161 @@ pub enum PresenceChange {
     Available(ResourcePresence),
     /// A resource went away (or a bare-JID error/unavailable removed all).
     Unavailable(Jid),
+    /// A [`PresenceLimits`] bound was reached: this resource's presence was forgotten (the
+    /// oldest stranger's, to make room) or not stored (the newcomer's, when only roster
+    /// contacts could have made room). Its availability is now unknown, not unavailable.
+    Evicted(Jid),
 }
 
 /// The latest presence of every full JID seen (RFC 6121 §4.4.2), grouped by bare JID.
+///
+/// Bounded by [`PresenceLimits`]. Roster contacts (declared with
+/// [`set_contacts`](Self::set_contacts) / [`add_contact`](Self::add_contact)) have priority:
+/// when a bound is reached, the oldest presence of a stranger is evicted; a contact's
+/// presence is never evicted to make room for anyone. Every eviction is reported as
+/// [`PresenceChange::Evicted`].
 #[derive(Clone, Debug, Default)]
 pub struct PresenceTracker {
     contacts: BTreeMap<BareJid, BTreeMap<String, ResourcePresence>>,
     seq: u64,
+    limits: PresenceLimits,
+    roster: BTreeSet<BareJid>,
+    /// Every tracked resource by arrival (`seq`), oldest first.
+    order: BTreeMap<u64, (BareJid, String)>,
+    /// The same for strangers only (not in `roster`): eviction candidates, so that an
+    /// eviction costs O(log n) however many contacts are tracked.
+    strangers: BTreeMap<u64, (BareJid, String)>,
 }
 
 impl PresenceTracker {
-    /// An empty tracker.
+    /// An empty tracker with the default limits.
     pub fn new() -> Self {
         PresenceTracker::default()
+    }
+
+    /// An empty tracker with `limits` (each at least 1).
+    pub fn with_limits(limits: PresenceLimits) -> Self {
+        PresenceTracker {
+            limits: PresenceLimits {
+                max_jids: limits.max_jids.max(1),
+                max_resources_per_jid: limits.max_resources_per_jid.max(1),
+                max_resources: limits.max_resources.max(1),
+            },
+            ..PresenceTracker::default()
+        }
+    }
+
+    /// Declares the roster contacts (replacing the previous set), whose presence is kept
+    /// in preference to strangers'.
+    pub fn set_contacts(&mut self, contacts: impl IntoIterator<Item = BareJid>) {
+        self.roster = contacts.into_iter().collect();
+        self.strangers = self
+            .order
+            .iter()
+            .filter(|(_, (b, _))| !self.roster.contains(b))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+    }
+
+    /// Declares one roster contact.
+    pub fn add_contact(&mut self, contact: BareJid) {
+        if let Some(res) = self.contacts.get(&contact) {
+            for rp in res.values() {
+                self.strangers.remove(&rp.seq);
+            }
+        }
+        self.roster.insert(contact);
+    }
+
+    /// Removes a roster contact (its presence becomes evictable).
+    pub fn remove_contact(&mut self, contact: &BareJid) {
+        if self.roster.remove(contact)
+            && let Some(res) = self.contacts.get(contact)
+        {
+            for (r, rp) in res {
+                self.strangers.insert(rp.seq, (contact.clone(), r.clone()));
+            }
+        }
+    }
+
+    fn index(&mut self, seq: u64, bare: &BareJid, resource: &str) {
+        self.order.insert(seq, (bare.clone(), resource.to_owned()));
+        if !self.roster.contains(bare) {
+            self.strangers
+                .insert(seq, (bare.clone(), resource.to_owned()));
+        }
+    }
+
+    fn unindex(&mut self, seq: u64) {
+        self.order.remove(&seq);
+        self.strangers.remove(&seq);
+    }
+
+    /// How many resources are tracked in total.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The oldest tracked resource of a stranger.
+    fn oldest_stranger(&self) -> Option<(BareJid, String)> {
+        self.strangers.values().next().cloned()
+    }
+
+    fn remove_resource(&mut self, bare: &BareJid, resource: &str) -> Option<ResourcePresence> {
+        let res = self.contacts.get_mut(bare)?;
+        let rp = res.remove(resource)?;
+        if res.is_empty() {
+            self.contacts.remove(bare);
+        }
+        self.unindex(rp.seq);
+        Some(rp)
+    }
+
+    /// Makes room for a new resource of `bare`; `Err` when only contacts could make room
+    /// for a stranger (the newcomer is then not stored).
+    fn make_room(&mut self, bare: &BareJid, out: &mut Vec<PresenceChange>) -> Result<(), ()> {
+        let is_contact = self.roster.contains(bare);
+        let new_bare = !self.contacts.contains_key(bare);
+        if new_bare && self.contacts.len() >= self.limits.max_jids {
+            // Evict a whole bare JID: the stranger with the oldest presence.
+            // (`bare` is new, so it is not the victim.)
+            let (victim, _) = self.oldest_stranger().ok_or(())?;
+            if let Some(all) = self.contacts.remove(&victim) {
+                for rp in all.into_values() {
+                    self.unindex(rp.seq);
+                    out.push(PresenceChange::Evicted(rp.jid));
+                }
+            }
+            tracing::debug!(%victim, "presence limit: evicted a stranger's presence");
+        }
+        while self.order.len() >= self.limits.max_resources {
+            let Some((vb, vr)) = self.oldest_stranger() else {
+                // Only contacts are left: a stranger waits; a contact replaces the oldest
+                // resource of its own bare JID.
+                let own_oldest = self
+                    .contacts
+                    .get(bare)
+                    .and_then(|m| m.iter().min_by_key(|(_, rp)| rp.seq))
+                    .map(|(r, _)| r.clone());
+                if is_contact && let Some(r) = own_oldest {
+                    if let Some(rp) = self.remove_resource(bare, &r) {
+                        out.push(PresenceChange::Evicted(rp.jid));
+                    }
+                    continue;
+                }
+                return Err(());
+            };
+            if let Some(rp) = self.remove_resource(&vb, &vr) {
+                tracing::debug!(jid = %rp.jid, "presence limit: evicted a stranger's resource");
+                out.push(PresenceChange::Evicted(rp.jid));
+            }
+        }
+        Ok(())
     }
 
     /// Applies an inbound presence; subscription types are ignored (handled by the roster
@@ -224,34 +397,54 @@ impl PresenceTracker {
                     caps,
                     seq: self.seq,
                 };
-                let res = self.contacts.entry(bare).or_default();
-                if res.len() >= MAX_RESOURCES && !res.contains_key(&resource) {
-                    tracing::debug!(%from, "too many resources for one JID; presence ignored");
-                    return Vec::new();
+                let mut out = Vec::new();
+                let known = self
+                    .contacts
+                    .get(&bare)
+                    .and_then(|m| m.get(&resource))
+                    .map(|old| old.seq);
+                if let Some(old_seq) = known {
+                    // An update: no new room needed.
+                    self.unindex(old_seq);
+                } else {
+                    let per_jid = self.contacts.get(&bare).map_or(0, |m| m.len());
+                    if per_jid >= self.limits.max_resources_per_jid {
+                        tracing::debug!(%from, "too many resources for one JID; presence not stored");
+                        return vec![PresenceChange::Evicted(from.clone())];
+                    }
+                    if self.make_room(&bare, &mut out).is_err() {
+                        tracing::debug!(%from, "presence limit reached by contacts; stranger's presence not stored");
+                        out.push(PresenceChange::Evicted(from.clone()));
+                        return out;
+                    }
                 }
-                res.insert(resource, rp.clone());
-                vec![PresenceChange::Available(rp)]
+                self.index(rp.seq, &bare, &resource);
+                self.contacts
+                    .entry(bare)
+                    .or_default()
+                    .insert(resource, rp.clone());
+                out.push(PresenceChange::Available(rp));
+                out
             }
             PresenceType::Unavailable | PresenceType::Error => {
-                let Some(res) = self.contacts.get_mut(&bare) else {
-                    return Vec::new();
-                };
-                let removed: Vec<PresenceChange> = if from.is_bare() {
+                if from.is_bare() {
                     // From a bare JID: every resource is gone (RFC 6121 §4.5.3 / §4.7.2).
-                    std::mem::take(res)
-                        .into_values()
-                        .map(|r| PresenceChange::Unavailable(r.jid))
+                    let Some(res) = self.contacts.remove(&bare) else {
+                        return Vec::new();
+                    };
+                    res.into_values()
+                        .map(|r| {
+                            self.order.remove(&r.seq);
+                            self.strangers.remove(&r.seq);
+                            PresenceChange::Unavailable(r.jid)
+                        })
                         .collect()
                 } else {
-                    res.remove(&resource)
+                    self.remove_resource(&bare, &resource)
                         .map(|r| PresenceChange::Unavailable(r.jid))
                         .into_iter()
                         .collect()
-                };
-                if res.is_empty() {
-                    self.contacts.remove(&bare);
                 }
-                removed
             }
             _ => Vec::new(),
         }
@@ -278,6 +471,8 @@ impl PresenceTracker {
     /// Forgets everything (on disconnect: presence is not valid across sessions).
     pub fn clear(&mut self) {
         self.contacts.clear();
+        self.order.clear();
+        self.strangers.clear();
     }
 
     /// The union of reachability addresses of `bare`'s resources, best resource first,
@@ -435,6 +630,85 @@ mod tests {
             t.handle(&p);
         }
         assert_eq!(t.resources(&bare("room@conf.test")).count(), MAX_RESOURCES);
+    }
+
+    fn avail(jid: &str) -> Presence {
+        Presence {
+            from: Some(Jid::new(jid).expect("jid")),
+            ..Presence::default()
+        }
+    }
+
+    #[test]
+    fn stranger_flood_is_bounded_and_contacts_are_kept() {
+        let mut t = PresenceTracker::with_limits(PresenceLimits {
+            max_jids: 4,
+            max_resources_per_jid: 2,
+            max_resources: 6,
+        });
+        t.set_contacts([bare("bob@c.test"), bare("carol@c.test")]);
+        t.handle(&avail("bob@c.test/a"));
+        t.handle(&avail("carol@c.test/a"));
+        let mut evicted = 0;
+        for i in 0..1000 {
+            for ch in t.handle(&avail(&format!("spam{i}@evil.test/x"))) {
+                if let PresenceChange::Evicted(j) = ch {
+                    assert!(j.as_str().starts_with("spam"), "{j}");
+                    evicted += 1;
+                }
+            }
+            assert!(t.contacts.len() <= 4 && t.len() <= 6);
+        }
+        assert_eq!(evicted, 998, "every stranger evicted is reported");
+        assert!(t.is_available(&bare("bob@c.test")));
+        assert!(t.is_available(&bare("carol@c.test")));
+        assert!(
+            t.is_available(&bare("spam999@evil.test")),
+            "newest stranger kept"
+        );
+        // Resource bound: strangers' resources make room for a contact's new resource.
+        t.handle(&avail("spam998@evil.test/y"));
+        t.handle(&avail("spam999@evil.test/y"));
+        assert_eq!(t.len(), 6);
+        let ch = t.handle(&avail("bob@c.test/b"));
+        assert!(
+            matches!(&ch[..], [PresenceChange::Evicted(j), PresenceChange::Available(_)] if j.as_str() == "spam998@evil.test/x"),
+            "{ch:?}"
+        );
+        assert_eq!(t.resources(&bare("bob@c.test")).count(), 2);
+        // Per-JID bound: a third resource is reported as not stored.
+        let ch = t.handle(&avail("bob@c.test/c"));
+        assert!(matches!(&ch[..], [PresenceChange::Evicted(j)] if j.as_str() == "bob@c.test/c"));
+        // When only contacts are left, a stranger is refused (and told so).
+        let mut t = PresenceTracker::with_limits(PresenceLimits {
+            max_jids: 2,
+            max_resources_per_jid: 4,
+            max_resources: 8,
+        });
+        t.set_contacts([bare("bob@c.test"), bare("carol@c.test")]);
+        t.handle(&avail("bob@c.test/a"));
+        t.handle(&avail("carol@c.test/a"));
+        let ch = t.handle(&avail("eve@evil.test/x"));
+        assert!(matches!(&ch[..], [PresenceChange::Evicted(j)] if j.as_str() == "eve@evil.test/x"));
+        assert!(!t.is_available(&bare("eve@evil.test")));
+        // Contacts declared after the fact are protected; removed ones become evictable.
+        t.remove_contact(&bare("carol@c.test"));
+        let ch = t.handle(&avail("eve@evil.test/x"));
+        assert!(
+            matches!(&ch[..], [PresenceChange::Evicted(j), PresenceChange::Available(_)] if j.as_str() == "carol@c.test/a"),
+            "{ch:?}"
+        );
+        t.add_contact(bare("eve@evil.test"));
+        let ch = t.handle(&avail("mallory@evil.test/x"));
+        assert!(
+            matches!(&ch[..], [PresenceChange::Evicted(j)] if j.as_str() == "mallory@evil.test/x")
+        );
+        // Unavailable keeps the arrival index in step.
+        t.handle(&pres(
+            "<presence xmlns='jabber:client' type='unavailable' from='bob@c.test'/>",
+        ));
+        assert_eq!(t.len(), 1);
+        assert!(t.strangers.is_empty());
     }
 
     #[test]

@@ -14,17 +14,26 @@
 //!
 //! With [`TlsMode::DirectTls`] (XEP-0368) the driver establishes TLS first and feeds
 //! [`Input::TlsEstablished`] before any byte; the stream header is sent then.
+//!
+//! Bounded, and nothing is lost silently: [`Session::send`] refuses (handing the stanza
+//! back in a [`SendError`]) when the pre-bind queue, the XEP-0198 unacked queue or the
+//! table of outstanding iq requests is full. Iq requests are matched with their answers
+//! (RFC 6120 §8.1.2.1): only the addressee may answer, unanswered requests end as
+//! [`XmppEvent::IqTimeout`]. The session advertises its entity capabilities (XEP-0115) on
+//! available presence and answers disco#info (XEP-0030) and pings (XEP-0199) itself.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use jid::{BareJid, FullJid};
+use jid::{BareJid, FullJid, Jid};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::disco::{DiscoInfo, NS_DISCO_INFO};
+use crate::presence::{Caps, NS_CAPS};
 use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, SaslClient, SaslError};
-use crate::sm::{SmError, SmState, StreamManagement, is_stanza};
+use crate::sm::{SmError, SmLimits, SmState, StreamManagement, is_stanza};
 use crate::stream::{
     self, Features, NS_BIND, NS_PING, NS_SASL, NS_SESSION, NS_SM, NS_STANZAS, NS_TLS,
     StreamErrorInfo,
@@ -68,6 +77,27 @@ pub struct SessionConfig {
     pub ping_timeout: Duration,
     /// Limits on the server's XML.
     pub limits: XmlLimits,
+    /// Most stanzas queued by [`Session::send`] before the session is online; beyond it
+    /// `send` refuses with [`SendError::QueueFull`].
+    pub max_pending: usize,
+    /// Bounds on the XEP-0198 unacked queue; when it is full `send` refuses with
+    /// [`SendError::Backpressure`].
+    pub sm_limits: SmLimits,
+    /// How long an iq request sent with [`Session::send`] waits for its answer before
+    /// [`XmppEvent::IqTimeout`] (counted from the `send` call).
+    pub iq_timeout: Duration,
+    /// Most iq requests awaiting an answer; beyond it `send` refuses with
+    /// [`SendError::TooManyRequests`].
+    pub max_pending_iqs: usize,
+    /// What the session answers to disco#info requests (XEP-0030 §3.1) for our full JID
+    /// and for our caps node `caps_node#ver`: the identities and features the
+    /// application implements. Default: [`DiscoInfo::client`]`("cusax")`.
+    pub disco: DiscoInfo,
+    /// The software's XEP-0115 node URI.
+    pub caps_node: String,
+    /// Add XEP-0115 `<c/>` (computed from `disco`) to every available presence sent with
+    /// [`Session::send`] that has none (XEP-0115 §4: caps ride on all presence).
+    pub advertise_caps: bool,
 }
 
 impl SessionConfig {
@@ -85,6 +115,13 @@ impl SessionConfig {
             ping_interval: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(20),
             limits: XmlLimits::default(),
+            max_pending: 256,
+            sm_limits: SmLimits::default(),
+            iq_timeout: Duration::from_secs(60),
+            max_pending_iqs: 1024,
+            disco: DiscoInfo::client("cusax"),
+            caps_node: "https://github.com/cusax/cusax".into(),
+            advertise_caps: true,
         }
     }
 }
@@ -150,12 +187,77 @@ pub struct SecurityInfo {
     pub cipher_suite: Option<String>,
     /// Whether the server certificate was verified.
     pub cert_verified: bool,
-    /// The SASL mechanism used.
-    pub sasl_mechanism: Mechanism,
+    /// The SASL mechanism that authenticated this stream; `None` when no SASL exchange
+    /// happened on it (never a made-up value).
+    pub sasl_mechanism: Option<Mechanism>,
     /// The channel-binding type used by SCRAM-PLUS.
     pub channel_binding: Option<&'static str>,
     /// Whether XEP-0198 is on.
     pub sm_enabled: bool,
+}
+
+/// [`Session::send`] refused a stanza; the stanza is handed back, never dropped.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// Our side: [`SessionConfig::max_pending`] stanzas already wait for the session to
+    /// come online. Retry once it is.
+    #[error("{limit} stanzas already wait for the session to come online")]
+    QueueFull {
+        /// The refused stanza.
+        stanza: Box<Element>,
+        /// The limit.
+        limit: usize,
+    },
+    /// Back-pressure from the server: the XEP-0198 unacked queue is full
+    /// ([`SmLimits::max_unacked`]); an ack has been requested. Retry after acks arrive
+    /// (any inbound traffic may carry them).
+    #[error("{unacked} stanzas wait for the server's acknowledgement; try again later")]
+    Backpressure {
+        /// The refused stanza.
+        stanza: Box<Element>,
+        /// Stanzas waiting for an ack.
+        unacked: usize,
+    },
+    /// Our side: [`SessionConfig::max_pending_iqs`] iq requests already await answers.
+    #[error("{limit} iq requests already await answers")]
+    TooManyRequests {
+        /// The refused stanza.
+        stanza: Box<Element>,
+        /// The limit.
+        limit: usize,
+    },
+    /// Our side: an iq request with this id already awaits its answer (RFC 6120 §8.1.3:
+    /// the id must identify the request).
+    #[error("an iq request with id {id:?} already awaits its answer")]
+    IqIdInUse {
+        /// The refused stanza.
+        stanza: Box<Element>,
+        /// The id.
+        id: String,
+    },
+}
+
+impl SendError {
+    /// The refused stanza.
+    pub fn stanza(&self) -> &Element {
+        match self {
+            SendError::QueueFull { stanza, .. }
+            | SendError::Backpressure { stanza, .. }
+            | SendError::TooManyRequests { stanza, .. }
+            | SendError::IqIdInUse { stanza, .. } => stanza,
+        }
+    }
+
+    /// Takes the refused stanza back.
+    pub fn into_stanza(self) -> Element {
+        match self {
+            SendError::QueueFull { stanza, .. }
+            | SendError::Backpressure { stanza, .. }
+            | SendError::TooManyRequests { stanza, .. }
+            | SendError::IqIdInUse { stanza, .. } => *stanza,
+        }
+    }
 }
 
 /// Who ended the session.
@@ -253,6 +355,20 @@ pub enum XmppEvent {
     },
     /// Stanzas that were not delivered (never acknowledged), oldest first.
     Undelivered(Vec<Element>),
+    /// A stanza handed to the driver could not be queued (the driver reports what
+    /// [`Session::send`] refused; the stanza is inside).
+    SendFailed(SendError),
+    /// An iq request sent with [`Session::send`] got no acceptable answer within
+    /// [`SessionConfig::iq_timeout`] (RFC 6120 §8.1.2.1), or was sent on a stream whose
+    /// resumption failed. A late answer is ignored. Requests still waiting when a
+    /// non-resumable session ends are ended by [`XmppEvent::Disconnected`] instead; those
+    /// of a resumable one travel in [`SmState::pending_iqs`].
+    IqTimeout {
+        /// The request's id.
+        id: String,
+        /// Whom it was sent to (`None`: the own account).
+        to: Option<Jid>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,6 +411,16 @@ pub struct Session {
     last_rx: Option<Instant>,
     ping_id: Option<String>,
     timeout_reported: Option<Instant>,
+    /// An `<r/>` went out because the unacked queue was full (reset by the next `<a/>`).
+    full_ack_requested: bool,
+    /// Our iq requests awaiting answers, by id: addressee and deadline.
+    iqs: HashMap<String, (Option<Jid>, Instant)>,
+    /// The same, ordered by deadline.
+    iq_deadlines: BTreeSet<(Instant, String)>,
+    /// Our entity capabilities (from `config.disco`).
+    caps: Caps,
+    /// Requests of the stream being resumed that await answers (tracked once resumed).
+    resumed_iqs: Vec<(String, Option<Jid>)>,
 }
 
 impl Session {
@@ -302,6 +428,8 @@ impl Session {
     /// randomness; tests a fixed value).
     pub fn new(config: SessionConfig, seed: [u8; 32]) -> Self {
         let parser = StreamParser::new(config.limits.clone());
+        let mut sm = StreamManagement::new();
+        sm.set_limits(config.sm_limits);
         let mut s = Session {
             phase: Phase::AwaitHeader,
             rng: StdRng::from_seed(seed),
@@ -314,7 +442,7 @@ impl Session {
             mechanism: None,
             features: Features::default(),
             jid: None,
-            sm: StreamManagement::new(),
+            sm,
             resuming: false,
             pending: VecDeque::new(),
             next_id: 0,
@@ -322,6 +450,11 @@ impl Session {
             last_rx: None,
             ping_id: None,
             timeout_reported: None,
+            full_ack_requested: false,
+            iqs: HashMap::new(),
+            iq_deadlines: BTreeSet::new(),
+            caps: Caps::for_info(config.caps_node.clone(), &config.disco),
+            resumed_iqs: Vec::new(),
             config,
         };
         if s.config.tls == TlsMode::DirectTls {
@@ -338,17 +471,52 @@ impl Session {
     pub fn new_resuming(config: SessionConfig, state: SmState, seed: [u8; 32]) -> Self {
         let mut s = Session::new(config, seed);
         s.sm = StreamManagement::from_state(&state);
+        s.sm.set_limits(s.config.sm_limits);
         s.resuming = true;
         s.jid = FullJid::new(&state.jid).ok();
+        s.resumed_iqs = state
+            .pending_iqs
+            .iter()
+            .take(s.config.max_pending_iqs)
+            .map(|(id, to)| (id.clone(), to.as_deref().and_then(|t| Jid::new(t).ok())))
+            .collect();
         s
     }
 
     /// The state needed to resume this stream later, when the server allowed resumption.
-    /// Includes queued stanzas not yet sent.
+    /// Includes queued stanzas not yet sent and the iq requests awaiting answers.
     pub fn sm_state(&self) -> Option<SmState> {
         let jid = self.jid.as_ref()?;
         let pending: Vec<Element> = self.pending.iter().cloned().collect();
-        self.sm.state(jid.as_str(), &pending)
+        let mut st = self.sm.state(jid.as_str(), &pending)?;
+        st.pending_iqs = self
+            .iq_deadlines
+            .iter()
+            .filter_map(|(_, id)| {
+                let (to, _) = self.iqs.get(id)?;
+                Some((id.clone(), to.as_ref().map(|t| t.as_str().to_owned())))
+            })
+            .collect();
+        Some(st)
+    }
+
+    /// Our XEP-0115 entity capabilities (`ver` computed from [`SessionConfig::disco`]).
+    pub fn caps(&self) -> &Caps {
+        &self.caps
+    }
+
+    /// The initial (or an updated) broadcast presence (RFC 6121 §4.2) with our entity
+    /// capabilities (XEP-0115 §4), ready for [`send`](Self::send).
+    pub fn available_presence(
+        &self,
+        show: Option<crate::stanza::Show>,
+        status: Option<&str>,
+        priority: i8,
+    ) -> crate::stanza::Presence {
+        crate::presence::with_caps(
+            crate::presence::available(show, status, priority),
+            &self.caps,
+        )
     }
 
     /// Whether the session is online (bound or resumed).
@@ -361,14 +529,212 @@ impl Session {
         self.phase == Phase::Closed
     }
 
-    /// Queues a stanza (sent once online; counted by XEP-0198).
-    pub fn send(&mut self, stanza: Element) {
+    /// Sends a stanza at `now` (queued until online; counted by XEP-0198).
+    ///
+    /// Bounded: before the session is online at most [`SessionConfig::max_pending`]
+    /// stanzas wait ([`SendError::QueueFull`] beyond); online with XEP-0198, a full unacked
+    /// queue refuses with [`SendError::Backpressure`] after requesting an ack. A refused
+    /// stanza is handed back in the error. After the stream closed, the stanza is reported
+    /// as [`XmppEvent::Undelivered`].
+    ///
+    /// An iq request (`get`/`set`) is remembered with its `to`: only an answer from that
+    /// JID (for requests to the own account: from the account, its server or without
+    /// `from`, RFC 6120 §8.1.2.1) is delivered; other answers to the id are ignored and
+    /// logged, and no acceptable answer within [`SessionConfig::iq_timeout`] yields
+    /// [`XmppEvent::IqTimeout`].
+    pub fn send(&mut self, now: Instant, mut stanza: Element) -> Result<(), SendError> {
+        if self.config.advertise_caps
+            && stanza.name == "presence"
+            && stanza.ns == NS_CLIENT
+            && stanza.attr("type").is_none()
+            && stanza.child("c", NS_CAPS).is_none()
+        {
+            stanza.push_child(self.caps.to_element());
+        }
+        let request = match self.phase {
+            Phase::Closing | Phase::Closed => None,
+            _ => self.iq_request(&stanza)?,
+        };
         match self.phase {
-            Phase::Online => self.transmit_stanza(stanza),
+            Phase::Online => {
+                if self.sm.is_full() {
+                    let unacked = self.sm.unacked_len();
+                    tracing::debug!(unacked, "unacked queue full: back-pressure");
+                    if !self.full_ack_requested {
+                        // One extra request per full episode, not one per refused send.
+                        self.full_ack_requested = true;
+                        self.write_el(&StreamManagement::request());
+                    }
+                    return Err(SendError::Backpressure {
+                        stanza: Box::new(stanza),
+                        unacked,
+                    });
+                }
+                self.transmit_stanza(stanza);
+            }
             Phase::Closing | Phase::Closed => {
                 self.push_event(XmppEvent::Undelivered(vec![stanza]));
             }
-            _ => self.pending.push_back(stanza),
+            _ => {
+                if self.pending.len() >= self.config.max_pending {
+                    return Err(SendError::QueueFull {
+                        stanza: Box::new(stanza),
+                        limit: self.config.max_pending,
+                    });
+                }
+                self.pending.push_back(stanza);
+            }
+        }
+        if let Some((id, to)) = request {
+            self.track_iq(now, id, to);
+        }
+        Ok(())
+    }
+
+    /// For an iq request: its id and `to`, after checking the request bounds.
+    #[allow(clippy::type_complexity)]
+    fn iq_request(&self, el: &Element) -> Result<Option<(String, Option<Jid>)>, SendError> {
+        if el.name != "iq" || el.ns != NS_CLIENT || !matches!(el.attr("type"), Some("get" | "set"))
+        {
+            return Ok(None);
+        }
+        let Some(id) = el.attr("id") else {
+            tracing::debug!("iq request without id: its answer cannot be matched");
+            return Ok(None);
+        };
+        if self.iqs.contains_key(id) {
+            return Err(SendError::IqIdInUse {
+                id: id.to_owned(),
+                stanza: Box::new(el.clone()),
+            });
+        }
+        if self.iqs.len() >= self.config.max_pending_iqs {
+            return Err(SendError::TooManyRequests {
+                stanza: Box::new(el.clone()),
+                limit: self.config.max_pending_iqs,
+            });
+        }
+        // An unparsable `to` can only be answered with an error from our server.
+        let to = el.attr("to").and_then(|t| Jid::new(t).ok());
+        Ok(Some((id.to_owned(), to)))
+    }
+
+    fn track_iq(&mut self, now: Instant, id: String, to: Option<Jid>) {
+        if self.iqs.contains_key(&id) {
+            return;
+        }
+        let deadline = now + self.config.iq_timeout;
+        self.iq_deadlines.insert((deadline, id.clone()));
+        self.iqs.insert(id, (to, deadline));
+    }
+
+    /// Whether an answer `from` may answer a request sent `to` (RFC 6120 §8.1.2.1): the
+    /// addressee itself; for a request without `to` or to the own bare JID also the
+    /// account's bare or full JID, its server, or no `from` at all.
+    fn answer_acceptable(&self, to: Option<&Jid>, from: Option<&str>) -> bool {
+        let from = match from.map(Jid::new) {
+            None => None,
+            Some(Ok(j)) => Some(j),
+            Some(Err(_)) => return false,
+        };
+        let own = self
+            .jid
+            .as_ref()
+            .map(|j| j.to_bare())
+            .unwrap_or_else(|| self.config.jid.clone());
+        let to_account = to.is_none_or(|t| t.is_bare() && t.to_bare() == own);
+        if let (Some(t), Some(f)) = (to, &from)
+            && t == f
+        {
+            return true;
+        }
+        if !to_account {
+            return false;
+        }
+        match &from {
+            None => true,
+            Some(f) => {
+                (f.is_bare() && f.to_bare() == own)
+                    || (f.as_str() == own.domain().as_str())
+                    || self.jid.as_ref().is_some_and(|j| f.as_str() == j.as_str())
+            }
+        }
+    }
+
+    /// Matches an inbound iq answer to our request; `false` when it must be dropped.
+    fn accept_answer(&mut self, el: &Element) -> bool {
+        let id = el.attr("id").unwrap_or_default();
+        let Some((to, deadline)) = self.iqs.get(id) else {
+            tracing::warn!(id, from = ?el.attr("from"), "ignoring an iq answer to no request of ours");
+            return false;
+        };
+        if !self.answer_acceptable(to.as_ref(), el.attr("from")) {
+            tracing::warn!(
+                id,
+                from = ?el.attr("from"),
+                to = ?to.as_ref().map(|t| t.as_str()),
+                "ignoring a spoofed iq answer (not from the JID the request went to)"
+            );
+            return false;
+        }
+        let key = (*deadline, id.to_owned());
+        self.iq_deadlines.remove(&key);
+        self.iqs.remove(id);
+        true
+    }
+
+    /// The answer to a disco#info request (XEP-0030 §3.1) for our JID or our caps node
+    /// (XEP-0115 §6.2); any other node is `item-not-found` (XEP-0030 §3.2).
+    fn disco_reply(&self, req: &Element, node: Option<&str>) -> Element {
+        let mut reply = Element::new("iq", NS_CLIENT);
+        if let Some(id) = req.attr("id") {
+            reply.set_attr("id", id);
+        }
+        if let Some(from) = req.attr("from") {
+            reply.set_attr("to", from);
+        }
+        if node.is_none() || node == Some(self.caps.disco_node().as_str()) {
+            let mut info = self.config.disco.clone();
+            info.node = node.map(str::to_owned);
+            reply.set_attr("type", "result");
+            reply.push_child(info.to_element());
+        } else {
+            tracing::debug!(?node, "disco#info for a node we do not have");
+            reply.set_attr("type", "error");
+            let mut q = Element::new("query", NS_DISCO_INFO);
+            if let Some(n) = node {
+                q.set_attr("node", n);
+            }
+            reply.push_child(q);
+            reply.push_child(
+                crate::stanza::StanzaError::new(
+                    crate::stanza::ErrorType::Cancel,
+                    crate::stanza::Condition::ItemNotFound,
+                )
+                .to_element(NS_CLIENT),
+            );
+        }
+        reply
+    }
+
+    /// The old stream's requests can no longer be answered: each ends as a timeout.
+    fn abandon_resumed_iqs(&mut self) {
+        for (id, to) in std::mem::take(&mut self.resumed_iqs) {
+            self.push_event(XmppEvent::IqTimeout { id, to });
+        }
+    }
+
+    fn expire_iqs(&mut self, now: Instant) {
+        while let Some(first) = self.iq_deadlines.first()
+            && first.0 <= now
+        {
+            let Some((_, id)) = self.iq_deadlines.pop_first() else {
+                break;
+            };
+            if let Some((to, _)) = self.iqs.remove(&id) {
+                tracing::debug!(%id, "iq request timed out");
+                self.push_event(XmppEvent::IqTimeout { id, to });
+            }
         }
     }
 
@@ -444,6 +810,7 @@ impl Session {
         if self.phase == Phase::Closed {
             return;
         }
+        self.expire_iqs(now);
         if let Some(d) = self.deadline
             && now >= d
         {
@@ -493,10 +860,8 @@ impl Session {
         } else {
             None
         };
-        match (self.deadline, ping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let iq = self.iq_deadlines.first().map(|(t, _)| *t);
+        [self.deadline, ping, iq].into_iter().flatten().min()
     }
 
     // ---- internals ----
@@ -553,9 +918,18 @@ impl Session {
     }
 
     fn transmit_stanza(&mut self, el: Element) {
+        if !self.may_write() {
+            // The stream is over: report rather than lose it.
+            self.push_event(XmppEvent::Undelivered(vec![el]));
+            return;
+        }
         self.write_el(&el);
         if is_stanza(&el) && self.sm.on_outbound_stanza(&el) {
             self.write_el(&StreamManagement::request());
+        }
+        if let Some(err) = self.sm.overflow() {
+            tracing::warn!(%err, "server does not acknowledge; closing the stream");
+            self.fail(DisconnectedBy::Local, SessionError::Sm(err), false);
         }
     }
 
@@ -628,9 +1002,16 @@ impl Session {
             }
             // Nothing left to resume.
             self.sm = StreamManagement::new();
+            self.sm.set_limits(self.config.sm_limits);
         }
         self.phase = Phase::Closed;
         self.deadline = None;
+        if !keep {
+            // Requests still awaiting answers end with the session (the Disconnected
+            // event); a resumable session keeps them for `sm_state`.
+            self.iqs.clear();
+            self.iq_deadlines.clear();
+        }
         self.push_event(XmppEvent::Disconnected { by, error });
     }
 
@@ -642,7 +1023,7 @@ impl Session {
                 .tls
                 .as_ref()
                 .is_some_and(|t| t.peer_certificate_verified),
-            sasl_mechanism: self.mechanism.unwrap_or(Mechanism::External),
+            sasl_mechanism: self.mechanism,
             channel_binding: self.sasl.as_ref().and_then(|s| s.channel_binding()),
             sm_enabled: self.sm.is_enabled(),
         }
@@ -777,7 +1158,14 @@ impl Session {
                     let security = self.security();
                     tracing::info!(%jid, resent = resend.len(), "stream resumed");
                     self.push_event(XmppEvent::SmResumed { jid, security });
+                    for (id, to) in std::mem::take(&mut self.resumed_iqs) {
+                        self.track_iq(now, id, to);
+                    }
                     for s in resend {
+                        // Answers to resent requests are matched as in the first session.
+                        if let Ok(Some((id, to))) = self.iq_request(&s) {
+                            self.track_iq(now, id, to);
+                        }
                         self.transmit_stanza(s);
                     }
                     while let Some(s) = self.pending.pop_front() {
@@ -790,6 +1178,7 @@ impl Session {
                     if !lost.is_empty() {
                         self.push_event(XmppEvent::Undelivered(lost));
                     }
+                    self.abandon_resumed_iqs();
                     self.resuming = false;
                     self.jid = None;
                     self.bind();
@@ -840,6 +1229,7 @@ impl Session {
             if !lost.is_empty() {
                 self.push_event(XmppEvent::Undelivered(lost));
             }
+            self.abandon_resumed_iqs();
             self.resuming = false;
             self.jid = None;
         }
@@ -962,6 +1352,7 @@ impl Session {
                     self.write_el(&a);
                 }
                 "a" => {
+                    self.full_ack_requested = false;
                     if self.sm.on_ack(&el)? {
                         self.write_el(&StreamManagement::request());
                     }
@@ -983,6 +1374,16 @@ impl Session {
             {
                 self.ping_id = None;
                 self.deadline = None;
+                return Ok(());
+            }
+            if matches!(ty, Some("result" | "error")) && !self.accept_answer(&el) {
+                return Ok(());
+            }
+            if ty == Some("get")
+                && let Some(q) = el.child("query", NS_DISCO_INFO)
+            {
+                let reply = self.disco_reply(&el, q.attr("node"));
+                self.transmit_stanza(reply);
                 return Ok(());
             }
             if ty == Some("get") && el.child("ping", NS_PING).is_some() {

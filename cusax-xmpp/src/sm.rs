@@ -33,6 +33,35 @@ pub enum SmError {
     /// Peer misbehaved: `h` missing or not a number.
     #[error("server sent a stream-management element without a valid h")]
     BadH,
+    /// Peer misbehaved: the server left this many stanzas unacknowledged although we kept
+    /// requesting acks (past twice [`SmLimits::max_unacked`], counting stanzas the session
+    /// sends on its own, e.g. answers to the server's pings).
+    #[error("server has not acknowledged {unacked} stanzas despite our requests")]
+    NotAcknowledging {
+        /// Stanzas waiting for an ack.
+        unacked: usize,
+    },
+}
+
+/// Bounds on the unacked queue (XEP-0198 §4 leaves the queue size to the client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SmLimits {
+    /// Each time this many stanzas wait for an ack, another `<r/>` is sent even though one
+    /// is already outstanding (a lost or ignored request must not stall the queue).
+    pub request_ack_at: usize,
+    /// At this many unacked stanzas the queue is full: the application's sends are
+    /// refused with back-pressure (the stanza is handed back) until the server acks.
+    pub max_unacked: usize,
+}
+
+impl Default for SmLimits {
+    /// 64 / 1024.
+    fn default() -> Self {
+        SmLimits {
+            request_ack_at: 64,
+            max_unacked: 1024,
+        }
+    }
 }
 
 /// What a client needs to resume a stream after a reconnect (XEP-0198 §5).
@@ -50,6 +79,9 @@ pub struct SmState {
     pub acked: u32,
     /// Outbound stanzas not yet acknowledged, oldest first (plus any queued ones not sent).
     pub unacked: Vec<Element>,
+    /// Our iq requests still awaiting answers, as `(id, to)`: their answers may arrive on
+    /// the resumed stream (RFC 6120 §8.1.2.1 matching continues there).
+    pub pending_iqs: Vec<(String, Option<String>)>,
 }
 
 /// The state string is not one `SmState::to_string()` (its `Display`) produced.
@@ -69,6 +101,15 @@ impl std::fmt::Display for SmState {
         }
         writeln!(f, "inbound={}", self.inbound)?;
         writeln!(f, "acked={}", self.acked)?;
+        for (id, to) in &self.pending_iqs {
+            // A tab cannot occur in a JID (RFC 7622 forbids control characters).
+            writeln!(
+                f,
+                "iq={}\t{}",
+                escape_line(to.as_deref().unwrap_or("")),
+                escape_line(id)
+            )?;
+        }
         for s in &self.unacked {
             let xml = s.to_xml();
             writeln!(f, "stanza {}", xml.len())?;
@@ -113,6 +154,7 @@ impl std::str::FromStr for SmState {
             inbound: 0,
             acked: 0,
             unacked: Vec::new(),
+            pending_iqs: Vec::new(),
         };
         while !rest.is_empty() {
             let (line, tail) = rest
@@ -138,6 +180,11 @@ impl std::str::FromStr for SmState {
                         st.inbound = v.parse().map_err(|_| SmStateParseError("bad inbound"))?
                     }
                     "acked" => st.acked = v.parse().map_err(|_| SmStateParseError("bad acked"))?,
+                    "iq" => {
+                        let (to, id) = v.split_once('\t').ok_or(SmStateParseError("bad iq"))?;
+                        let to = (!to.is_empty()).then(|| unescape_line(to));
+                        st.pending_iqs.push((unescape_line(id), to));
+                    }
                     _ => return Err(SmStateParseError("unknown key")),
                 }
             } else {
@@ -174,12 +221,37 @@ pub struct StreamManagement {
     acked: u32,
     unacked: VecDeque<Element>,
     ack_requested: bool,
+    limits: SmLimits,
 }
 
 impl StreamManagement {
     /// Fresh, disabled.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the queue bounds (kept across [`on_failed`](Self::on_failed) resets).
+    pub fn set_limits(&mut self, limits: SmLimits) {
+        self.limits = SmLimits {
+            request_ack_at: limits.request_ack_at.max(1),
+            max_unacked: limits.max_unacked.max(1),
+        };
+    }
+
+    /// Whether the unacked queue is full ([`SmLimits::max_unacked`]): new application
+    /// stanzas must wait (back-pressure) until the server acknowledges some.
+    pub fn is_full(&self) -> bool {
+        self.enabled && self.unacked.len() >= self.limits.max_unacked
+    }
+
+    /// The error to end the stream with when the server has let the queue grow past twice
+    /// the hard limit (only the session's own stanzas can push it beyond the hard limit).
+    pub fn overflow(&self) -> Option<SmError> {
+        (self.enabled && self.unacked.len() >= self.limits.max_unacked.saturating_mul(2)).then_some(
+            SmError::NotAcknowledging {
+                unacked: self.unacked.len(),
+            },
+        )
     }
 
     /// From a saved state, about to resume: counters and unacked queue restored.
@@ -192,6 +264,7 @@ impl StreamManagement {
             acked: st.acked,
             unacked: st.unacked.iter().cloned().collect(),
             ack_requested: false,
+            limits: SmLimits::default(),
         }
     }
 
@@ -258,7 +331,9 @@ impl StreamManagement {
     /// Resets the state and returns everything unacked (to be reported undelivered).
     pub fn on_failed(&mut self) -> Vec<Element> {
         let out = self.unacked.drain(..).collect();
+        let limits = self.limits;
         *self = StreamManagement::new();
+        self.limits = limits;
         out
     }
 
@@ -269,14 +344,17 @@ impl StreamManagement {
         }
     }
 
-    /// Records one sent stanza. Returns whether an `<r/>` should follow (no request pending).
+    /// Records one sent stanza. Returns whether an `<r/>` should follow: when no request
+    /// is pending, and again each time [`SmLimits::request_ack_at`] stanzas are waiting.
     pub fn on_outbound_stanza(&mut self, el: &Element) -> bool {
         if !self.enabled {
             return false;
         }
         self.unacked.push_back(el.clone());
         if self.ack_requested {
-            false
+            self.unacked
+                .len()
+                .is_multiple_of(self.limits.request_ack_at.max(1))
         } else {
             self.ack_requested = true;
             true
@@ -341,6 +419,7 @@ impl StreamManagement {
             inbound: self.inbound,
             acked: self.acked,
             unacked,
+            pending_iqs: Vec::new(),
         })
     }
 }
@@ -399,7 +478,11 @@ mod tests {
         sm.on_ack(&Element::new("a", NS_SM).with_attr("h", "1"))
             .unwrap();
         sm.on_inbound_stanza();
-        let st = sm.state("a@b/c", &[msg(9)]).unwrap();
+        let mut st = sm.state("a@b/c", &[msg(9)]).unwrap();
+        st.pending_iqs = vec![
+            ("q 1".into(), Some("bob@c.test/x".into())),
+            ("q\n2".into(), None),
+        ];
         let text = st.to_string();
         let back: SmState = text.parse().unwrap();
         assert_eq!(back, st);
@@ -419,6 +502,35 @@ mod tests {
                 .parse::<SmState>()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn bounded_queue_rerequests_then_fills() {
+        let mut sm = enabled();
+        sm.set_limits(SmLimits {
+            request_ack_at: 4,
+            max_unacked: 8,
+        });
+        let requests: Vec<bool> = (0..8).map(|i| sm.on_outbound_stanza(&msg(i))).collect();
+        assert_eq!(
+            requests,
+            [true, false, false, true, false, false, false, true],
+            "first stanza, then every 4 waiting"
+        );
+        assert!(sm.is_full());
+        assert!(sm.overflow().is_none());
+        for i in 8..16 {
+            sm.on_outbound_stanza(&msg(i));
+        }
+        assert_eq!(
+            sm.overflow(),
+            Some(SmError::NotAcknowledging { unacked: 16 })
+        );
+        sm.on_ack(&Element::new("a", NS_SM).with_attr("h", "10"))
+            .unwrap();
+        assert!(!sm.is_full());
+        assert_eq!(sm.on_failed().len(), 6);
+        assert_eq!(sm.limits.max_unacked, 8, "limits survive a reset");
     }
 
     #[test]

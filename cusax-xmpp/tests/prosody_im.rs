@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cusax_xmpp::disco::{DiscoInfo, Identity, NS_DISCO_INFO};
 use cusax_xmpp::driver::{Client, ClientConfig, EventStream};
-use cusax_xmpp::presence::{self, Caps, PresenceTracker};
+use cusax_xmpp::presence::{self, PresenceTracker};
 use cusax_xmpp::reach::{NS_REACH, Reach, ReachAddr};
 use cusax_xmpp::roster::{self, Roster, Subscription};
 use cusax_xmpp::session::{SessionConfig, XmppEvent};
@@ -60,17 +60,6 @@ const CAPS_NODE: &str = "https://github.com/cusax/cusax";
 impl Peer {
     async fn login(env: &Env, user: &str) -> Peer {
         let bare = BareJid::new(&format!("{user}@{}", env.domain)).expect("jid");
-        let mut s = SessionConfig::new(bare, format!("{user}-secret"));
-        s.resource = Some(format!("im-{}", std::process::id()));
-        let mut c = ClientConfig::new(s);
-        c.server = Some(env.addr.clone());
-        c.ca_cert = Some(env.ca.clone().into());
-        c.connect_timeout = Duration::from_secs(20);
-        let (client, mut events) = Client::connect(c).await.expect("login");
-        let jid = match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
-            Ok(Some(XmppEvent::Online { jid, .. })) => jid,
-            other => panic!("{user}: expected Online, got {other:?}"),
-        };
         let info = DiscoInfo {
             identities: vec![Identity {
                 category: "client".into(),
@@ -86,6 +75,21 @@ impl Peer {
                 format!("{NS_REACH}+notify"),
             ],
             ..DiscoInfo::default()
+        };
+        let mut s = SessionConfig::new(bare, format!("{user}-secret"));
+        s.resource = Some(format!("im-{}", std::process::id()));
+        // The session announces caps on our presence and answers the server's
+        // disco#info for node#ver itself (XEP-0115 §6.2).
+        s.disco = info.clone();
+        s.caps_node = CAPS_NODE.into();
+        let mut c = ClientConfig::new(s);
+        c.server = Some(env.addr.clone());
+        c.ca_cert = Some(env.ca.clone().into());
+        c.connect_timeout = Duration::from_secs(20);
+        let (client, mut events) = Client::connect(c).await.expect("login");
+        let jid = match tokio::time::timeout(Duration::from_secs(10), events.next_event()).await {
+            Ok(Some(XmppEvent::Online { jid, .. })) => jid,
+            other => panic!("{user}: expected Online, got {other:?}"),
         };
         Peer {
             client,
@@ -126,13 +130,9 @@ impl Peer {
         } else if e.name == "iq"
             && let Ok(iq) = Iq::try_from(e.clone())
             && iq.kind == IqType::Get
-            && let Some(q) = iq.payload_is("query", NS_DISCO_INFO)
+            && iq.payload_is("query", NS_DISCO_INFO).is_some()
         {
-            // Answer disco#info (the server asks for our caps node to learn +notify).
-            let mut info = self.info.clone();
-            info.node = q.attr("node").map(str::to_owned);
-            self.send(Iq::result_for(&iq, Some(info.to_element())))
-                .await;
+            panic!("disco#info reached the application; the session answers it: {iq:?}");
         } else if e.name == "message"
             && let Ok(m) = Message::try_from(e.clone())
             && let Ok(Some(ev)) = Reach::from_pep_event(&m)
@@ -246,12 +246,9 @@ async fn roster_presence_and_messages_both_ways() {
         addrs: vec![ReachAddr::new(alice_sip.clone())],
     }
     .add_to_presence(&mut pa);
-    pa.payloads
-        .push(Caps::for_info(CAPS_NODE, &alice.info).to_element());
+    // No <c/> added here: the session adds it.
     alice.send(pa).await;
-    let mut pb = presence::available(Some(Show::Chat), Some("bob here"), 2);
-    pb.payloads
-        .push(Caps::for_info(CAPS_NODE, &bob.info).to_element());
+    let pb = presence::available(Some(Show::Chat), Some("bob here"), 2);
     bob.send(pb).await;
 
     // Start from no relationship at all (RFC 6121 §2.5: removing the item cancels both

@@ -89,7 +89,7 @@ async fn starttls_scram_sha1() {
     assert!(
         matches!(
             sec.sasl_mechanism,
-            Mechanism::ScramSha1 | Mechanism::ScramSha1Plus
+            Some(Mechanism::ScramSha1 | Mechanism::ScramSha1Plus)
         ),
         "{sec:?}"
     );
@@ -110,7 +110,7 @@ async fn starttls_scram_sha256() {
     assert!(
         matches!(
             sec.sasl_mechanism,
-            Mechanism::ScramSha256 | Mechanism::ScramSha256Plus
+            Some(Mechanism::ScramSha256 | Mechanism::ScramSha256Plus)
         ),
         "{sec:?}"
     );

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -41,6 +41,13 @@ pub struct ClientConfig {
     pub ca_cert: Option<PathBuf>,
     /// Bound on TCP connect + TLS handshake + negotiation.
     pub connect_timeout: Duration,
+    /// Capacity of the command queue from [`Client`] to the connection task; a full queue
+    /// makes [`Client::send`] fail with [`ClientError::QueueFull`] (stanza handed back).
+    pub command_queue: usize,
+    /// Capacity of the event queue to the [`EventStream`]; when the application does not
+    /// read events, the connection task stops reading the socket (TCP back-pressure)
+    /// instead of buffering without bound.
+    pub event_queue: usize,
 }
 
 impl ClientConfig {
@@ -51,6 +58,8 @@ impl ClientConfig {
             server: None,
             ca_cert: None,
             connect_timeout: Duration::from_secs(30),
+            command_queue: 256,
+            event_queue: 1024,
         }
     }
 }
@@ -123,17 +132,21 @@ pub enum ClientError {
     /// The connection is gone (call [`Client::reconnect`] when it was resumable).
     #[error("not connected")]
     NotConnected,
-}
-
-enum Command {
-    Send(Element),
-    Close,
+    /// Our side: the command queue to the connection task is full
+    /// ([`ClientConfig::command_queue`]), or, while disconnected, the resumable state
+    /// already holds [`SmLimits::max_unacked`](crate::sm::SmLimits::max_unacked) stanzas.
+    /// The stanza is handed back; retry later.
+    #[error("send queue full; try again later")]
+    QueueFull(Box<Element>),
 }
 
 #[derive(Default)]
 struct Shared {
-    /// Commands to the current connection task.
-    cmd: Option<mpsc::UnboundedSender<Command>>,
+    /// Stanzas to the current connection task (bounded).
+    cmd: Option<mpsc::Sender<Element>>,
+    /// Close request to the current connection task (outside the bounded queue, so that
+    /// `close` never waits behind it).
+    closer: Option<watch::Sender<bool>>,
     /// Resumable state of the last connection (kept after it dropped).
     sm_state: Option<SmState>,
     login_time: Duration,
@@ -144,14 +157,14 @@ struct Shared {
 /// Handle to the XMPP client; `&self` methods, usable from several tasks (wrap in an `Arc`).
 pub struct Client {
     config: ClientConfig,
-    events: mpsc::UnboundedSender<XmppEvent>,
+    events: mpsc::Sender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
     reconnecting: tokio::sync::Mutex<()>,
 }
 
 /// The application's receiving end for [`XmppEvent`]s.
 pub struct EventStream {
-    rx: mpsc::UnboundedReceiver<XmppEvent>,
+    rx: mpsc::Receiver<XmppEvent>,
 }
 
 impl EventStream {
@@ -170,12 +183,24 @@ impl Client {
     /// Connects, negotiates and returns once online. The `Online` event is also delivered
     /// on the [`EventStream`].
     pub async fn connect(config: ClientConfig) -> Result<(Client, EventStream), ConnectError> {
-        let (etx, erx) = mpsc::unbounded_channel();
+        let (etx, erx) = mpsc::channel(config.event_queue.max(1));
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        lock(&shared).cmd = Some(cmd_tx);
+        let (cmd_tx, cmd_rx) = mpsc::channel(config.command_queue.max(1));
+        let (close_tx, close_rx) = watch::channel(false);
+        {
+            let mut sh = lock(&shared);
+            sh.cmd = Some(cmd_tx);
+            sh.closer = Some(close_tx);
+        }
         let session = Session::new(config.session.clone(), rand::random());
-        start(&config, session, cmd_rx, etx.clone(), shared.clone()).await?;
+        start(
+            &config,
+            session,
+            (cmd_rx, close_rx),
+            etx.clone(),
+            shared.clone(),
+        )
+        .await?;
         Ok((
             Client {
                 config,
@@ -195,17 +220,26 @@ impl Client {
 
     /// Sends a stanza. Queued until online; while the connection is down but resumable,
     /// it joins the unacked queue and goes out after [`reconnect`](Self::reconnect).
+    ///
+    /// Never blocks and never grows without bound: a full command queue (or a full
+    /// resumable state) returns [`ClientError::QueueFull`] with the stanza. What the
+    /// session itself refuses later (pre-bind queue full, XEP-0198 back-pressure) arrives
+    /// as [`XmppEvent::SendFailed`] holding the stanza.
     pub async fn send(&self, stanza: Element) -> Result<(), ClientError> {
         let mut sh = lock(&self.shared);
         let stanza = match &sh.cmd {
-            Some(tx) => match tx.send(Command::Send(stanza)) {
+            Some(tx) => match tx.try_send(stanza) {
                 Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(Command::Send(el))) => el,
-                Err(_) => return Err(ClientError::NotConnected),
+                Err(mpsc::error::TrySendError::Full(el)) => {
+                    return Err(ClientError::QueueFull(Box::new(el)));
+                }
+                Err(mpsc::error::TrySendError::Closed(el)) => el,
             },
             None => stanza,
         };
+        let limit = self.config.session.sm_limits.max_unacked;
         match sh.sm_state.as_mut() {
+            Some(st) if st.unacked.len() >= limit => Err(ClientError::QueueFull(Box::new(stanza))),
             Some(st) => {
                 st.unacked.push(stanza);
                 Ok(())
@@ -214,13 +248,18 @@ impl Client {
         }
     }
 
-    /// Closes the stream; a `Disconnected` event follows.
+    /// Closes the stream; a `Disconnected` event follows. Does not wait behind the
+    /// command queue; stanzas queued before the call are still handed to the session
+    /// first.
     pub async fn close(&self) -> Result<(), ClientError> {
         let sh = lock(&self.shared);
-        sh.cmd
-            .as_ref()
-            .and_then(|c| c.send(Command::Close).ok())
-            .ok_or(ClientError::NotConnected)
+        match &sh.closer {
+            Some(c) if !c.is_closed() => {
+                c.send_replace(true);
+                Ok(())
+            }
+            _ => Err(ClientError::NotConnected),
+        }
     }
 
     /// The resumable XEP-0198 state of the last connection, once it dropped.
@@ -236,8 +275,8 @@ impl Client {
         // Let the old connection task end and settle its state first.
         let old = {
             let mut sh = lock(&self.shared);
-            if let Some(c) = &sh.cmd {
-                let _ = c.send(Command::Close);
+            if let Some(c) = &sh.closer {
+                c.send_replace(true);
             }
             sh.task.take()
         };
@@ -248,11 +287,13 @@ impl Client {
         {
             h.abort();
         }
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(self.config.command_queue.max(1));
+        let (close_tx, close_rx) = watch::channel(false);
         let state = {
             let mut sh = lock(&self.shared);
             let state = sh.sm_state.take().ok_or(ConnectError::NothingToResume)?;
             sh.cmd = Some(cmd_tx);
+            sh.closer = Some(close_tx);
             state
         };
         let session =
@@ -260,7 +301,7 @@ impl Client {
         let r = start(
             &self.config,
             session,
-            cmd_rx,
+            (cmd_rx, close_rx),
             self.events.clone(),
             self.shared.clone(),
         )
@@ -436,13 +477,17 @@ async fn upgrade(
             .map(|k| ChannelBinding::TlsExporter(k.to_vec()))
             .unwrap_or_default()
     } else {
-        // RFC 5929 §4.1: hash of the leaf certificate; SHA-256 (correct for SHA-1 and
-        // SHA-256 signed certificates, the usual case).
-        use sha2::Digest as _;
-        conn.peer_certificates()
-            .and_then(|c| c.first())
-            .map(|leaf| ChannelBinding::TlsServerEndPoint(sha2::Sha256::digest(leaf).to_vec()))
-            .unwrap_or_default()
+        // RFC 5929 §4.1: hash of the leaf certificate with its signature's hash function.
+        match conn.peer_certificates().and_then(|c| c.first()) {
+            Some(leaf) => match crate::sasl::tls_server_end_point(leaf) {
+                Ok(h) => ChannelBinding::TlsServerEndPoint(h),
+                Err(e) => {
+                    tracing::info!(%e, "no tls-server-end-point channel binding");
+                    ChannelBinding::None
+                }
+            },
+            None => ChannelBinding::None,
+        }
     };
     let info = TlsInfo {
         version,
@@ -458,8 +503,8 @@ async fn upgrade(
 async fn start(
     config: &ClientConfig,
     session: Session,
-    cmd_rx: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<XmppEvent>,
+    cmds: (mpsc::Receiver<Element>, watch::Receiver<bool>),
+    events: mpsc::Sender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
 ) -> Result<(), ConnectError> {
     let connector = tls_connector(config)?;
@@ -502,7 +547,7 @@ async fn start(
             ready: Some(ready_tx),
             direct: config.session.tls == TlsMode::DirectTls,
         };
-        lock(&shared).task = Some(tokio::spawn(task.run(cmd_rx)));
+        lock(&shared).task = Some(tokio::spawn(task.run(cmds.0, cmds.1)));
         match ready_rx.await {
             Ok(Ok(())) => {
                 lock(&shared).login_time = t0.elapsed();
@@ -523,7 +568,7 @@ struct Task {
     conn: Conn,
     connector: TlsConnector,
     domain: String,
-    events: mpsc::UnboundedSender<XmppEvent>,
+    events: mpsc::Sender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
     ready: Option<oneshot::Sender<Result<(), ConnectError>>>,
     direct: bool,
@@ -536,22 +581,23 @@ impl Task {
         }
     }
 
-    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Command>) {
+    async fn run(mut self, mut cmds: mpsc::Receiver<Element>, mut close: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 16 * 1024];
         let mut timer: Option<Instant> = None;
         let mut cmds_open = true;
+        let mut close_open = true;
         if self.direct
             && let Err(e) = self.do_tls().await
         {
             self.report(Err(e));
-            self.settle(&mut cmds);
+            self.settle(&mut cmds).await;
             return;
         }
         loop {
             if let Err(e) = self.drain(&mut timer).await {
                 self.report(Err(e));
                 self.conn.shutdown().await;
-                self.settle(&mut cmds);
+                self.settle(&mut cmds).await;
                 return;
             }
             if self.session.is_closed() {
@@ -567,9 +613,28 @@ impl Task {
                     }
                 }
                 c = cmds.recv(), if cmds_open => match c {
-                    Some(Command::Send(el)) => self.session.send(el),
-                    Some(Command::Close) => self.session.close(),
+                    Some(el) => {
+                        if let Err(e) = self.session.send(Instant::now(), el) {
+                            self.on_event(XmppEvent::SendFailed(e)).await;
+                        }
+                    }
                     None => { cmds_open = false; self.session.close() }
+                },
+                r = close.changed(), if close_open => match r {
+                    Ok(()) => {
+                        if *close.borrow_and_update() {
+                            // Stanzas sent before close() go out first (bounded by the
+                            // queue's capacity).
+                            while let Ok(el) = cmds.try_recv() {
+                                if let Err(e) = self.session.send(Instant::now(), el) {
+                                    self.on_event(XmppEvent::SendFailed(e)).await;
+                                }
+                            }
+                            self.session.close();
+                        }
+                    }
+                    // The client is gone: the command queue's end closes the session.
+                    Err(_) => close_open = false,
                 },
                 _ = async {
                     match sleep_at {
@@ -585,26 +650,28 @@ impl Task {
         let _ = self.drain(&mut timer).await;
         self.conn.shutdown().await;
         self.report(Err(ConnectError::Session(SessionError::ConnectionLost)));
-        self.settle(&mut cmds);
+        self.settle(&mut cmds).await;
     }
 
     /// After the session ended: stanzas still in the command queue join the resumable
     /// state, or are reported undelivered; nothing is dropped silently.
-    fn settle(&mut self, cmds: &mut mpsc::UnboundedReceiver<Command>) {
-        let mut sh = lock(&self.shared);
-        sh.sm_state = self.session.sm_state();
-        cmds.close();
-        let mut lost = Vec::new();
-        while let Ok(c) = cmds.try_recv() {
-            if let Command::Send(el) = c {
+    async fn settle(&mut self, cmds: &mut mpsc::Receiver<Element>) {
+        let lost = {
+            let mut sh = lock(&self.shared);
+            sh.sm_state = self.session.sm_state();
+            cmds.close();
+            let mut lost = Vec::new();
+            // Bounded by the command queue's capacity.
+            while let Ok(el) = cmds.try_recv() {
                 match sh.sm_state.as_mut() {
                     Some(st) => st.unacked.push(el),
                     None => lost.push(el),
                 }
             }
-        }
+            lost
+        };
         if !lost.is_empty() {
-            let _ = self.events.send(XmppEvent::Undelivered(lost));
+            let _ = self.events.send(XmppEvent::Undelivered(lost)).await;
         }
     }
 
@@ -633,13 +700,15 @@ impl Task {
                 }
                 Output::StartTls => self.do_tls().await?,
                 Output::Timeout(t) => *timer = Some(t),
-                Output::Event(ev) => self.on_event(ev),
+                Output::Event(ev) => self.on_event(ev).await,
             }
         }
         Ok(())
     }
 
-    fn on_event(&mut self, ev: XmppEvent) {
+    /// Reports to `connect` and delivers to the application; waits while the event queue
+    /// is full (the socket is not read meanwhile).
+    async fn on_event(&mut self, ev: XmppEvent) {
         match &ev {
             XmppEvent::Online { .. } | XmppEvent::SmResumed { .. } => self.report(Ok(())),
             XmppEvent::AuthFailed { condition } => {
@@ -655,6 +724,6 @@ impl Task {
             }
             _ => {}
         }
-        let _ = self.events.send(ev);
+        let _ = self.events.send(ev).await;
     }
 }

@@ -18,6 +18,10 @@
 //! NFKC normalisation and the bidirectional check are **not** performed: non-ASCII
 //! strings are used as given after mapping, which matches servers for already-normalised input.
 
+mod endpoint;
+
+pub use endpoint::{EndPointError, EndPointHash, end_point_hash, tls_server_end_point};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};

@@ -410,6 +410,29 @@ pub struct Email {
     pub types: Vec<String>,
 }
 
+/// The phones of a vCard's telephone entries, given as `(value, flags)` in document
+/// order: entries whose value is empty are skipped (logged). Shared by vcard-temp `TEL`
+/// and vCard4 `tel` so both formats yield the same [`Phone`]s.
+pub(crate) fn phones_of<'a>(
+    entries: impl Iterator<Item = (&'a str, TelFlags)>,
+    source: VcardSource,
+) -> Vec<Phone> {
+    entries
+        .filter(|(value, flags)| {
+            let keep = !value.trim().is_empty();
+            if !keep {
+                tracing::debug!(
+                    ?flags,
+                    ?source,
+                    "skipping a telephone entry without a value"
+                );
+            }
+            keep
+        })
+        .map(|(value, flags)| Phone::new(value, flags, source))
+        .collect()
+}
+
 /// The SIP-callable phones of `phones` (RFC 7081 §3.1 / §3.3): SIP URIs and tel numbers.
 pub fn sip_addresses(phones: &[Phone]) -> Vec<Phone> {
     phones
@@ -536,6 +559,28 @@ pub fn v4_from_result(iq: &Iq) -> Result<Option<Vcard4>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_formats_yield_the_same_phones() {
+        let temp = VcardTemp::from_element(&crate::stanza::test_parse(
+            "<vCard xmlns='vcard-temp'><TEL><WORK/><VIDEO/><NUMBER>sip:bob@cusax.test</NUMBER></TEL>\
+             <TEL><HOME/><NUMBER> </NUMBER></TEL><TEL><CELL/><VOICE/><NUMBER>+1 555 0100</NUMBER></TEL></vCard>",
+        ))
+        .expect("vcard-temp");
+        let v4 = v4::Vcard4::from_element(&crate::stanza::test_parse(
+            "<vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'>\
+             <tel><parameters><type><text>work</text><text>video</text></type></parameters><uri>sip:bob@cusax.test</uri></tel>\
+             <tel><parameters><type><text>home</text></type></parameters><uri></uri></tel>\
+             <tel><parameters><type><text>cell</text><text>voice</text></type></parameters><text>+1 555 0100</text></tel></vcard>",
+        ))
+        .expect("vcard4");
+        let strip = |v: Vec<Phone>| -> Vec<(String, TelFlags)> {
+            v.into_iter().map(|p| (p.raw, p.flags)).collect()
+        };
+        assert_eq!(strip(temp.phones()), strip(v4.phones()));
+        assert_eq!(temp.phones().len(), 2, "the empty entry is skipped in both");
+        assert_eq!(temp.sip_addresses().len(), v4.sip_addresses().len());
+    }
 
     #[test]
     fn normalize() {

@@ -271,17 +271,10 @@ impl VcardTemp {
     /// Every TEL with a number, in document order (see the module docs: empty NUMBERs
     /// are skipped).
     pub fn phones(&self) -> Vec<Phone> {
-        self.tels
-            .iter()
-            .filter(|t| {
-                let keep = !t.number.trim().is_empty();
-                if !keep {
-                    tracing::debug!(flags = ?t.flags, "skipping vcard-temp TEL without NUMBER");
-                }
-                keep
-            })
-            .map(|t| Phone::new(t.number.clone(), t.flags, VcardSource::VcardTemp))
-            .collect()
+        super::phones_of(
+            self.tels.iter().map(|t| (t.number.as_str(), t.flags)),
+            VcardSource::VcardTemp,
+        )
     }
 
     /// The SIP-callable TELs (RFC 7081 §3.1 / §3.3) with their flags.

@@ -349,17 +349,10 @@ impl Vcard4 {
 
     /// Every `tel` with a value, in document order.
     pub fn phones(&self) -> Vec<Phone> {
-        self.tels
-            .iter()
-            .filter(|t| {
-                let keep = !t.value.trim().is_empty();
-                if !keep {
-                    tracing::debug!(types = ?t.types, "skipping vCard4 tel without a value");
-                }
-                keep
-            })
-            .map(|t| Phone::new(t.value.clone(), t.flags(), VcardSource::Vcard4))
-            .collect()
+        super::phones_of(
+            self.tels.iter().map(|t| (t.value.as_str(), t.flags())),
+            VcardSource::Vcard4,
+        )
     }
 
     /// The SIP-callable `tel`s (RFC 7081 §3.1 / §3.3) with their flags.
