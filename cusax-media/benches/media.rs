@@ -399,8 +399,19 @@ fn opus_bench() {
 /// Workloads: `opus-encode-ours`, `opus-encode-raw`, `opus-decode-ours`,
 /// `opus-decode-raw` (one 20 ms frame), and `srtp-<suite>-ours` / `srtp-<suite>-bare`
 /// with `<suite>` one of `gcm`, `cm80`, `cm32` (one SRTP protect+unprotect pair of a
-/// 160-byte payload, exactly the step section 1 times).
+/// 160-byte payload, exactly the step section 1 times), and `pipeline-opus` /
+/// `pipeline-pcmu` (one 20 ms frame through the section 3 pipeline).
 fn only(which: &str, n: u64) -> Result<(), String> {
+    let pipeline = match which {
+        "pipeline-opus" => Some(Pipeline::opus as fn() -> Pipeline),
+        "pipeline-pcmu" => Some(Pipeline::pcmu as fn() -> Pipeline),
+        _ => None,
+    };
+    if let Some(make) = pipeline {
+        let mut p = make();
+        (0..n).for_each(|_| p.step());
+        return Ok(());
+    }
     if let Some(rest) = which.strip_prefix("srtp-") {
         let (short, side) = rest
             .rsplit_once('-')
@@ -455,6 +466,68 @@ fn pair(codecs: Vec<AudioCodec>) -> (MediaSession, MediaSession) {
     )
 }
 
+/// One 20 ms frame through two `MediaSession`s negotiated with SDES-SRTP (AEAD-GCM):
+/// `push_pcm` on the sender, its datagrams into the receiver's `handle_input`, then
+/// `pull_pcm` (jitter buffer, decode) on the receiver.
+struct Pipeline {
+    a: MediaSession,
+    b: MediaSession,
+    pcm: Vec<i16>,
+    out: Vec<i16>,
+    t0: Instant,
+    src: std::net::SocketAddr,
+    k: u64,
+}
+
+impl Pipeline {
+    fn new(codecs: Vec<AudioCodec>) -> Self {
+        let (a, b) = pair(codecs);
+        Pipeline {
+            a,
+            b,
+            pcm: (0..960)
+                .map(|i| ((i as f64 * 0.0576).sin() * 8000.0) as i16)
+                .collect(),
+            out: vec![0i16; 960],
+            t0: Instant::now(),
+            src: "192.0.2.1:4000".parse().unwrap(),
+            k: 0,
+        }
+    }
+    fn opus() -> Self {
+        Self::new(vec![AudioCodec::Opus {
+            fec: true,
+            max_average_bitrate: None,
+        }])
+    }
+    fn pcmu() -> Self {
+        Self::new(vec![AudioCodec::Pcmu])
+    }
+    fn step(&mut self) {
+        self.k += 1;
+        let now = self.t0 + Duration::from_millis(20 * self.k);
+        self.a.push_pcm(now, &self.pcm).unwrap();
+        while let Some(o) = self.a.poll_output() {
+            match o {
+                Output::Transmit { data, .. } => self.b.handle_input(
+                    now,
+                    Input::Datagram {
+                        data: &data,
+                        source: self.src,
+                    },
+                ),
+                _ => break,
+            }
+        }
+        black_box(self.b.pull_pcm(now, &mut self.out));
+        while let Some(o) = self.b.poll_output() {
+            if matches!(o, Output::Timeout(_)) {
+                break;
+            }
+        }
+    }
+}
+
 fn pipeline_bench() {
     println!(
         "## 3. Per-frame pipeline: push_pcm → SRTP (AEAD-GCM) → handle_input → jitter → pull_pcm"
@@ -463,47 +536,12 @@ fn pipeline_bench() {
         "{:<8} {:>14} {:>18}",
         "codec", "µs per frame", "share of 20 ms"
     );
-    for (name, codecs) in [
-        (
-            "Opus",
-            vec![AudioCodec::Opus {
-                fec: true,
-                max_average_bitrate: None,
-            }],
-        ),
-        ("PCMU", vec![AudioCodec::Pcmu]),
+    for (name, make) in [
+        ("Opus", Pipeline::opus as fn() -> Pipeline),
+        ("PCMU", Pipeline::pcmu),
     ] {
-        let (mut a, mut b) = pair(codecs);
-        let pcm: Vec<i16> = (0..960)
-            .map(|i| ((i as f64 * 0.0576).sin() * 8000.0) as i16)
-            .collect();
-        let mut out = vec![0i16; 960];
-        let t0 = Instant::now();
-        let src = "192.0.2.1:4000".parse().unwrap();
-        let mut k = 0u64;
-        let d = measure(1000, |_| {
-            k += 1;
-            let now = t0 + Duration::from_millis(20 * k);
-            a.push_pcm(now, &pcm).unwrap();
-            while let Some(o) = a.poll_output() {
-                match o {
-                    Output::Transmit { data, .. } => b.handle_input(
-                        now,
-                        Input::Datagram {
-                            data: &data,
-                            source: src,
-                        },
-                    ),
-                    _ => break,
-                }
-            }
-            black_box(b.pull_pcm(now, &mut out));
-            while let Some(o) = b.poll_output() {
-                if matches!(o, Output::Timeout(_)) {
-                    break;
-                }
-            }
-        });
+        let mut p = make();
+        let d = measure(1000, |_| p.step());
         println!(
             "{:<8} {:>14.1} {:>17.2}%",
             name,
