@@ -12,7 +12,7 @@
 //!    for Opus and PCMU, as time per 20 ms frame and share of the real-time budget.
 //!
 //! Run: `cargo bench -p cusax-media --bench media`; one workload only (for callgrind):
-//! `<bench binary> --only opus-encode-ours 200` (see [`only`]).
+//! `<bench binary> --only opus-encode-ours 200` or `--only srtp-gcm-ours 200` (see [`only`]).
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -139,9 +139,93 @@ fn compile_and_run(src: &Path, exe: &Path, iters: u32) -> Result<LibsrtpFigures,
     Ok(figures)
 }
 
+/// One SRTP protect+unprotect pair through our RTP path: `RtpHeader::write` →
+/// `SrtpSession::protect_rtp` → `unprotect_rtp` → `RtpPacket::parse` (what
+/// `MediaSession` does per packet), on sessions with replay protection inbound.
+struct SrtpOurs {
+    payload: [u8; 160],
+    buf: Vec<u8>,
+    tx: SrtpSession,
+    rx: SrtpSession,
+}
+
+impl SrtpOurs {
+    fn new(suite: SrtpSuite) -> Self {
+        let (k1, k2) = (key(suite, 1), key(suite, 2));
+        SrtpOurs {
+            payload: [0x5a; 160],
+            buf: Vec::with_capacity(200),
+            tx: SrtpSession::new(suite, &k1, &k2).unwrap(),
+            rx: SrtpSession::new(suite, &k2, &k1).unwrap(),
+        }
+    }
+    fn step(&mut self, i: u32) {
+        self.buf.clear();
+        RtpHeader {
+            payload_type: 0,
+            sequence: i as u16,
+            timestamp: i.wrapping_mul(160),
+            ssrc: 7,
+            ..Default::default()
+        }
+        .write(black_box(&self.payload), 0, &mut self.buf);
+        let p = self.tx.protect_rtp(&self.buf).unwrap();
+        let plain = self.rx.unprotect_rtp(&p).unwrap();
+        black_box(RtpPacket::parse(&plain).unwrap().payload.len());
+    }
+}
+
+/// One SRTP protect+unprotect pair on bare `webrtc_srtp::context::Context`s (replay
+/// protection inbound, as ours): a prebuilt packet where only the sequence number changes.
+struct SrtpBare {
+    pkt: Vec<u8>,
+    tx: Context,
+    rx: Context,
+}
+
+impl SrtpBare {
+    fn new(suite: SrtpSuite) -> Self {
+        let k1 = key(suite, 1);
+        let prof = profile(suite);
+        let mut pkt = Vec::new();
+        RtpHeader {
+            payload_type: 0,
+            ssrc: 7,
+            ..Default::default()
+        }
+        .write(&[0x5a; 160], 0, &mut pkt);
+        SrtpBare {
+            pkt,
+            tx: Context::new(&k1.key, &k1.salt, prof, None, None).unwrap(),
+            rx: Context::new(
+                &k1.key,
+                &k1.salt,
+                prof,
+                Some(srtp_replay_protection(128)),
+                Some(srtcp_replay_protection(128)),
+            )
+            .unwrap(),
+        }
+    }
+    fn step(&mut self, i: u32) {
+        self.pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+        let p = self.tx.encrypt_rtp(black_box(&self.pkt)).unwrap();
+        black_box(self.rx.decrypt_rtp(&p).unwrap().len());
+    }
+}
+
+/// The short names of the suites in `--only` workload names.
+fn suite_short(suite: SrtpSuite) -> &'static str {
+    match suite {
+        SrtpSuite::AesCm128HmacSha1_80 => "cm80",
+        SrtpSuite::AesCm128HmacSha1_32 => "cm32",
+        SrtpSuite::AeadAes128Gcm => "gcm",
+        _ => "other",
+    }
+}
+
 fn srtp_bench() {
     println!("## 1. SRTP protect+unprotect, 160-byte payload (median of {RUNS} runs)");
-    let payload = [0x5au8; 160];
     let iters = 40_000;
     // libsrtp2 runs first, in its own process (it cannot alternate with our runs).
     let libsrtp = libsrtp_figures(iters);
@@ -150,48 +234,10 @@ fn srtp_bench() {
         "suite", "ours ns/pkt", "webrtc ns/pkt", "ratio", "libsrtp2 ns/pkt", "ratio"
     );
     for suite in SrtpSuite::ALL {
-        let (k1, k2) = (key(suite, 1), key(suite, 2));
-        // ours: build header, protect, unprotect, parse
-        let mut tx = SrtpSession::new(suite, &k1, &k2).unwrap();
-        let mut rx = SrtpSession::new(suite, &k2, &k1).unwrap();
-        let mut buf = Vec::with_capacity(200);
-        let ours_f = |i: u32| {
-            buf.clear();
-            RtpHeader {
-                payload_type: 0,
-                sequence: i as u16,
-                timestamp: i * 160,
-                ssrc: 7,
-                ..Default::default()
-            }
-            .write(&payload, 0, &mut buf);
-            let p = tx.protect_rtp(&buf).unwrap();
-            let plain = rx.unprotect_rtp(&p).unwrap();
-            black_box(RtpPacket::parse(&plain).unwrap().payload.len());
-        };
-        // bare webrtc-srtp: prebuilt packet, only the sequence number changes
-        let prof = profile(suite);
-        let mut ctx_tx = Context::new(&k1.key, &k1.salt, prof, None, None).unwrap();
-        let mut ctx_rx = Context::new(
-            &k1.key,
-            &k1.salt,
-            prof,
-            Some(srtp_replay_protection(128)),
-            Some(srtcp_replay_protection(128)),
-        )
-        .unwrap();
-        let mut pkt = Vec::new();
-        RtpHeader {
-            payload_type: 0,
-            ssrc: 7,
-            ..Default::default()
-        }
-        .write(&payload, 0, &mut pkt);
-        let base_f = |i: u32| {
-            pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
-            let p = ctx_tx.encrypt_rtp(&pkt).unwrap();
-            black_box(ctx_rx.decrypt_rtp(&p).unwrap().len());
-        };
+        let mut ours_w = SrtpOurs::new(suite);
+        let mut bare_w = SrtpBare::new(suite);
+        let ours_f = |i: u32| ours_w.step(i);
+        let base_f = |i: u32| bare_w.step(i);
         let (ours, base) = measure_pair(iters, ours_f, base_f);
         let (lib, lib_ratio) = match libsrtp.as_ref().map(|f| f.get(suite.name())) {
             Ok(Some(Ok(ns))) => (
@@ -345,12 +391,48 @@ fn opus_bench() {
     println!("(target overhead ≤ 5%; wall clock on a shared machine is noisy: see `--only`)\n");
 }
 
-/// `--only <opus-encode-ours|opus-encode-raw|opus-decode-ours|opus-decode-raw> <n>`: runs
-/// one workload `n` times and exits, for load-independent instruction counts, e.g.
-/// `valgrind --tool=callgrind <bench binary> --only opus-encode-ours 200`; the cost of one
-/// operation is the difference between two runs with different `n`, divided by the
-/// difference of `n` (setup cancels out).
+/// `--only <workload> <n>`: runs one workload `n` times and exits, for load-independent
+/// instruction counts, e.g. `valgrind --tool=callgrind <bench binary> --only
+/// opus-encode-ours 200`; the cost of one operation is the difference between two runs
+/// with different `n`, divided by the difference of `n` (setup cancels out).
+///
+/// Workloads: `opus-encode-ours`, `opus-encode-raw`, `opus-decode-ours`,
+/// `opus-decode-raw` (one 20 ms frame), and `srtp-<suite>-ours` / `srtp-<suite>-bare`
+/// with `<suite>` one of `gcm`, `cm80`, `cm32` (one SRTP protect+unprotect pair of a
+/// 160-byte payload, exactly the step section 1 times), and `pipeline-opus` /
+/// `pipeline-pcmu` (one 20 ms frame through the section 3 pipeline).
 fn only(which: &str, n: u64) -> Result<(), String> {
+    let pipeline = match which {
+        "pipeline-opus" => Some(Pipeline::opus as fn() -> Pipeline),
+        "pipeline-pcmu" => Some(Pipeline::pcmu as fn() -> Pipeline),
+        _ => None,
+    };
+    if let Some(make) = pipeline {
+        let mut p = make();
+        (0..n).for_each(|_| p.step());
+        return Ok(());
+    }
+    if let Some(rest) = which.strip_prefix("srtp-") {
+        let (short, side) = rest
+            .rsplit_once('-')
+            .ok_or_else(|| format!("unknown workload {which:?}"))?;
+        let suite = SrtpSuite::ALL
+            .into_iter()
+            .find(|s| suite_short(*s) == short)
+            .ok_or_else(|| format!("unknown SRTP suite {short:?} (gcm, cm80, cm32)"))?;
+        match side {
+            "ours" => {
+                let mut w = SrtpOurs::new(suite);
+                (0..n).for_each(|i| w.step(i as u32));
+            }
+            "bare" => {
+                let mut w = SrtpBare::new(suite);
+                (0..n).for_each(|i| w.step(i as u32));
+            }
+            other => return Err(format!("unknown side {other:?} (ours, bare)")),
+        }
+        return Ok(());
+    }
     let mut w = OpusWork::new();
     let step: fn(&mut OpusWork) = match which {
         "opus-encode-ours" => OpusWork::encode_ours,
@@ -384,6 +466,68 @@ fn pair(codecs: Vec<AudioCodec>) -> (MediaSession, MediaSession) {
     )
 }
 
+/// One 20 ms frame through two `MediaSession`s negotiated with SDES-SRTP (AEAD-GCM):
+/// `push_pcm` on the sender, its datagrams into the receiver's `handle_input`, then
+/// `pull_pcm` (jitter buffer, decode) on the receiver.
+struct Pipeline {
+    a: MediaSession,
+    b: MediaSession,
+    pcm: Vec<i16>,
+    out: Vec<i16>,
+    t0: Instant,
+    src: std::net::SocketAddr,
+    k: u64,
+}
+
+impl Pipeline {
+    fn new(codecs: Vec<AudioCodec>) -> Self {
+        let (a, b) = pair(codecs);
+        Pipeline {
+            a,
+            b,
+            pcm: (0..960)
+                .map(|i| ((i as f64 * 0.0576).sin() * 8000.0) as i16)
+                .collect(),
+            out: vec![0i16; 960],
+            t0: Instant::now(),
+            src: "192.0.2.1:4000".parse().unwrap(),
+            k: 0,
+        }
+    }
+    fn opus() -> Self {
+        Self::new(vec![AudioCodec::Opus {
+            fec: true,
+            max_average_bitrate: None,
+        }])
+    }
+    fn pcmu() -> Self {
+        Self::new(vec![AudioCodec::Pcmu])
+    }
+    fn step(&mut self) {
+        self.k += 1;
+        let now = self.t0 + Duration::from_millis(20 * self.k);
+        self.a.push_pcm(now, &self.pcm).unwrap();
+        while let Some(o) = self.a.poll_output() {
+            match o {
+                Output::Transmit { data, .. } => self.b.handle_input(
+                    now,
+                    Input::Datagram {
+                        data: &data,
+                        source: self.src,
+                    },
+                ),
+                _ => break,
+            }
+        }
+        black_box(self.b.pull_pcm(now, &mut self.out));
+        while let Some(o) = self.b.poll_output() {
+            if matches!(o, Output::Timeout(_)) {
+                break;
+            }
+        }
+    }
+}
+
 fn pipeline_bench() {
     println!(
         "## 3. Per-frame pipeline: push_pcm → SRTP (AEAD-GCM) → handle_input → jitter → pull_pcm"
@@ -392,47 +536,12 @@ fn pipeline_bench() {
         "{:<8} {:>14} {:>18}",
         "codec", "µs per frame", "share of 20 ms"
     );
-    for (name, codecs) in [
-        (
-            "Opus",
-            vec![AudioCodec::Opus {
-                fec: true,
-                max_average_bitrate: None,
-            }],
-        ),
-        ("PCMU", vec![AudioCodec::Pcmu]),
+    for (name, make) in [
+        ("Opus", Pipeline::opus as fn() -> Pipeline),
+        ("PCMU", Pipeline::pcmu),
     ] {
-        let (mut a, mut b) = pair(codecs);
-        let pcm: Vec<i16> = (0..960)
-            .map(|i| ((i as f64 * 0.0576).sin() * 8000.0) as i16)
-            .collect();
-        let mut out = vec![0i16; 960];
-        let t0 = Instant::now();
-        let src = "192.0.2.1:4000".parse().unwrap();
-        let mut k = 0u64;
-        let d = measure(1000, |_| {
-            k += 1;
-            let now = t0 + Duration::from_millis(20 * k);
-            a.push_pcm(now, &pcm).unwrap();
-            while let Some(o) = a.poll_output() {
-                match o {
-                    Output::Transmit { data, .. } => b.handle_input(
-                        now,
-                        Input::Datagram {
-                            data: &data,
-                            source: src,
-                        },
-                    ),
-                    _ => break,
-                }
-            }
-            black_box(b.pull_pcm(now, &mut out));
-            while let Some(o) = b.poll_output() {
-                if matches!(o, Output::Timeout(_)) {
-                    break;
-                }
-            }
-        });
+        let mut p = make();
+        let d = measure(1000, |_| p.step());
         println!(
             "{:<8} {:>14.1} {:>17.2}%",
             name,

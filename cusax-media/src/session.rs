@@ -241,6 +241,9 @@ pub struct MediaSession {
     ts: u32,
     marker_next: bool,
     tx_buf: Vec<u8>,
+    /// The plain RTP packet before SRTP protection, reused from packet to packet (only
+    /// the protected copy leaves the session).
+    tx_rtp: Vec<u8>,
     dtmf_queue: VecDeque<(u8, u32)>,
     dtmf_tx: Option<DtmfSender>,
     decoder: Option<(u8, AudioDecoder, Resampler)>,
@@ -307,6 +310,7 @@ impl MediaSession {
             ts: rng.random(),
             marker_next: true,
             tx_buf: Vec::with_capacity(1500),
+            tx_rtp: Vec::with_capacity(1500),
             dtmf_queue: VecDeque::new(),
             dtmf_tx: None,
             decoder: None,
@@ -503,11 +507,20 @@ impl MediaSession {
     }
 
     fn send_rtp(&mut self, header: &RtpHeader, payload_len: usize) -> Result<(), SessionError> {
-        let mut buf = Vec::with_capacity(12 + payload_len + 16);
-        header.write(&self.tx_buf, 0, &mut buf);
         let data = match self.srtp.as_mut() {
-            Some(s) => s.protect_rtp(&buf)?.to_vec(),
-            None => buf,
+            Some(s) => {
+                // The plain packet goes into a reused buffer; the protected one that
+                // webrtc-srtp allocates becomes the datagram without another copy
+                // (`Vec::from(Bytes)` takes over a uniquely owned buffer).
+                self.tx_rtp.clear();
+                header.write(&self.tx_buf, 0, &mut self.tx_rtp);
+                Vec::from(s.protect_rtp(&self.tx_rtp)?)
+            }
+            None => {
+                let mut buf = Vec::with_capacity(header.len() + payload_len);
+                header.write(&self.tx_buf, 0, &mut buf);
+                buf
+            }
         };
         self.stats.packets_sent += 1;
         self.stats.octets_sent += payload_len as u64;
@@ -869,7 +882,7 @@ impl MediaSession {
         let buf = rtcp::write_compound(&packets);
         let data = match self.srtp.as_mut() {
             Some(s) => match s.protect_rtcp(&buf) {
-                Ok(d) => d.to_vec(),
+                Ok(d) => Vec::from(d),
                 Err(e) => {
                     tracing::warn!(error = %e, "SRTCP protect failed");
                     return;

@@ -48,9 +48,8 @@ impl Resampler {
         let n = input.len() as f64;
         let mut pos = self.pos;
         while pos < n - 1.0 + 1e-9 {
-            let i = pos.floor();
-            let frac = pos - i;
-            let idx = i as isize;
+            let idx = floor_isize(pos);
+            let frac = pos - idx as f64;
             let a = if idx < 0 {
                 self.last
             } else {
@@ -62,12 +61,40 @@ impl Resampler {
             } else {
                 input[(b_idx as usize).min(input.len() - 1)]
             } as f64;
-            out.push((a + (b - a) * frac).round() as i16);
+            out.push(round_i16(a + (b - a) * frac));
             pos += step;
         }
         self.pos = pos - n;
         self.last = input[input.len() - 1];
     }
+}
+
+/// `x.floor() as isize` without `f64::floor`: on the x86-64 baseline (no SSE4.1) that is a
+/// libm call, which dominated the per-sample cost. A truncating cast rounds toward zero,
+/// so one is subtracted when that landed above `x`. Equal to `x.floor() as isize` for all
+/// `x` (the cast saturates alike).
+fn floor_isize(x: f64) -> isize {
+    let t = x as isize;
+    if (t as f64) > x {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
+}
+
+/// `x.round() as i16` (halves away from zero, saturating, NaN → 0) without the libm
+/// `round` call; `x - trunc(x)` is exact in floating point, so the result is identical.
+fn round_i16(x: f64) -> i16 {
+    let t = x as i64;
+    let d = x - t as f64;
+    let r = if d >= 0.5 {
+        t.saturating_add(1)
+    } else if d <= -0.5 {
+        t.saturating_sub(1)
+    } else {
+        t
+    };
+    r.clamp(i16::MIN.into(), i16::MAX.into()) as i16
 }
 
 #[cfg(test)]
@@ -109,6 +136,53 @@ mod tests {
             let p440 = goertzel_power(&out[..to as usize / 2], to, 440.0);
             let p1000 = goertzel_power(&out[..to as usize / 2], to, 1000.0);
             assert!(p440 > 100.0 * p1000, "{from}->{to}: {p440} vs {p1000}");
+        }
+    }
+
+    #[test]
+    fn floor_and_round_match_std() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            -2.5,
+            0.49999999999999994,
+            -0.49999999999999994,
+            -1.0,
+            -0.999999999,
+            -1e-12,
+            32766.5,
+            32767.49,
+            32767.5,
+            -32768.5,
+            -32769.0,
+            1e300,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        // a deterministic spread of values with every kind of fractional part
+        let mut v = 0x1234_5678_u64;
+        for _ in 0..100_000 {
+            v = v
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            xs.push(((v >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 80_000.0);
+        }
+        for k in -40_000..40_000 {
+            xs.push(k as f64 + 0.5);
+            xs.push(k as f64 / 7.0);
+        }
+        for x in xs {
+            assert_eq!(round_i16(x), x.round() as i16, "round {x}");
+            if x.is_finite() {
+                assert_eq!(floor_isize(x), x.floor() as isize, "floor {x}");
+            }
         }
     }
 
