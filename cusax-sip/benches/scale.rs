@@ -17,6 +17,11 @@
 //!   registrar's transaction table holds at most `MAX_TRANSACTIONS`, and each
 //!   non-INVITE server transaction over UDP lives 64*T1 = 32 s).
 //!
+//! - `CUSAX_SCALE_STOP` (`setup` | `settled` | `registered`): end the scenario's child
+//!   process at once (no destructors) right after that measurement, so that a heap
+//!   profiler's end-of-run snapshot is the state measured, e.g.
+//!   `CUSAX_SCALE_MODE=calls-burst CUSAX_SCALE_STOP=setup valgrind --tool=dhat <bench binary>`.
+//!
 //! Each scenario runs in a child process of its own (the same binary, selected by
 //! `CUSAX_SCALE_MODE`) so that its resident set size is not inflated by an earlier
 //! scenario's freed memory. Memory is the process RSS (`VmRSS` of `/proc/self/status`);
@@ -86,6 +91,15 @@ impl Meter {
     /// (cpu seconds, wall seconds) since start.
     fn stop(&self) -> (f64, f64) {
         (cpu_secs() - self.cpu, self.wall.elapsed().as_secs_f64())
+    }
+}
+
+/// Ends the process here when `CUSAX_SCALE_STOP` names this point (see the module docs).
+fn stop_at(point: &str) {
+    if std::env::var("CUSAX_SCALE_STOP").as_deref() == Ok(point) {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        std::process::exit(0);
     }
 }
 
@@ -580,6 +594,7 @@ fn calls(paced: bool) {
         "RSS per established dialog, right after setup",
         kb_per(idle_delta(rss_setup), n),
     );
+    stop_at("setup");
     let t = net.now + Duration::from_secs(40);
     net.advance_to(t);
     let rss_settled = rss_kb();
@@ -591,6 +606,7 @@ fn calls(paced: bool) {
         "RSS per established dialog, 40 s later (RSS does not shrink)",
         kb_per(idle_delta(rss_settled), n),
     );
+    stop_at("settled");
 
     // Teardown: BYE → 200.
     let mut ended = 0usize;
@@ -825,6 +841,7 @@ fn register() {
     let per_step = (rate / 10).max(1);
     let meter = Meter::start();
     let mut peak_tx = 0usize;
+    let (mut registered, mut failed) = (0usize, 0usize);
     for chunk in uas.chunks(per_step) {
         let now = net.now;
         for &i in chunk {
@@ -832,12 +849,19 @@ fn register() {
             net.drain(i);
         }
         net.flush();
+        // Count (and free) the events of this step at once: the bench's own copies
+        // of 10,000 `Registered` events must not show as memory per UA.
+        let (ok, bad) = count(&mut net, chunk);
+        registered += ok;
+        failed += bad;
         peak_tx = peak_tx.max(net.registrar(ri).tx.len());
         let t = net.now + step;
         net.advance_to(t);
     }
     let (cpu, wall) = meter.stop();
-    let (registered, failed) = count(&mut net, &uas);
+    let (ok, bad) = count(&mut net, &uas);
+    registered += ok;
+    failed += bad;
     let spread = net.now - start;
     row(
         "registered / failed (events)",
@@ -859,6 +883,13 @@ fn register() {
         "live transactions 40 s later (all sides)",
         format!("{}", net.transactions()),
     );
+    row("registrar transaction layer capacities 40 s later", {
+        let c = net.registrar(ri).tx.capacities();
+        format!(
+            "map {} / ids {} / timers {} / transmits {} / events {}",
+            c.transactions, c.by_id, c.timers, c.transmits, c.events
+        )
+    });
     row(
         "RSS per registered UA (endpoint + registration + binding)",
         kb_per(rss_reg as i64 - rss0 as i64, n),
@@ -867,6 +898,7 @@ fn register() {
         "RSS per registration above the idle endpoints",
         kb_per(rss_reg as i64 - rss_idle as i64, n),
     );
+    stop_at("registered");
 
     // Refreshes: run the clock past every UA's refresh time.
     let ok_before = net.registrar(ri).ok;

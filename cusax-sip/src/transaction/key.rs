@@ -19,32 +19,38 @@ pub const MAGIC_COOKIE: &str = "z9hG4bK";
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TransactionKey(pub(crate) Arc<KeyInner>);
 
+/// Boxed strings, and the rare RFC 2543 variant boxed on its own, keep the shared
+/// allocation small: every live transaction has one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum KeyInner {
     Client {
-        branch: String,
+        branch: Box<str>,
         method: Method,
     },
     Server {
-        branch: String,
-        sent_by: String,
+        branch: Box<str>,
+        sent_by: Box<str>,
         method: Method,
     },
-    ServerLegacy {
-        request_uri: String,
-        from_tag: String,
-        call_id: String,
-        cseq: u32,
-        via: String,
-        method: Method,
-    },
+    ServerLegacy(Box<LegacyKey>),
+}
+
+/// RFC 3261 §17.2.3 matching for a request whose branch lacks the magic cookie.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LegacyKey {
+    pub request_uri: String,
+    pub from_tag: String,
+    pub call_id: String,
+    pub cseq: u32,
+    pub via: String,
+    pub method: Method,
 }
 
 impl TransactionKey {
     /// A client transaction key.
     pub(crate) fn client(branch: &str, method: &Method) -> Self {
         Self(Arc::new(KeyInner::Client {
-            branch: branch.to_string(),
+            branch: branch.into(),
             method: match_method(method),
         }))
     }
@@ -63,9 +69,8 @@ impl TransactionKey {
     /// its ACK for a non-2xx final response).
     pub fn method(&self) -> &Method {
         match &*self.0 {
-            KeyInner::Client { method, .. }
-            | KeyInner::Server { method, .. }
-            | KeyInner::ServerLegacy { method, .. } => method,
+            KeyInner::Client { method, .. } | KeyInner::Server { method, .. } => method,
+            KeyInner::ServerLegacy(legacy) => &legacy.method,
         }
     }
 
@@ -73,7 +78,7 @@ impl TransactionKey {
     pub fn branch(&self) -> Option<&str> {
         match &*self.0 {
             KeyInner::Client { branch, .. } | KeyInner::Server { branch, .. } => Some(branch),
-            KeyInner::ServerLegacy { .. } => None,
+            KeyInner::ServerLegacy(_) => None,
         }
     }
 
@@ -85,9 +90,10 @@ impl TransactionKey {
         }
         let mut inner = KeyInner::clone(&self.0);
         match &mut inner {
-            KeyInner::Client { method, .. }
-            | KeyInner::Server { method, .. }
-            | KeyInner::ServerLegacy { method, .. } => *method = Method::Invite,
+            KeyInner::Client { method, .. } | KeyInner::Server { method, .. } => {
+                *method = Method::Invite
+            }
+            KeyInner::ServerLegacy(legacy) => legacy.method = Method::Invite,
         }
         Some(TransactionKey(Arc::new(inner)))
     }
@@ -108,12 +114,11 @@ impl fmt::Display for TransactionKey {
                 sent_by,
                 method,
             } => write!(f, "server {method} {branch} {sent_by}"),
-            KeyInner::ServerLegacy {
-                call_id,
-                cseq,
-                method,
-                ..
-            } => write!(f, "server(2543) {method} {call_id} {cseq}"),
+            KeyInner::ServerLegacy(legacy) => write!(
+                f,
+                "server(2543) {} {} {}",
+                legacy.method, legacy.call_id, legacy.cseq
+            ),
         }
     }
 }

@@ -27,6 +27,29 @@
 //! The server side stamps `received` and `rport` on the top Via of every incoming
 //! request (RFC 3261 §18.2.1, RFC 3581 §4) before handing it to the TU, and sends
 //! responses to the address RFC 3261 §18.2.2 / RFC 3581 §4 name.
+//!
+//! # Memory
+//!
+//! A transaction keeps only what its state still needs: its key, its target, its
+//! timers and at most one serialized message to send again (the request while it may
+//! be retransmitted, the ACK of a non-2xx final response, the last response of a
+//! server transaction). The parsed request is kept only by an INVITE client
+//! transaction until its final response (to build the ACK of a non-2xx, §17.1.1.3)
+//! and by an INVITE server transaction until the TU's first response (to send
+//! `100 Trying` itself, §17.2.1). In the RFC 6026 Accepted state nothing is
+//! retransmitted by the transaction, so it keeps no message at all. Queues and maps
+//! give their memory back when they are drained while no transaction is live, or when
+//! a burst left them mostly empty.
+//!
+//! # Backpressure
+//!
+//! Output is never dropped. When [`MAX_QUEUED`] transmits or events wait for the
+//! driver or the TU, received messages are refused before they change any state
+//! ([`TransactionLayer::is_congested`], counted by
+//! [`TransactionLayer::refused_messages`]): for UDP this is the same as a loss, which
+//! the peer repairs by retransmitting; a driver reading a stream (TCP, TLS) should stop
+//! reading while the layer is congested. Timers keep running while congested: what
+//! they queue is bounded by the transactions (at most [`MAX_TRANSACTIONS`]).
 
 mod key;
 mod timer;
@@ -47,14 +70,39 @@ pub use timer::TimerConfig;
 pub use transport::{Target, Transmit, Transport};
 pub use wire::{build_ack_for_non_2xx, response_target};
 
-use key::KeyInner;
+use key::{KeyInner, LegacyKey};
 
 /// Upper bound on concurrent transactions; beyond it new requests get a stateless
 /// `503 Service Unavailable` and new client transactions are refused.
 pub const MAX_TRANSACTIONS: usize = 8192;
 
-/// Upper bound on queued output (transmits and events) before the oldest is dropped.
-const MAX_QUEUE: usize = 65536;
+/// Queued transmits, or queued events, from which on received messages are refused
+/// (see [Backpressure](self#backpressure)). Nothing already queued is ever dropped.
+pub const MAX_QUEUED: usize = 65536;
+
+/// Capacity (in entries) above which a drained queue gives its memory back even while
+/// transactions are live: a burst should not pin its peak memory.
+const KEEP_QUEUE_CAPACITY: usize = 1024;
+
+/// Maps with at least this capacity shrink when they are three quarters empty.
+const SHRINK_MAP_FROM: usize = 64;
+
+/// Capacities of a [`TransactionLayer`]'s tables and queues, in entries (see
+/// [`TransactionLayer::capacities`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Capacities {
+    /// The transaction map (a boxed transaction and its key per entry).
+    pub transactions: usize,
+    /// The id → key map used by the timer set.
+    pub by_id: usize,
+    /// Entries in the timer set (a B-tree: it allocates per entry, not ahead).
+    pub timers: usize,
+    /// The transmit queue.
+    pub transmits: usize,
+    /// The event queue.
+    pub events: usize,
+}
 
 /// What the transaction layer tells the transaction user.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,18 +286,22 @@ impl Machine {
     }
 }
 
-/// One transaction.
+/// One transaction: only what its state still needs (see [Memory](self#memory)).
 #[derive(Debug)]
 struct Tx {
     machine: Machine,
     /// Client: where requests go. Server: where responses go.
     target: Target,
-    /// The request that created the transaction.
-    request: Request,
-    /// Client: the serialized request, for retransmission.
-    request_bytes: Bytes,
-    /// Server: the last response sent. INVITE client: the ACK sent.
-    last_sent: Option<Bytes>,
+    /// The one message the transaction may have to send again: a client's request
+    /// while Timer A or E may fire (unreliable transports only); the ACK an INVITE
+    /// client sent for a non-2xx final response (Completed); a server's last response
+    /// (`None` in Accepted, RFC 6026 §8.5, and before the TU's first response).
+    resend: Option<Bytes>,
+    /// The request that created the transaction, while the transaction may still use
+    /// it: an INVITE client until its final response (the ACK of a non-2xx, RFC 3261
+    /// §17.1.1.3), an INVITE server until the TU's first response (`100 Trying`,
+    /// §17.2.1). Otherwise `None`.
+    request: Option<Box<Request>>,
     /// Timer A / E / G: when to retransmit next, and the current interval.
     retransmit: Option<(Instant, Duration)>,
     /// Timer B / F / H: transaction timeout.
@@ -286,7 +338,9 @@ impl Tx {
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: TimerConfig,
-    transactions: HashMap<TransactionKey, Tx>,
+    /// Boxed: a map keeps room for more entries than it holds, and an empty slot
+    /// then costs a pointer, not a whole transaction.
+    transactions: HashMap<TransactionKey, Box<Tx>>,
     /// Every pending deadline, ordered: `(when, transaction id)`.
     timers: BTreeSet<(Instant, u64)>,
     /// Transaction id → key.
@@ -294,6 +348,10 @@ pub struct TransactionLayer {
     next_id: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TransactionEvent>,
+    /// Received messages refused while congested (see [Backpressure](self#backpressure)).
+    refused: u64,
+    /// Whether the last received message was refused (logs once per congestion).
+    refusing: bool,
 }
 
 impl TransactionLayer {
@@ -307,6 +365,8 @@ impl TransactionLayer {
             next_id: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            refused: 0,
+            refusing: false,
         }
     }
 
@@ -331,9 +391,43 @@ impl TransactionLayer {
         self.transactions.contains_key(key)
     }
 
-    /// The request that created a live transaction.
+    /// The request that created a live transaction, while the transaction keeps it:
+    /// an INVITE client transaction until its final response, an INVITE server
+    /// transaction until the TU's first response (see [Memory](self#memory)). `None`
+    /// for other transactions, which do not keep their request.
     pub fn request(&self, key: &TransactionKey) -> Option<&Request> {
-        self.transactions.get(key).map(|t| &t.request)
+        self.transactions
+            .get(key)
+            .and_then(|t| t.request.as_deref())
+    }
+
+    /// Whether received messages are refused because [`MAX_QUEUED`] transmits or
+    /// events wait to be polled (see [Backpressure](self#backpressure)). A driver
+    /// should stop reading streams while this holds, and poll the layer.
+    pub fn is_congested(&self) -> bool {
+        self.transmits.len() >= MAX_QUEUED || self.events.len() >= MAX_QUEUED
+    }
+
+    /// How many received messages were refused because the layer was congested.
+    pub fn refused_messages(&self) -> u64 {
+        self.refused
+    }
+
+    /// Queued transmits and events not yet polled.
+    pub fn queued(&self) -> (usize, usize) {
+        (self.transmits.len(), self.events.len())
+    }
+
+    /// The room (in entries) the layer's tables and queues hold, for memory
+    /// accounting: each costs its capacity times its entry size even when empty.
+    pub fn capacities(&self) -> Capacities {
+        Capacities {
+            transactions: self.transactions.capacity(),
+            by_id: self.by_id.capacity(),
+            timers: self.timers.len(),
+            transmits: self.transmits.capacity(),
+            events: self.events.capacity(),
+        }
     }
 
     /// Starts a client transaction (RFC 3261 §17.1). `request` must already carry its
@@ -374,8 +468,9 @@ impl TransactionLayer {
         }
         let bytes = wire::request_bytes(&request);
         let reliable = target.transport.is_reliable();
+        let invite = request.method == Method::Invite;
         let c = &self.config;
-        let (machine, retransmit, timeout) = if request.method == Method::Invite {
+        let (machine, retransmit, timeout) = if invite {
             (
                 Machine::InviteClient(InviteClientState::Calling),
                 (!reliable).then(|| (now + c.timer_a(), c.timer_a())),
@@ -389,15 +484,16 @@ impl TransactionLayer {
             )
         };
         tracing::debug!(%key, %target, "client transaction started");
-        self.push_transmit(target, bytes.clone());
+        // Only an unreliable transport retransmits the request (Timers A, E).
+        let resend = (!reliable).then(|| bytes.clone());
+        self.push_transmit(target, bytes);
         self.insert_tx(
             key.clone(),
             Tx {
                 machine,
                 target,
-                request,
-                request_bytes: bytes,
-                last_sent: None,
+                resend,
+                request: invite.then(|| Box::new(request)),
                 retransmit,
                 timeout: Some(timeout),
                 end: None,
@@ -468,7 +564,11 @@ impl TransactionLayer {
             }
         }
         let bytes = wire::response_bytes(&response);
-        tx.last_sent = Some(bytes.clone());
+        // The TU answered: no `100 Trying` on its behalf any more.
+        tx.request = None;
+        // In Accepted the TU retransmits its 2xx itself (RFC 6026 §8.5).
+        tx.resend = (tx.machine != Machine::InviteServer(InviteServerState::Accepted))
+            .then(|| bytes.clone());
         let target = tx.target;
         tracing::debug!(%key, status, state = tx.machine.state_name(), "response sent");
         self.push_transmit(target, bytes);
@@ -494,6 +594,9 @@ impl TransactionLayer {
             // RFC 5626 §3.5.1 keep-alive (CRLF) or padding.
             return;
         }
+        if !self.admit(source) {
+            return;
+        }
         match SipMessage::parse(data.clone()) {
             Ok(msg) => self.handle_message(now, msg, source, transport),
             Err(e) => {
@@ -514,6 +617,9 @@ impl TransactionLayer {
         source: SocketAddr,
         transport: Transport,
     ) {
+        if !self.admit(source) {
+            return;
+        }
         let source = Target::new(transport, source);
         match msg {
             SipMessage::Request(req) => self.on_request(now, req, source),
@@ -577,12 +683,20 @@ impl TransactionLayer {
 
     /// The next transmit for the driver.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let next = self.transmits.pop_front();
+        if next.is_none() {
+            Self::release_queue(&mut self.transmits, self.transactions.is_empty());
+        }
+        next
     }
 
     /// The next event for the TU.
     pub fn poll_event(&mut self) -> Option<TransactionEvent> {
-        self.events.pop_front()
+        let next = self.events.pop_front();
+        if next.is_none() {
+            Self::release_queue(&mut self.events, self.transactions.is_empty());
+        }
+        next
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
@@ -596,7 +710,7 @@ impl TransactionLayer {
         tx.id = self.next_id;
         tx.scheduled = None;
         self.by_id.insert(tx.id, key.clone());
-        let _ = self.transactions.insert(key.clone(), tx);
+        let _ = self.transactions.insert(key.clone(), Box::new(tx));
         self.reschedule(&key);
     }
 
@@ -627,20 +741,37 @@ impl TransactionLayer {
         self.push_transmit(target, bytes);
     }
 
+    /// Queues a transmit. Never drops: the queues are bounded by refusing received
+    /// messages while congested (see [Backpressure](self#backpressure)).
     fn push_transmit(&mut self, target: Target, data: Bytes) {
-        if self.transmits.len() >= MAX_QUEUE {
-            tracing::warn!("transmit queue full; dropping the oldest message");
-            self.transmits.pop_front();
-        }
         self.transmits.push_back(Transmit { target, data });
     }
 
+    /// Queues an event for the TU. Never drops (see [`push_transmit`](Self::push_transmit)).
     fn push_event(&mut self, event: TransactionEvent) {
-        if self.events.len() >= MAX_QUEUE {
-            tracing::warn!("event queue full; dropping the oldest event");
-            self.events.pop_front();
-        }
         self.events.push_back(event);
+    }
+
+    /// Whether a received message may be processed; counts and logs a refusal.
+    fn admit(&mut self, source: SocketAddr) -> bool {
+        if !self.is_congested() {
+            self.refusing = false;
+            return true;
+        }
+        self.refused = self.refused.saturating_add(1);
+        if !self.refusing {
+            self.refusing = true;
+            let (transmits, events) = self.queued();
+            tracing::warn!(
+                %source,
+                transmits,
+                events,
+                "transaction layer congested: refusing received messages until its output is polled"
+            );
+        } else {
+            tracing::debug!(%source, "congested: message refused");
+        }
+        false
     }
 
     fn terminate(&mut self, key: &TransactionKey) {
@@ -651,6 +782,29 @@ impl TransactionLayer {
             self.by_id.remove(&tx.id);
             tracing::debug!(%key, "transaction terminated");
             self.push_event(TransactionEvent::Terminated { key: key.clone() });
+            self.shrink_tables();
+        }
+    }
+
+    /// Gives memory back after transactions ended: an empty timer set frees its root
+    /// node, an empty map its table, a map three quarters empty half of it (amortized
+    /// O(1): it must have doubled since it last grew).
+    fn shrink_tables(&mut self) {
+        if self.timers.is_empty() {
+            self.timers = BTreeSet::new();
+        }
+        shrink_map(&mut self.transactions);
+        shrink_map(&mut self.by_id);
+    }
+
+    /// After a queue was drained: free its buffer when no transaction is live (an idle
+    /// layer holds no memory) or when a burst left it large.
+    fn release_queue<T>(queue: &mut VecDeque<T>, idle: bool) {
+        if queue.is_empty()
+            && queue.capacity() > 0
+            && (idle || queue.capacity() > KEEP_QUEUE_CAPACITY)
+        {
+            *queue = VecDeque::new();
         }
     }
 
@@ -681,21 +835,21 @@ impl TransactionLayer {
                     Machine::InviteClient(InviteClientState::Calling) => {
                         let next = config.next_a(interval);
                         tx.retransmit = Some((now + next, next));
-                        out = Some(tx.request_bytes.clone());
+                        out = tx.resend.clone();
                     }
                     Machine::NonInviteClient(NonInviteClientState::Trying) => {
                         let next = config.next_e(interval);
                         tx.retransmit = Some((now + next, next));
-                        out = Some(tx.request_bytes.clone());
+                        out = tx.resend.clone();
                     }
                     Machine::NonInviteClient(NonInviteClientState::Proceeding) => {
                         tx.retransmit = Some((now + config.t2, config.t2));
-                        out = Some(tx.request_bytes.clone());
+                        out = tx.resend.clone();
                     }
                     Machine::InviteServer(InviteServerState::Completed) => {
                         let next = config.next_g(interval);
                         tx.retransmit = Some((now + next, next));
-                        out = tx.last_sent.clone();
+                        out = tx.resend.clone();
                     }
                     _ => tx.retransmit = None,
                 }
@@ -704,11 +858,12 @@ impl TransactionLayer {
             if tx.trying.is_some_and(|t| t <= now) {
                 tx.trying = None;
                 if tx.machine == Machine::InviteServer(InviteServerState::Proceeding)
-                    && tx.last_sent.is_none()
+                    && tx.resend.is_none()
+                    && let Some(request) = tx.request.take()
                 {
-                    let trying = wire::build_response(&tx.request, 100, "Trying");
+                    let trying = wire::build_response(&request, 100, "Trying");
                     let bytes = wire::response_bytes(&trying);
-                    tx.last_sent = Some(bytes.clone());
+                    tx.resend = Some(bytes.clone());
                     out = Some(bytes);
                 }
             }
@@ -771,6 +926,9 @@ impl TransactionLayer {
                 }
                 (InviteClientState::Calling | InviteClientState::Proceeding, 200..=299) => {
                     tx.machine = Machine::InviteClient(InviteClientState::Accepted);
+                    // The TU sends the ACK for a 2xx; nothing is sent again from here.
+                    tx.request = None;
+                    tx.resend = None;
                     tx.retransmit = None;
                     tx.timeout = None;
                     tx.end = Some(now + config.timer_m());
@@ -782,14 +940,15 @@ impl TransactionLayer {
                     tx.retransmit = None;
                     tx.timeout = None;
                     tx.end = Some(now + config.timer_d(reliable));
-                    let ack = wire::build_ack_for_non_2xx(&tx.request, &response);
-                    let bytes = wire::request_bytes(&ack);
-                    tx.last_sent = Some(bytes.clone());
-                    send_ack = Some(bytes);
+                    // The ACK replaces the request as what may be sent again.
+                    send_ack = tx.request.take().map(|invite| {
+                        wire::request_bytes(&wire::build_ack_for_non_2xx(&invite, &response))
+                    });
+                    tx.resend = send_ack.clone();
                     deliver = true;
                 }
                 (InviteClientState::Completed, 300..=699) => {
-                    send_ack = tx.last_sent.clone();
+                    send_ack = tx.resend.clone();
                 }
                 _ => {
                     tracing::trace!(%key, status, "response absorbed");
@@ -802,6 +961,7 @@ impl TransactionLayer {
                 }
                 (NonInviteClientState::Trying | NonInviteClientState::Proceeding, _) => {
                     tx.machine = Machine::NonInviteClient(NonInviteClientState::Completed);
+                    tx.resend = None;
                     tx.retransmit = None;
                     tx.timeout = None;
                     tx.end = Some(now + config.timer_k(reliable));
@@ -866,7 +1026,7 @@ impl TransactionLayer {
                 (Machine::InviteServer(InviteServerState::Proceeding), false)
                 | (Machine::InviteServer(InviteServerState::Completed), false)
                 | (Machine::NonInviteServer(_), false) => {
-                    resend = tx.last_sent.clone();
+                    resend = tx.resend.clone();
                 }
                 _ => {}
             }
@@ -900,9 +1060,9 @@ impl TransactionLayer {
                 Machine::NonInviteServer(NonInviteServerState::Trying)
             },
             target: response_to,
-            request: request.clone(),
-            request_bytes: Bytes::new(),
-            last_sent: None,
+            resend: None,
+            // Only the INVITE server may need it, for `100 Trying`.
+            request: invite.then(|| Box::new(request.clone())),
             retransmit: None,
             timeout: None,
             end: None,
@@ -920,22 +1080,71 @@ impl TransactionLayer {
     }
 }
 
+/// Shrinks a map whose entries ended: frees an empty one's table, halves one at most a
+/// quarter full (from [`SHRINK_MAP_FROM`] entries of capacity).
+fn shrink_map<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    let cap = map.capacity();
+    if map.is_empty() {
+        if cap > 0 {
+            map.shrink_to_fit();
+        }
+    } else if cap >= SHRINK_MAP_FROM && map.len() * 4 <= cap {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
 fn server_key(request: &Request, info: &wire::RequestInfo, source: Target) -> TransactionKey {
     match info.branch.as_deref() {
         Some(branch) if branch.starts_with(MAGIC_COOKIE) => {
             TransactionKey(Arc::new(KeyInner::Server {
-                branch: branch.to_string(),
-                sent_by: info.sent_by(source.transport),
+                branch: branch.into(),
+                sent_by: info.sent_by(source.transport).into_boxed_str(),
                 method: key::match_method(&request.method),
             }))
         }
-        _ => TransactionKey(Arc::new(KeyInner::ServerLegacy {
+        _ => TransactionKey(Arc::new(KeyInner::ServerLegacy(Box::new(LegacyKey {
             request_uri: request.uri.to_string(),
             from_tag: info.from_tag.clone().unwrap_or_default(),
             call_id: info.call_id.clone(),
             cseq: info.cseq,
             via: info.top_via_text.clone(),
             method: key::match_method(&request.method),
-        })),
+        })))),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// What a live transaction costs inline. Boxed in the map, so an empty slot costs
+    /// a pointer; these bounds keep the per-transaction cost from creeping back.
+    #[test]
+    fn transaction_structures_stay_small() {
+        eprintln!(
+            "size_of: Tx {} / KeyInner {} / LegacyKey {} / Target {} / Machine {} / Transmit {} / TransactionEvent {} / TransactionLayer {}",
+            size_of::<Tx>(),
+            size_of::<KeyInner>(),
+            size_of::<LegacyKey>(),
+            size_of::<Target>(),
+            size_of::<Machine>(),
+            size_of::<Transmit>(),
+            size_of::<TransactionEvent>(),
+            size_of::<TransactionLayer>(),
+        );
+        // Was 496 B (a whole parsed request, two message buffers), inline in the map.
+        assert!(size_of::<Tx>() <= 192, "Tx is {} B", size_of::<Tx>());
+        // Was 128 B (the RFC 2543 variant inline).
+        assert!(
+            size_of::<KeyInner>() <= 64,
+            "KeyInner is {} B",
+            size_of::<KeyInner>()
+        );
+        // The map holds a key and a box: two pointers.
+        assert_eq!(
+            size_of::<(TransactionKey, Box<Tx>)>(),
+            2 * size_of::<usize>()
+        );
     }
 }
