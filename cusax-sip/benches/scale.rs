@@ -498,7 +498,7 @@ fn calls(paced: bool) {
     for p in 0..pairs {
         for (plane, list) in [(1u8, &mut callers), (2u8, &mut callees)] {
             let a = addr(plane, p);
-            let mut cfg = EndpointConfig::new(a);
+            let mut cfg = EndpointConfig::insecure(a, Transport::Udp);
             cfg.contact_user = format!("u{plane}x{p}");
             let i = net.add(
                 a,
@@ -693,11 +693,17 @@ fn probe() {
     let (a, b) = (addr(1, 0), addr(2, 0));
     let ia = net.add(
         a,
-        Node::Ep(Box::new(Endpoint::new(EndpointConfig::new(a), 1))),
+        Node::Ep(Box::new(Endpoint::new(
+            EndpointConfig::insecure(a, Transport::Udp),
+            1,
+        ))),
     );
     let ib = net.add(
         b,
-        Node::Ep(Box::new(Endpoint::new(EndpointConfig::new(b), 2))),
+        Node::Ep(Box::new(Endpoint::new(
+            EndpointConfig::insecure(b, Transport::Udp),
+            2,
+        ))),
     );
     let now = net.now;
     let to = Uri::parse(&format!("sip:bob@{b}")).expect("uri");
@@ -801,7 +807,7 @@ fn register() {
     let mut uas = Vec::with_capacity(n);
     for u in 0..n {
         let a = addr(3, u);
-        let mut cfg = EndpointConfig::new(a);
+        let mut cfg = EndpointConfig::insecure(a, Transport::Udp);
         cfg.account = Some(Account {
             aor: Uri::parse(&format!("sip:u{u}@{REALM}")).expect("uri"),
             display_name: None,
