@@ -4,6 +4,11 @@
 //! run. Prints stanzas/s, MB/s and the ratio.
 //!
 //! Run: `cargo bench -p cusax-xmpp --bench stanza`
+//!
+//! Instruction counts (load-independent): build with `cargo bench --no-run`, then run the
+//! binary once per variant under callgrind, collecting only inside that variant:
+//! `STANZA_BENCH_ONLY=typed valgrind --tool=callgrind --toggle-collect='*stanza::typed*' <bin>`
+//! (variants `typed`, `tree`, `raw`); divide the reported `Collected` by the stanza count.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -39,7 +44,8 @@ fn corpus(n: usize) -> (String, usize) {
     (s, n)
 }
 
-fn ours(data: &[u8]) -> usize {
+#[inline(never)]
+fn typed(data: &[u8]) -> usize {
     let mut p = StreamParser::new(XmlLimits::default());
     let mut count = 0;
     for chunk in data.chunks(16 * 1024) {
@@ -60,7 +66,8 @@ fn ours(data: &[u8]) -> usize {
     count
 }
 
-fn ours_tree_only(data: &[u8]) -> usize {
+#[inline(never)]
+fn tree(data: &[u8]) -> usize {
     let mut p = StreamParser::new(XmlLimits::default());
     let mut count = 0;
     for chunk in data.chunks(16 * 1024) {
@@ -75,7 +82,8 @@ fn ours_tree_only(data: &[u8]) -> usize {
     count
 }
 
-fn baseline(data: &[u8]) -> usize {
+#[inline(never)]
+fn raw(data: &[u8]) -> usize {
     let text = std::str::from_utf8(data).expect("utf8");
     let mut r = NsReader::from_str(text);
     let mut depth = 0usize;
@@ -132,19 +140,26 @@ fn main() {
         "corpus: {n} stanzas (messages and presences with 2-4 children), {} bytes",
         data.len()
     );
-    let a = measure("cusax StreamParser + typed Message/Presence", data, n, ours);
-    let t = measure(
-        "cusax StreamParser (Element tree only)",
+    if let Ok(only) = std::env::var("STANZA_BENCH_ONLY") {
+        // One pass of one variant, for instruction counting under callgrind.
+        let f: fn(&[u8]) -> usize = match only.as_str() {
+            "typed" => typed,
+            "tree" => tree,
+            "raw" => raw,
+            other => panic!("STANZA_BENCH_ONLY={other}: expected typed, tree or raw"),
+        };
+        assert_eq!(black_box(f(black_box(data))), n);
+        println!("{only}: one pass over {n} stanzas");
+        return;
+    }
+    let a = measure(
+        "cusax StreamParser + typed Message/Presence",
         data,
         n,
-        ours_tree_only,
+        typed,
     );
-    let b = measure(
-        "quick-xml NsReader raw event loop (baseline)",
-        data,
-        n,
-        baseline,
-    );
+    let t = measure("cusax StreamParser (Element tree only)", data, n, tree);
+    let b = measure("quick-xml NsReader raw event loop (baseline)", data, n, raw);
     println!("ratio cusax typed / baseline: {:.2}x", a / b);
     println!("ratio cusax tree / baseline:  {:.2}x", t / b);
 }
