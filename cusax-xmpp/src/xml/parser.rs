@@ -893,38 +893,48 @@ fn scan_qname(s: &str, from: usize) -> Option<(usize, Option<usize>)> {
     let b = s.as_bytes();
     let mut i = from;
     let mut colon = None;
-    let mut at_start = true;
-    while let Some(&c) = b.get(i) {
-        if c < 0x80 {
-            match NAME_CLASS[usize::from(c)] {
-                0 => break,
-                1 if at_start => return None,
-                3 if at_start || colon.is_some() => return None,
-                3 => {
-                    colon = Some(i);
-                    at_start = true;
+    loop {
+        // One NCName: a start character, then name characters.
+        match b.get(i) {
+            Some(&c) if c < 0x80 => {
+                if NAME_CLASS[usize::from(c)] != 2 {
+                    return None;
                 }
-                _ => at_start = false,
+                i += 1;
             }
-            i += 1;
-        } else {
-            let ch = s.get(i..)?.chars().next()?;
-            let ok = if at_start {
-                is_name_start(ch)
+            Some(_) => {
+                let ch = s.get(i..)?.chars().next()?;
+                if !is_name_start(ch) {
+                    return None;
+                }
+                i += ch.len_utf8();
+            }
+            None => return None,
+        }
+        while let Some(&c) = b.get(i) {
+            if c < 0x80 {
+                if !matches!(NAME_CLASS[usize::from(c)], 1 | 2) {
+                    break;
+                }
+                i += 1;
             } else {
-                is_name_char(ch)
-            };
-            if !ok {
+                let ch = s.get(i..)?.chars().next()?;
+                if !is_name_char(ch) {
+                    return None;
+                }
+                i += ch.len_utf8();
+            }
+        }
+        if b.get(i) == Some(&b':') {
+            if colon.is_some() {
                 return None;
             }
-            at_start = false;
-            i += ch.len_utf8();
+            colon = Some(i);
+            i += 1;
+            continue;
         }
+        return Some((i, colon));
     }
-    if at_start {
-        return None;
-    }
-    Some((i, colon))
 }
 
 fn is_ncname(s: &str) -> bool {
@@ -1011,7 +1021,7 @@ fn parse_tag<'t>(
             }
         };
         i += 1;
-        let Some(len) = b[i..].iter().position(|&c| c == quote) else {
+        let Some(len) = find_byte(&b[i..], quote) else {
             return Err(XmlError::NotWellFormed(
                 "unterminated attribute value".into(),
             ));
@@ -1024,7 +1034,7 @@ fn parse_tag<'t>(
                 limit: limits.max_attributes,
             });
         }
-        let mut value = String::new();
+        let mut value = String::with_capacity(raw.len());
         decode(raw, &mut value, Mode::Attribute)?;
         if name == "xmlns" || name.starts_with("xmlns:") {
             let p = name.strip_prefix("xmlns:").unwrap_or("");
@@ -1073,9 +1083,13 @@ fn append_text(el: &mut Element, raw: &str, cdata: bool) -> Result<(), XmlError>
     if let Some(Node::Text(t)) = el.children.last_mut() {
         return decode(raw, t, mode);
     }
-    let mut t = String::new();
+    let mut t = String::with_capacity(raw.len());
     decode(raw, &mut t, mode)?;
     if !t.is_empty() {
+        if el.children.is_empty() {
+            // Most elements with text have nothing else (body, status…): room for one.
+            el.children.reserve_exact(1);
+        }
         el.children.push(Node::Text(t));
     }
     Ok(())
@@ -1101,7 +1115,6 @@ static SPECIAL: [bool; 256] = special_table();
 /// Validates `raw` and appends its decoded value to `out`.
 fn decode(s: &str, out: &mut String, mode: Mode) -> Result<(), XmlError> {
     let raw = s.as_bytes();
-    out.reserve(s.len());
     let mut start = 0;
     let mut i = 0;
     while let Some(off) = find_special(&raw[i..]) {
