@@ -56,6 +56,8 @@ const GOOD: &[&str] = &[
     "<message id='&lt;&gt;&amp;&apos;&quot;&#x41;&#66;'><body>&lt;&gt;&amp;&apos;&quot;&#x1F600;&#xe9;</body></message>",
     // Empty elements, empty text, deep but within limits.
     "<r/>",
+    // Non-ASCII names (XML 1.0 §2.3), digits, dots, hyphens and underscores in names.
+    "<café xmlns='urn:x' naïve='1' a-b.c_d9='2'><日本語 ün:ï='3' xmlns:ün='urn:ü'/></café>",
     "<a><b><c><d><e><f/></e></d></c></b></a>",
     "<sm xmlns='urn:xmpp:sm:3'/><r xmlns='urn:xmpp:sm:3'/><a xmlns='urn:xmpp:sm:3' h='7'/>",
     "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
@@ -388,6 +390,15 @@ fn stricter_than_legacy() {
         ),
         ("<1message/>", "a name cannot start with a digit (§2.3)"),
         (
+            "<message ·a='1'/>",
+            "a name cannot start with U+00B7 (§2.3)",
+        ),
+        (
+            "<a:b:c xmlns:a='urn:a'/>",
+            "two colons in a QName (Namespaces §4)",
+        ),
+        ("<message a:='1'/>", "empty local part (Namespaces §4)"),
+        (
             "<message xmlns='a' xmlns='b'/>",
             "duplicate namespace declaration (§3.1)",
         ),
@@ -417,4 +428,71 @@ fn limit_and_prefix_decided_errors_do_not_race() {
             assert_chunking_invariant(doc.as_bytes(), &small_limits(), &whole);
         }
     }
+}
+
+/// Random mutations of the good corpus (a fixed LCG, so reproducible): whenever the new
+/// parser accepts a mutated stream, the legacy parser accepts it too with the same events
+/// (the new parser is never more lenient), and the result does not depend on chunking.
+#[test]
+fn mutated_corpus_never_more_lenient_than_legacy() {
+    // No CR: the new parser normalizes line ends inside CDATA sections too (XML 1.0 §2.11
+    // applies to the whole entity); the legacy one did not (see `cdata_line_ends`).
+    const ALPHABET: &[u8] = b"<>/='\"&;:#x ab\n\t]![?-";
+    let mut seed = 0x1234_5678_u64;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % n.max(1)
+    };
+    let mut accepted = 0;
+    for round in 0..3000 {
+        let base = GOOD[round % GOOD.len()];
+        let mut doc = format!("{HEADER}{base}").into_bytes();
+        for _ in 0..1 + next(3) {
+            let at = HEADER.len() + next(doc.len() - HEADER.len());
+            let c = ALPHABET[next(ALPHABET.len())];
+            match next(3) {
+                0 => doc[at] = c,
+                1 => doc.insert(at, c),
+                _ => {
+                    doc.remove(at);
+                }
+            }
+        }
+        let new = run_new(&doc, &[], &limits());
+        if new.1.is_some() {
+            continue;
+        }
+        accepted += 1;
+        let old = run_legacy(&doc, &limits());
+        assert_eq!(new, old, "{}", String::from_utf8_lossy(&doc));
+        let bytewise = run_new(&doc, &vec![1; doc.len()], &limits());
+        assert_eq!(
+            bytewise,
+            new,
+            "byte by byte: {}",
+            String::from_utf8_lossy(&doc)
+        );
+    }
+    assert!(
+        accepted > 100,
+        "only {accepted} mutants accepted: the test checks little"
+    );
+}
+
+/// XML 1.0 §2.11: line ends are normalized before parsing, CDATA sections included (the
+/// legacy parser kept a CR inside CDATA).
+#[test]
+fn cdata_line_ends() {
+    let doc = format!("{HEADER}<message><body><![CDATA[a\r\nb\rc]]></body></message>");
+    let new = run_new(doc.as_bytes(), &[], &limits());
+    let Some(XmlEvent::Stanza(m)) = new.0.get(1) else {
+        panic!("{new:?}")
+    };
+    assert_eq!(
+        m.child("body", "jabber:client").map(|b| b.text()),
+        Some("a\nb\nc".to_owned())
+    );
+    assert_chunking_invariant(doc.as_bytes(), &limits(), &new);
 }

@@ -520,12 +520,15 @@ impl StreamParser {
     /// `</name>`: closes the innermost open element, or the stream.
     fn end_tag(&mut self) -> Result<Option<Step>, XmlError> {
         let from = self.scan.max(self.pos + 2);
-        let Some(off) = find_byte(&self.buf.as_bytes()[from..], b'>') else {
+        let Some(off) = find2(&self.buf.as_bytes()[from..], b'>', b'<') else {
             self.scan = self.buf.len();
             return Ok(None);
         };
         let gt = from + off;
         self.check_extent(gt + 1)?;
+        if self.buf.as_bytes()[gt] == b'<' {
+            return Err(XmlError::NotWellFormed("'<' inside a tag".into()));
+        }
         let raw = &self.buf.as_bytes()[self.pos + 2..gt];
         let name = trim_ws_end(raw);
         let Some(open) = self.stack.last() else {
@@ -1412,6 +1415,33 @@ mod tests {
         assert!(p.is_closed());
         p.feed(b"<x/>");
         assert!(p.next_event().is_err());
+    }
+
+    #[test]
+    fn consumed_bytes_are_not_kept() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        p.feed(
+            b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><message><body>hel",
+        );
+        assert_eq!(all(&mut p).unwrap().len(), 1);
+        assert!(p.in_stanza());
+        // Only the incomplete text token is buffered; the open elements are a tree.
+        assert_eq!(p.buffered(), 3);
+        p.feed(&[b'l', 0xC3]);
+        assert_eq!(all(&mut p).unwrap(), vec![]);
+        assert_eq!(p.buffered(), 5, "a split UTF-8 sequence waits for its end");
+        p.feed(&[0xA9]);
+        p.feed(b"</body></message>");
+        let ev = all(&mut p).unwrap();
+        let [XmlEvent::Stanza(m)] = &ev[..] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            m.child("body", NS_CLIENT).map(Element::text),
+            Some("hellé".into())
+        );
+        assert!(!p.in_stanza());
+        assert_eq!(p.buffered(), 0);
     }
 
     #[test]
