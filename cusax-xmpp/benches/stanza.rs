@@ -1,9 +1,16 @@
 //! Stanza parsing throughput: cusax's restricted push parser plus typed conversion
 //! (`StreamParser` → `Element` → `stanza::Message` / `stanza::Presence`) against quick-xml's
 //! raw `NsReader` event loop over the same bytes (the baseline: no tree, no types), in one
-//! run. Prints stanzas/s, MB/s and the ratio.
+//! run. The variants run interleaved (one pass each per round, for `STANZA_BENCH_SECS`,
+//! default 6) so that they share the machine's load; prints the best and median rates and
+//! the ratios.
 //!
 //! Run: `cargo bench -p cusax-xmpp --bench stanza`
+//!
+//! Instruction counts (load-independent): build with `cargo bench --no-run`, then run the
+//! binary once per variant under callgrind, collecting only inside that variant:
+//! `STANZA_BENCH_ONLY=typed valgrind --tool=callgrind --toggle-collect='*stanza::typed*' <bin>`
+//! (variants `typed`, `tree`, `raw`); divide the reported `Collected` by the stanza count.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -39,7 +46,8 @@ fn corpus(n: usize) -> (String, usize) {
     (s, n)
 }
 
-fn ours(data: &[u8]) -> usize {
+#[inline(never)]
+fn typed(data: &[u8]) -> usize {
     let mut p = StreamParser::new(XmlLimits::default());
     let mut count = 0;
     for chunk in data.chunks(16 * 1024) {
@@ -60,7 +68,8 @@ fn ours(data: &[u8]) -> usize {
     count
 }
 
-fn ours_tree_only(data: &[u8]) -> usize {
+#[inline(never)]
+fn tree(data: &[u8]) -> usize {
     let mut p = StreamParser::new(XmlLimits::default());
     let mut count = 0;
     for chunk in data.chunks(16 * 1024) {
@@ -75,7 +84,8 @@ fn ours_tree_only(data: &[u8]) -> usize {
     count
 }
 
-fn baseline(data: &[u8]) -> usize {
+#[inline(never)]
+fn raw(data: &[u8]) -> usize {
     let text = std::str::from_utf8(data).expect("utf8");
     let mut r = NsReader::from_str(text);
     let mut depth = 0usize;
@@ -109,20 +119,39 @@ fn baseline(data: &[u8]) -> usize {
     count
 }
 
-fn measure(name: &str, data: &[u8], n: usize, f: fn(&[u8]) -> usize) -> f64 {
-    // Warm up, then run for at least 2 s.
-    assert_eq!(f(data), n, "{name} counted wrong");
+/// Times one pass of `f` over `data`, in seconds.
+fn pass(data: &[u8], n: usize, f: fn(&[u8]) -> usize) -> f64 {
     let start = Instant::now();
-    let mut iters = 0u32;
-    while start.elapsed() < Duration::from_secs(2) {
-        assert_eq!(black_box(f(black_box(data))), n);
-        iters += 1;
+    assert_eq!(black_box(f(black_box(data))), n);
+    start.elapsed().as_secs_f64()
+}
+
+/// Runs the variants interleaved, one pass each per round, for at least `budget`: on a
+/// shared, noisy machine every variant sees the same load. Returns per variant the best and
+/// the median pass time.
+fn measure(
+    data: &[u8],
+    n: usize,
+    variants: &[fn(&[u8]) -> usize],
+    budget: Duration,
+) -> Vec<(f64, f64)> {
+    for f in variants {
+        assert_eq!(f(data), n, "a variant counted wrong");
     }
-    let secs = start.elapsed().as_secs_f64();
-    let rate = n as f64 * f64::from(iters) / secs;
-    let mbs = data.len() as f64 * f64::from(iters) / secs / 1e6;
-    println!("{name:<44} {rate:>12.0} stanzas/s {mbs:>8.1} MB/s");
-    rate
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let start = Instant::now();
+    while start.elapsed() < budget || times[0].len() < 5 {
+        for (f, t) in variants.iter().zip(&mut times) {
+            t.push(pass(data, n, *f));
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            (t[0], t[t.len() / 2])
+        })
+        .collect()
 }
 
 fn main() {
@@ -132,19 +161,49 @@ fn main() {
         "corpus: {n} stanzas (messages and presences with 2-4 children), {} bytes",
         data.len()
     );
-    let a = measure("cusax StreamParser + typed Message/Presence", data, n, ours);
-    let t = measure(
+    if let Ok(only) = std::env::var("STANZA_BENCH_ONLY") {
+        // One pass of one variant, for instruction counting under callgrind.
+        let f: fn(&[u8]) -> usize = match only.as_str() {
+            "typed" => typed,
+            "tree" => tree,
+            "raw" => raw,
+            other => panic!("STANZA_BENCH_ONLY={other}: expected typed, tree or raw"),
+        };
+        assert_eq!(black_box(f(black_box(data))), n);
+        println!("{only}: one pass over {n} stanzas");
+        return;
+    }
+    let secs = std::env::var("STANZA_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let names = [
+        "cusax StreamParser + typed Message/Presence",
         "cusax StreamParser (Element tree only)",
-        data,
-        n,
-        ours_tree_only,
-    );
-    let b = measure(
         "quick-xml NsReader raw event loop (baseline)",
-        data,
-        n,
-        baseline,
+    ];
+    let r = measure(data, n, &[typed, tree, raw], Duration::from_secs(secs));
+    println!(
+        "{:<46} {:>14} {:>9} {:>14}",
+        "", "best stanzas/s", "MB/s", "median st/s"
     );
-    println!("ratio cusax typed / baseline: {:.2}x", a / b);
-    println!("ratio cusax tree / baseline:  {:.2}x", t / b);
+    for (name, (best, median)) in names.iter().zip(&r) {
+        println!(
+            "{name:<46} {:>14.0} {:>9.1} {:>14.0}",
+            n as f64 / best,
+            data.len() as f64 / best / 1e6,
+            n as f64 / median
+        );
+    }
+    let (raw_best, raw_median) = r[2];
+    println!(
+        "ratio cusax typed / baseline: {:.2}x (best), {:.2}x (median)",
+        raw_best / r[0].0,
+        raw_median / r[0].1
+    );
+    println!(
+        "ratio cusax tree / baseline:  {:.2}x (best), {:.2}x (median)",
+        raw_best / r[1].0,
+        raw_median / r[1].1
+    );
 }

@@ -177,9 +177,10 @@ fn check_stanza_ns(e: &Element, name: &'static str) -> Result<(), ParseError> {
 }
 
 /// Collects `<name/>` children keyed by `xml:lang` ("" when absent; RFC 6120 §8.1.5).
+/// The first child per language wins; its strings are moved, not copied.
 fn insert_lang(
     map: &mut BTreeMap<String, String>,
-    c: &Element,
+    mut c: Element,
     what: &'static str,
 ) -> Result<(), ParseError> {
     if map.len() >= MAX_REPEATED {
@@ -188,8 +189,10 @@ fn insert_lang(
             limit: MAX_REPEATED,
         });
     }
-    let lang = c.attr("xml:lang").unwrap_or("").to_owned();
-    map.entry(lang).or_insert_with(|| c.text());
+    let lang = c.remove_attr("xml:lang").unwrap_or_default();
+    if let std::collections::btree_map::Entry::Vacant(slot) = map.entry(lang) {
+        slot.insert(c.into_text());
+    }
     Ok(())
 }
 
@@ -348,13 +351,11 @@ impl Message {
 impl TryFrom<Element> for Message {
     type Error = ParseError;
 
-    fn try_from(e: Element) -> Result<Self, ParseError> {
+    fn try_from(mut e: Element) -> Result<Self, ParseError> {
         check_stanza_ns(&e, "message")?;
         let mut m = Message {
             from: parse_jid_attr(&e, "message", "from")?,
             to: parse_jid_attr(&e, "message", "to")?,
-            id: e.attr("id").map(str::to_owned),
-            lang: e.attr("xml:lang").map(str::to_owned),
             kind: match e.attr("type") {
                 Some("chat") => MessageType::Chat,
                 Some("groupchat") => MessageType::Groupchat,
@@ -362,21 +363,28 @@ impl TryFrom<Element> for Message {
                 Some("error") => MessageType::Error,
                 _ => MessageType::Normal,
             },
+            id: e.remove_attr("id"),
+            lang: e.remove_attr("xml:lang"),
             ..Message::default()
         };
-        let stanza_ns = e.ns.clone();
-        for n in e.children {
-            let crate::xml::element::Node::Element(c) = n else {
+        let Element {
+            ns: stanza_ns,
+            children,
+            ..
+        } = e;
+        for n in children {
+            let crate::xml::element::Node::Element(mut c) = n else {
                 continue;
             };
             if c.ns == stanza_ns {
                 match c.name.as_str() {
-                    "body" => insert_lang(&mut m.bodies, &c, "bodies")?,
-                    "subject" => insert_lang(&mut m.subjects, &c, "subjects")?,
+                    "body" => insert_lang(&mut m.bodies, c, "bodies")?,
+                    "subject" => insert_lang(&mut m.subjects, c, "subjects")?,
                     "thread" if m.thread.is_none() => {
+                        let parent = c.remove_attr("parent");
                         m.thread = Some(Thread {
-                            id: c.text(),
-                            parent: c.attr("parent").map(str::to_owned),
+                            id: c.into_text(),
+                            parent,
                         });
                     }
                     "error" if m.kind == MessageType::Error && m.error.is_none() => {
@@ -387,7 +395,7 @@ impl TryFrom<Element> for Message {
             } else if c.ns == NS_RECEIPTS && m.receipt.is_none() && c.name == "request" {
                 m.receipt = Some(Receipt::Request);
             } else if c.ns == NS_RECEIPTS && m.receipt.is_none() && c.name == "received" {
-                m.receipt = Some(Receipt::Received(c.attr("id").map(str::to_owned)));
+                m.receipt = Some(Receipt::Received(c.remove_attr("id")));
             } else {
                 if m.payloads.len() >= MAX_REPEATED {
                     return Err(ParseError::TooMany {
@@ -569,7 +577,7 @@ impl Presence {
 impl TryFrom<Element> for Presence {
     type Error = ParseError;
 
-    fn try_from(e: Element) -> Result<Self, ParseError> {
+    fn try_from(mut e: Element) -> Result<Self, ParseError> {
         check_stanza_ns(&e, "presence")?;
         let kind = match e.attr("type") {
             None => PresenceType::Available,
@@ -591,27 +599,31 @@ impl TryFrom<Element> for Presence {
         let mut p = Presence {
             from: parse_jid_attr(&e, "presence", "from")?,
             to: parse_jid_attr(&e, "presence", "to")?,
-            id: e.attr("id").map(str::to_owned),
-            lang: e.attr("xml:lang").map(str::to_owned),
+            id: e.remove_attr("id"),
+            lang: e.remove_attr("xml:lang"),
             kind,
             ..Presence::default()
         };
-        let stanza_ns = e.ns.clone();
-        for n in e.children {
+        let Element {
+            ns: stanza_ns,
+            children,
+            ..
+        } = e;
+        for n in children {
             let crate::xml::element::Node::Element(c) = n else {
                 continue;
             };
             if c.ns == stanza_ns {
                 match c.name.as_str() {
                     "show" => {
-                        let t = c.text();
+                        let t = c.text_cow();
                         p.show = Some(Show::parse(&t).ok_or_else(|| {
                             ParseError::content("show", format!("unknown show '{t}'"))
                         })?);
                     }
-                    "status" => insert_lang(&mut p.statuses, &c, "statuses")?,
+                    "status" => insert_lang(&mut p.statuses, c, "statuses")?,
                     "priority" => {
-                        let t = c.text();
+                        let t = c.text_cow();
                         p.priority = t.trim().parse::<i8>().map_err(|_| {
                             ParseError::content("priority", format!("'{t}' is not in -128..=127"))
                         })?;

@@ -175,6 +175,33 @@ impl Element {
         out
     }
 
+    /// The direct text children, borrowed when there is at most one text node.
+    pub fn text_cow(&self) -> Cow<'_, str> {
+        let mut texts = self.children.iter().filter_map(|n| match n {
+            Node::Text(t) => Some(t.as_str()),
+            Node::Element(_) => None,
+        });
+        match (texts.next(), texts.next()) {
+            (None, _) => Cow::Borrowed(""),
+            (Some(t), None) => Cow::Borrowed(t),
+            (Some(_), Some(_)) => Cow::Owned(self.text()),
+        }
+    }
+
+    /// Consumes the element and returns the concatenation of its direct text children
+    /// (like [`Element::text`], without copying when there is one text node).
+    pub fn into_text(self) -> String {
+        let mut texts = self.children.into_iter().filter_map(|n| match n {
+            Node::Text(t) => Some(t),
+            Node::Element(_) => None,
+        });
+        let mut out = texts.next().unwrap_or_default();
+        for t in texts {
+            out.push_str(&t);
+        }
+        out
+    }
+
     /// Whether this element is `name` in namespace `ns`.
     pub fn is(&self, name: &str, ns: &str) -> bool {
         self.name == name && self.ns == ns
@@ -350,6 +377,21 @@ mod tests {
         // adjacent text merges
         let e = Element::new("a", "n").with_text("x").with_text("y");
         assert_eq!(e.children, vec![Node::Text("xy".into())]);
+    }
+
+    #[test]
+    fn text_cow_and_into_text() {
+        let one = Element::new("a", "n").with_text("x");
+        assert!(matches!(one.text_cow(), Cow::Borrowed("x")));
+        assert_eq!(one.into_text(), "x");
+        let mut two = Element::new("a", "n").with_text("x");
+        two.push_child(Element::new("b", "n").with_text("inner"));
+        two.push_text("y");
+        assert!(matches!(two.text_cow(), Cow::Owned(ref s) if s == "xy"));
+        assert_eq!(two.clone().into_text(), two.text());
+        let none = Element::new("a", "n");
+        assert_eq!(none.text_cow(), "");
+        assert_eq!(none.into_text(), "");
     }
 
     #[test]

@@ -1,0 +1,2 @@
+//! Reference implementations the tests compare against.
+pub mod parser_v1;
