@@ -13,8 +13,9 @@ use std::fmt::Display;
 
 use cusax_xmpp::disco::{DiscoInfo, DiscoItems};
 use cusax_xmpp::forms::DataForm;
-use cusax_xmpp::muc::{Invite, MucRoom, MucUser, RoomInfo};
-use cusax_xmpp::presence::{Caps, PresenceTracker};
+use cusax_xmpp::muc::{self, Invite, MucRoom, MucUser, RoomInfo};
+use cusax_xmpp::presence::{Caps, PresenceLimits, PresenceTracker};
+use cusax_xmpp::sasl;
 use cusax_xmpp::reach::Reach;
 use cusax_xmpp::roster::{self, Roster, RosterItem, RosterQuery};
 use cusax_xmpp::stanza::{Iq, Message, Presence, Stanza, StanzaError};
@@ -129,6 +130,14 @@ fn exercise(e: &Element, depth: usize) {
         let _ = p.status();
         let mut t = PresenceTracker::new();
         let _ = t.handle(&p);
+        // A tracker at its limits: one slot, so every new JID or resource evicts or is refused.
+        let mut small = PresenceTracker::with_limits(PresenceLimits {
+            max_jids: 1,
+            max_resources_per_jid: 1,
+            max_resources: 1,
+        });
+        let _ = small.handle(&p);
+        let _ = small.handle(&p);
         if let Some(from) = &p.from {
             let bare = from.to_bare();
             let _ = t.best(&bare);
@@ -156,6 +165,10 @@ fn exercise(e: &Element, depth: usize) {
         }
         if let Ok(Some(v)) = vcard::v4_from_result(&iq) {
             let _ = (v.phones(), v.sip_addresses());
+        }
+        let _ = muc::parse_admin_list(&iq);
+        if let Ok(form) = muc::parse_config_form(&iq) {
+            round_trip("muc#owner form", &form, DataForm::to_element, DataForm::from_element);
         }
     }
     if let Ok(v) = RosterQuery::from_element(e) {
@@ -234,6 +247,8 @@ fn exercise(e: &Element, depth: usize) {
 }
 
 fuzz_target!(|input: &[u8]| {
+    // The raw input is also a candidate DER certificate for tls-server-end-point (RFC 5929).
+    let _ = sasl::end_point_hash(input);
     let (elements, _err) = stanzas(input, input_limits());
     for e in &elements {
         exercise(e, 0);
