@@ -2,8 +2,9 @@
 //! values kept, zero-copy slices of the received buffer.
 
 use std::fmt;
+use std::sync::Arc;
 
-use bytes::Bytes;
+use super::types::HeaderError;
 
 /// Long names of the headers that have a compact form (RFC 3261 §7.3.3, §20 and the
 /// IANA registry), indexed by the compact letter.
@@ -86,12 +87,50 @@ pub fn long_name(name: &str) -> &str {
     name
 }
 
+/// Ids of the headers the parser and the typed accessors look up (see [`header_id`]).
+pub(crate) mod id {
+    pub(crate) const VIA: u8 = 1;
+    pub(crate) const FROM: u8 = 2;
+    pub(crate) const TO: u8 = 3;
+    pub(crate) const CALL_ID: u8 = 4;
+    pub(crate) const CSEQ: u8 = 5;
+    pub(crate) const CONTACT: u8 = 6;
+    pub(crate) const CONTENT_LENGTH: u8 = 7;
+    pub(crate) const ROUTE: u8 = 10;
+    pub(crate) const RECORD_ROUTE: u8 = 11;
+}
+
 /// Numeric id of a header name (compact forms mapped to their long form), 0 if unknown.
 pub(crate) fn header_id(name: &str) -> u8 {
-    let long = long_name(name).as_bytes();
+    let long = name.as_bytes();
     let Some(first) = long.first().map(u8::to_ascii_lowercase) else {
         return 0;
     };
+    if long.len() == 1 {
+        // compact forms (RFC 3261 §7.3.3), ids of their long forms; agrees with COMPACT
+        return match first {
+            b'a' => 35,
+            b'b' => 32,
+            b'c' => 8,
+            b'd' => 37,
+            b'e' => 28,
+            b'f' => 2,
+            b'i' => 4,
+            b'j' => 36,
+            b'k' => 24,
+            b'l' => 7,
+            b'm' => 6,
+            b'o' => 21,
+            b'r' => 31,
+            b's' => 29,
+            b't' => 3,
+            b'u' => 30,
+            b'v' => 1,
+            b'x' => 33,
+            b'y' => 34,
+            _ => 0,
+        };
+    }
     // candidates by (length, lower-case first letter); generated from KNOWN
     let cands: &[(u8, &str)] = match (long.len(), first) {
         (2, b't') => &[(3, "To")],
@@ -133,16 +172,21 @@ pub(crate) fn header_id(name: &str) -> u8 {
         (19, b'r') => &[(37, "Request-Disposition")],
         _ => &[],
     };
+    // same length and first letter; compare (exact bytes first, the usual spelling)
     cands
         .iter()
-        .find(|(_, k)| k.as_bytes() == long || k.as_bytes().eq_ignore_ascii_case(long))
+        .find(|(_, k)| {
+            k.bytes()
+                .zip(long)
+                .all(|(a, &b)| a == b || a.eq_ignore_ascii_case(&b))
+        })
         .map_or(0, |(i, _)| *i)
 }
 
 /// Where a header's text lives.
 #[derive(Clone, Debug)]
 enum Slot {
-    /// `start..end` in [`Headers::buf`] (validated UTF-8 at parse time).
+    /// `start..end` in [`Headers::buf`] (at character boundaries).
     Buf(u32, u32),
     /// Owned text (added by the application, or an unfolded multi-line value).
     Owned(Box<str>),
@@ -164,10 +208,11 @@ struct Entry {
 /// replaced by a space. [`Headers::get_all`] yields each header line's value; comma
 /// lists are split by the typed accessors.
 ///
-/// Parsed headers are slices of the received [`Bytes`] (no per-header copy).
+/// Parsed headers are ranges of one shared copy of the received header section (one copy
+/// per message, none per header; validated as UTF-8 once, when parsed).
 #[derive(Clone, Default)]
 pub struct Headers {
-    buf: Bytes,
+    buf: Option<Arc<str>>,
     entries: Vec<Entry>,
 }
 
@@ -177,10 +222,10 @@ impl Headers {
         Self::default()
     }
 
-    /// Builds the list over `buf` (whose header section is valid UTF-8); called by the parser.
-    pub(crate) fn with_buffer(buf: Bytes, capacity: usize) -> Self {
+    /// Builds the list over `buf` (the header section); called by the parser.
+    pub(crate) fn with_buffer(buf: Arc<str>, capacity: usize) -> Self {
         Headers {
-            buf,
+            buf: Some(buf),
             entries: Vec::with_capacity(capacity),
         }
     }
@@ -206,12 +251,12 @@ impl Headers {
     fn text<'a>(&'a self, s: &'a Slot) -> &'a str {
         match s {
             Slot::Owned(s) => s,
-            // The parser validated the header section as UTF-8 and only stores ranges at
-            // character boundaries, so this never falls back.
+            // The parser only stores ranges at character boundaries, so this never falls
+            // back.
             Slot::Buf(a, b) => self
                 .buf
-                .get(*a as usize..*b as usize)
-                .and_then(|s| std::str::from_utf8(s).ok())
+                .as_deref()
+                .and_then(|t| t.get(*a as usize..*b as usize))
                 .unwrap_or(""),
         }
     }
@@ -242,6 +287,25 @@ impl Headers {
             .iter()
             .filter(move |e| self.matches(e, id, long))
             .map(|e| self.text(&e.value))
+    }
+
+    /// The values of every header line with the known id `id` (see [`id`]), in order.
+    pub(crate) fn values_id(&self, id: u8) -> IdValues<'_> {
+        IdValues {
+            h: self,
+            next: 0,
+            id,
+        }
+    }
+
+    /// The value of the only header line with the known id `id` called `name`.
+    pub(crate) fn single_id(&self, id: u8, name: &'static str) -> Result<&str, HeaderError> {
+        let mut it = self.values_id(id);
+        let first = it.next().ok_or(HeaderError::Missing { name })?;
+        if it.next().is_some() {
+            return Err(HeaderError::Multiple { name });
+        }
+        Ok(first)
     }
 
     /// Number of header lines called `name`.
@@ -355,6 +419,25 @@ impl Headers {
     }
 }
 
+/// The values of the header lines with one known id, in order.
+#[derive(Clone, Debug)]
+pub(crate) struct IdValues<'a> {
+    h: &'a Headers,
+    next: usize,
+    id: u8,
+}
+
+impl<'a> Iterator for IdValues<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.h.entries.get(self.next..)?;
+        let k = rest.iter().position(|e| e.id == self.id)?;
+        self.next += k + 1;
+        Some(self.h.text(&rest.get(k)?.value))
+    }
+}
+
 impl PartialEq for Headers {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().eq(other.iter())
@@ -379,6 +462,23 @@ mod tests {
             assert_eq!(header_id(k) as usize, i + 1, "{k}");
             assert_eq!(header_id(&k.to_ascii_uppercase()) as usize, i + 1, "{k}");
         }
+    }
+
+    #[test]
+    fn compact_ids() {
+        for (c, long) in COMPACT {
+            let name = [*c];
+            let name = std::str::from_utf8(&name).unwrap();
+            assert_eq!(header_id(name), header_id(long), "{long}");
+            assert_eq!(
+                header_id(&name.to_ascii_uppercase()),
+                header_id(long),
+                "{long}"
+            );
+        }
+        assert_eq!(header_id("g"), 0);
+        assert_eq!(header_id("Vxa"), 0);
+        assert_eq!(header_id("Callid"), 0);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Requests, responses, the message parser (RFC 3261 §7, §25) and printing.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::headers::{Headers, header_id, long_name};
-use super::lex::{is_token, is_token_byte};
+use super::lex::{is_token, is_token_byte, trim_sp};
 use super::method::Method;
 use super::types::HeaderError;
 use super::uri::{Uri, UriError};
@@ -556,8 +557,19 @@ fn next_line(b: &[u8], pos: usize) -> Option<(usize, usize)> {
     Some((end, nl + 1))
 }
 
-const VIA_ID: u8 = 1;
-const CONTENT_LENGTH_ID: u8 = 7;
+const VIA_ID: u8 = super::headers::id::VIA;
+const CONTENT_LENGTH_ID: u8 = super::headers::id::CONTENT_LENGTH;
+
+/// Number of `c` in `b`.
+fn count_byte(b: &[u8], c: u8) -> usize {
+    let mut n = 0;
+    let mut rest = b;
+    while let Some(i) = super::lex::find_byte(rest, c) {
+        n += 1;
+        rest = rest.get(i + 1..).unwrap_or_default();
+    }
+    n
+}
 
 fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -613,8 +625,8 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     };
     let start_line = line(sl_a, sl_e);
 
-    // Header section.
-    let mut headers = Headers::with_buffer(input.clone(), lines.len());
+    // Header section: one shared copy of the (validated) text; values are ranges of it.
+    let mut headers = Headers::with_buffer(Arc::from(text), lines.len());
     let mut via_count = 0usize;
     // line numbers of the first two Content-Length headers
     let mut cl_lines: [usize; 2] = [0; 2];
@@ -624,7 +636,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         let (la, le) = lines[i];
         let l = line(la, le);
         let lineno = i + 1;
-        if l.starts_with([' ', '\t']) {
+        if l.as_bytes().first().copied().is_some_and(is_wsp) {
             return Err(ParseError::BadHeader {
                 line: lineno,
                 name: String::new(),
@@ -638,7 +650,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
                 reason: "missing colon",
             });
         };
-        let name = l[..colon].trim_end_matches([' ', '\t']);
+        let name = trim_sp(l.get(..colon).unwrap_or(""));
         if !is_token(name) {
             return Err(ParseError::BadHeader {
                 line: lineno,
@@ -652,7 +664,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
             });
         }
         let id = header_id(name);
-        let name_r = (la, la + name.len());
+        let name_r = (la - start, la - start + name.len());
         // Continuation lines.
         let mut j = i + 1;
         while j < lines.len() && b.get(lines[j].0).copied().is_some_and(is_wsp) {
@@ -661,18 +673,18 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         let vstart = la + colon + 1;
         let commas;
         if j == i + 1 {
-            let v = line(vstart, le).trim_matches([' ', '\t']);
-            let off = v.as_ptr() as usize - text.as_ptr() as usize + start;
+            let v = trim_sp(line(vstart, le));
+            let off = v.as_ptr() as usize - text.as_ptr() as usize;
             commas = if id == VIA_ID {
-                v.bytes().filter(|&c| c == b',').count()
+                count_byte(v.as_bytes(), b',')
             } else {
                 0
             };
             headers.push_ranges(name_r, (off, off + v.len()), id);
         } else {
-            let mut s = String::from(line(vstart, le).trim_matches([' ', '\t']));
-            for &(ca, ce) in &lines[i + 1..j] {
-                let c = line(ca, ce).trim_matches([' ', '\t']);
+            let mut s = String::from(trim_sp(line(vstart, le)));
+            for &(ca, ce) in lines.get(i + 1..j).unwrap_or_default() {
+                let c = trim_sp(line(ca, ce));
                 if !c.is_empty() {
                     if !s.is_empty() {
                         s.push(' ');
@@ -706,7 +718,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     // Content-Length (RFC 3261 §20.14): at most one, digits only.
     let mut cl: Option<usize> = None;
     if cl_count > 0 {
-        let mut vals = headers.get_all("Content-Length");
+        let mut vals = headers.values_id(CONTENT_LENGTH_ID);
         let first = vals.next().unwrap_or("");
         if vals.next().is_some() {
             return Err(ParseError::BadHeader {

@@ -10,19 +10,24 @@ mod headers;
 mod lex;
 mod message;
 mod method;
+#[cfg(test)]
+mod oracle;
 mod params;
 mod typed;
 mod types;
 mod uri;
+#[cfg(test)]
+mod views_tests;
 
 pub use headers::{Headers, long_name};
 pub use message::{
     Defect, Limits, ParseError, PartialMessage, Request, Response, SipMessage, default_reason,
 };
 pub use method::Method;
-pub use params::Params;
+pub use params::{Params, ParamsIter, ParamsRef};
+pub use typed::{TypedValues, fuzz_typed_views};
 pub use types::{
-    CSeq, CallInfo, Challenge, Contact, Credentials, Event, HeaderError, NameAddr,
-    SubscriptionState, Via, Warning,
+    CSeq, CallInfo, Challenge, Contact, ContactRef, Credentials, Event, HeaderError, NameAddr,
+    NameAddrRef, SubscriptionState, Via, ViaRef, Warning,
 };
-pub use uri::{Host, Scheme, Uri, UriError};
+pub use uri::{Host, HostRef, Scheme, Uri, UriError, UriRef};
