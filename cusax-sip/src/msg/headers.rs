@@ -33,7 +33,6 @@ const COMPACT: &[(u8, &str)] = &[
 /// Headers given a numeric id so that look-ups compare integers. Index + 1 is the id;
 /// id 0 means "not in this table" (compared by name).
 /// The match in [`header_id`] is generated from this list; a test checks they agree.
-#[cfg(test)]
 const KNOWN: &[&str] = &[
     "Via",
     "From",
@@ -102,7 +101,54 @@ pub(crate) mod id {
 
 /// Numeric id of a header name (compact forms mapped to their long form), 0 if unknown.
 pub(crate) fn header_id(name: &str) -> u8 {
-    let long = name.as_bytes();
+    header_id_bytes(name.as_bytes())
+}
+
+/// [`header_id`] of a name given as bytes.
+pub(crate) fn header_id_bytes(long: &[u8]) -> u8 {
+    // the usual spelling first (generated from KNOWN)
+    match long {
+        b"Via" => return 1,
+        b"From" => return 2,
+        b"To" => return 3,
+        b"Call-ID" => return 4,
+        b"CSeq" => return 5,
+        b"Contact" => return 6,
+        b"Content-Length" => return 7,
+        b"Content-Type" => return 8,
+        b"Max-Forwards" => return 9,
+        b"Route" => return 10,
+        b"Record-Route" => return 11,
+        b"Expires" => return 12,
+        b"Min-Expires" => return 13,
+        b"WWW-Authenticate" => return 14,
+        b"Proxy-Authenticate" => return 15,
+        b"Authorization" => return 16,
+        b"Proxy-Authorization" => return 17,
+        b"Call-Info" => return 18,
+        b"P-Asserted-Identity" => return 19,
+        b"Privacy" => return 20,
+        b"Event" => return 21,
+        b"Subscription-State" => return 22,
+        b"Allow" => return 23,
+        b"Supported" => return 24,
+        b"Require" => return 25,
+        b"Proxy-Require" => return 26,
+        b"Warning" => return 27,
+        b"Content-Encoding" => return 28,
+        b"Subject" => return 29,
+        b"Allow-Events" => return 30,
+        b"Refer-To" => return 31,
+        b"Referred-By" => return 32,
+        b"Session-Expires" => return 33,
+        b"Identity" => return 34,
+        b"Accept-Contact" => return 35,
+        b"Reject-Contact" => return 36,
+        b"Request-Disposition" => return 37,
+        b"User-Agent" => return 38,
+        b"Date" => return 39,
+        _ => {}
+    }
     let Some(first) = long.first().map(u8::to_ascii_lowercase) else {
         return 0;
     };
@@ -132,55 +178,60 @@ pub(crate) fn header_id(name: &str) -> u8 {
         };
     }
     // candidates by (length, lower-case first letter); generated from KNOWN
-    let cands: &[(u8, &str)] = match (long.len(), first) {
-        (2, b't') => &[(3, "To")],
-        (3, b'v') => &[(1, "Via")],
-        (4, b'c') => &[(5, "CSeq")],
-        (4, b'd') => &[(39, "Date")],
-        (4, b'f') => &[(2, "From")],
-        (5, b'a') => &[(23, "Allow")],
-        (5, b'e') => &[(21, "Event")],
-        (5, b'r') => &[(10, "Route")],
-        (7, b'c') => &[(4, "Call-ID"), (6, "Contact")],
-        (7, b'e') => &[(12, "Expires")],
-        (7, b'p') => &[(20, "Privacy")],
-        (7, b'r') => &[(25, "Require")],
-        (7, b's') => &[(29, "Subject")],
-        (7, b'w') => &[(27, "Warning")],
-        (8, b'i') => &[(34, "Identity")],
-        (8, b'r') => &[(31, "Refer-To")],
-        (9, b'c') => &[(18, "Call-Info")],
-        (9, b's') => &[(24, "Supported")],
-        (10, b'u') => &[(38, "User-Agent")],
-        (11, b'm') => &[(13, "Min-Expires")],
-        (11, b'r') => &[(32, "Referred-By")],
-        (12, b'a') => &[(30, "Allow-Events")],
-        (12, b'c') => &[(8, "Content-Type")],
-        (12, b'm') => &[(9, "Max-Forwards")],
-        (12, b'r') => &[(11, "Record-Route")],
-        (13, b'a') => &[(16, "Authorization")],
-        (13, b'p') => &[(26, "Proxy-Require")],
-        (14, b'a') => &[(35, "Accept-Contact")],
-        (14, b'c') => &[(7, "Content-Length")],
-        (14, b'r') => &[(36, "Reject-Contact")],
-        (15, b's') => &[(33, "Session-Expires")],
-        (16, b'c') => &[(28, "Content-Encoding")],
-        (16, b'w') => &[(14, "WWW-Authenticate")],
-        (18, b'p') => &[(15, "Proxy-Authenticate")],
-        (18, b's') => &[(22, "Subscription-State")],
-        (19, b'p') => &[(17, "Proxy-Authorization"), (19, "P-Asserted-Identity")],
-        (19, b'r') => &[(37, "Request-Disposition")],
-        _ => &[],
+    let cands: &[u8] = match (long.len(), first) {
+        (2, b't') => &[3],
+        (3, b'v') => &[1],
+        (4, b'c') => &[5],
+        (4, b'd') => &[39],
+        (4, b'f') => &[2],
+        (5, b'a') => &[23],
+        (5, b'e') => &[21],
+        (5, b'r') => &[10],
+        (7, b'c') => &[4, 6],
+        (7, b'e') => &[12],
+        (7, b'p') => &[20],
+        (7, b'r') => &[25],
+        (7, b's') => &[29],
+        (7, b'w') => &[27],
+        (8, b'i') => &[34],
+        (8, b'r') => &[31],
+        (9, b'c') => &[18],
+        (9, b's') => &[24],
+        (10, b'u') => &[38],
+        (11, b'm') => &[13],
+        (11, b'r') => &[32],
+        (12, b'a') => &[30],
+        (12, b'c') => &[8],
+        (12, b'm') => &[9],
+        (12, b'r') => &[11],
+        (13, b'a') => &[16],
+        (13, b'p') => &[26],
+        (14, b'a') => &[35],
+        (14, b'c') => &[7],
+        (14, b'r') => &[36],
+        (15, b's') => &[33],
+        (16, b'c') => &[28],
+        (16, b'w') => &[14],
+        (18, b'p') => &[15],
+        (18, b's') => &[22],
+        (19, b'p') => &[17, 19],
+        (19, b'r') => &[37],
+        _ => return 0,
     };
-    // same length and first letter; compare (exact bytes first, the usual spelling)
     cands
         .iter()
-        .find(|(_, k)| {
-            k.bytes()
-                .zip(long)
-                .all(|(a, &b)| a == b || a.eq_ignore_ascii_case(&b))
+        .copied()
+        .find(|&i| {
+            KNOWN.get(usize::from(i).wrapping_sub(1)).is_some_and(|k| {
+                // same length; ASCII case-insensitive (bit 5 folds letters; CR would fold
+                // onto '-', so it is excluded)
+                k.len() == long.len()
+                    && k.bytes()
+                        .zip(long)
+                        .all(|(k, &a)| (a | 0x20) == (k | 0x20) && a != b'\r')
+            })
         })
-        .map_or(0, |(i, _)| *i)
+        .unwrap_or(0)
 }
 
 /// Where a header's text lives.
@@ -214,7 +265,15 @@ struct Entry {
 pub struct Headers {
     buf: Option<Arc<str>>,
     entries: Vec<Entry>,
+    /// For the ids below [`INDEXED`]: 1 + the position of the first entry with that id
+    /// (0 none, 255 "somewhere": scan).
+    first: [u8; INDEXED],
+    /// Bit `id` set when more than one entry has that id.
+    multi: u16,
 }
+
+/// Ids below this (Via .. Record-Route) are indexed for the typed accessors.
+const INDEXED: usize = 12;
 
 impl Headers {
     /// An empty list.
@@ -227,11 +286,36 @@ impl Headers {
         Headers {
             buf: Some(buf),
             entries: Vec::with_capacity(capacity),
+            ..Headers::default()
+        }
+    }
+
+    /// Records in the index that the entry at `pos` has id `id`.
+    fn note(&mut self, id: u8, pos: usize) {
+        if let Some(f) = self.first.get_mut(usize::from(id))
+            && id != 0
+        {
+            if *f == 0 {
+                *f = u8::try_from(pos + 1).unwrap_or(u8::MAX);
+            } else {
+                self.multi |= 1 << id;
+            }
+        }
+    }
+
+    /// Rebuilds the index after entries moved.
+    fn reindex(&mut self) {
+        self.first = [0; INDEXED];
+        self.multi = 0;
+        let ids: Vec<u8> = self.entries.iter().map(|e| e.id).collect();
+        for (pos, id) in ids.into_iter().enumerate() {
+            self.note(id, pos);
         }
     }
 
     /// Adds a header whose name and value are ranges of the buffer.
     pub(crate) fn push_ranges(&mut self, name: (usize, usize), value: (usize, usize), id: u8) {
+        self.note(id, self.entries.len());
         self.entries.push(Entry {
             id,
             name: Slot::Buf(name.0 as u32, name.1 as u32),
@@ -241,6 +325,7 @@ impl Headers {
 
     /// Adds a header with a buffer name and an owned (unfolded) value.
     pub(crate) fn push_range_owned(&mut self, name: (usize, usize), value: String, id: u8) {
+        self.note(id, self.entries.len());
         self.entries.push(Entry {
             id,
             name: Slot::Buf(name.0 as u32, name.1 as u32),
@@ -291,15 +376,26 @@ impl Headers {
 
     /// The values of every header line with the known id `id` (see [`id`]), in order.
     pub(crate) fn values_id(&self, id: u8) -> IdValues<'_> {
-        IdValues {
-            h: self,
-            next: 0,
-            id,
-        }
+        let next = match self.first.get(usize::from(id)) {
+            Some(0) => self.entries.len(),
+            Some(&f) if f != u8::MAX => usize::from(f) - 1,
+            _ => 0,
+        };
+        IdValues { h: self, next, id }
     }
 
     /// The value of the only header line with the known id `id` called `name`.
     pub(crate) fn single_id(&self, id: u8, name: &'static str) -> Result<&str, HeaderError> {
+        match self.first.get(usize::from(id)) {
+            Some(0) => return Err(HeaderError::Missing { name }),
+            Some(_) if self.multi & (1 << id) != 0 => return Err(HeaderError::Multiple { name }),
+            Some(&f) if f != u8::MAX => {
+                if let Some(e) = self.entries.get(usize::from(f) - 1) {
+                    return Ok(self.text(&e.value));
+                }
+            }
+            _ => {}
+        }
         let mut it = self.values_id(id);
         let first = it.next().ok_or(HeaderError::Missing { name })?;
         if it.next().is_some() {
@@ -320,8 +416,10 @@ impl Headers {
 
     /// Appends a header line.
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        let id = header_id(name);
+        self.note(id, self.entries.len());
         self.entries.push(Entry {
-            id: header_id(name),
+            id,
             name: Slot::Owned(name.into()),
             value: Slot::Owned(value.into().into_boxed_str()),
         });
@@ -337,6 +435,7 @@ impl Headers {
                 value: Slot::Owned(value.into().into_boxed_str()),
             },
         );
+        self.reindex();
     }
 
     /// Replaces every header called `name` by one line with `value`, at the position of the
@@ -356,6 +455,7 @@ impl Headers {
                     .collect();
                 let mut flags = drop.into_iter();
                 self.entries.retain(|_| !flags.next().unwrap_or(false));
+                self.reindex();
             }
         }
     }
@@ -370,6 +470,7 @@ impl Headers {
             .collect();
         let mut flags = drop.into_iter();
         self.entries.retain(|_| !flags.next().unwrap_or(false));
+        self.reindex();
         before - self.entries.len()
     }
 
@@ -383,6 +484,7 @@ impl Headers {
             .position(|e| self.matches(e, id, &long))?;
         let v = self.text(&self.entries.get(pos)?.value).to_owned();
         self.entries.remove(pos);
+        self.reindex();
         Some(v)
     }
 

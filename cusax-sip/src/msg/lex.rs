@@ -63,26 +63,30 @@ pub(crate) static CLASS: [u8; 256] = class_table();
 
 /// First index at or after `i` whose byte is not in any of the classes `cls`.
 #[inline]
-pub(crate) fn skip_class(b: &[u8], mut i: usize, cls: u8) -> usize {
-    while let Some(&c) = b.get(i) {
-        if CLASS[c as usize] & cls == 0 {
-            break;
+pub(crate) fn skip_class(b: &[u8], i: usize, cls: u8) -> usize {
+    match b.get(i..) {
+        Some(r) => {
+            i + r
+                .iter()
+                .position(|&c| CLASS[c as usize] & cls == 0)
+                .unwrap_or(r.len())
         }
-        i += 1;
+        None => i,
     }
-    i
 }
 
 /// First index at or after `i` whose byte is in one of the classes `cls` (or the end).
 #[inline]
-pub(crate) fn find_class(b: &[u8], mut i: usize, cls: u8) -> usize {
-    while let Some(&c) = b.get(i) {
-        if CLASS[c as usize] & cls != 0 {
-            break;
+pub(crate) fn find_class(b: &[u8], i: usize, cls: u8) -> usize {
+    match b.get(i..) {
+        Some(r) => {
+            i + r
+                .iter()
+                .position(|&c| CLASS[c as usize] & cls != 0)
+                .unwrap_or(r.len())
         }
-        i += 1;
+        None => i,
     }
-    i
 }
 
 /// `token` characters (RFC 3261 §25.1): alphanum and `-.!%*_+`'~`.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::headers::{Headers, header_id, long_name};
+use super::headers::{Headers, header_id_bytes, long_name};
 use super::lex::{is_token, is_token_byte, trim_sp};
 use super::method::Method;
 use super::types::HeaderError;
@@ -575,6 +575,33 @@ fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// Number of SP / HTAB bytes at `b[i..]`.
+fn skip_wsp(b: &[u8], i: usize) -> usize {
+    b.get(i..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|&&x| is_wsp(x))
+        .count()
+}
+
+/// The error for a header line whose name is not `token *(SP / HTAB) ":"`.
+#[cold]
+fn bad_name(l: &str, lineno: usize) -> ParseError {
+    let Some(colon) = super::lex::find_byte(l.as_bytes(), b':') else {
+        return ParseError::BadHeader {
+            line: lineno,
+            name: l.chars().take(32).collect(),
+            reason: "missing colon",
+        };
+    };
+    let name = trim_sp(l.get(..colon).unwrap_or(""));
+    ParseError::BadHeader {
+        line: lineno,
+        name: name.chars().take(32).collect(),
+        reason: "header name is not a token",
+    }
+}
+
 fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError> {
     if input.len() > limits.max_message_size {
         return Err(ParseError::TooLarge {
@@ -632,57 +659,56 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     let mut cl_lines: [usize; 2] = [0; 2];
     let mut cl_count = 0usize;
     let mut i = 1;
-    while i < lines.len() {
-        let (la, le) = lines[i];
-        let l = line(la, le);
+    while let Some(&(la, le)) = lines.get(i) {
+        let lb = b.get(la..le).unwrap_or_default();
         let lineno = i + 1;
-        if l.as_bytes().first().copied().is_some_and(is_wsp) {
+        if lb.first().copied().is_some_and(is_wsp) {
             return Err(ParseError::BadHeader {
                 line: lineno,
                 name: String::new(),
                 reason: "continuation line without a header",
             });
         }
-        let Some(colon) = super::lex::find_byte(l.as_bytes(), b':') else {
-            return Err(ParseError::BadHeader {
-                line: lineno,
-                name: l.chars().take(32).collect(),
-                reason: "missing colon",
-            });
-        };
-        let name = trim_sp(l.get(..colon).unwrap_or(""));
-        if !is_token(name) {
-            return Err(ParseError::BadHeader {
-                line: lineno,
-                name: name.chars().take(32).collect(),
-                reason: "header name is not a token",
-            });
+        // `token *(SP / HTAB) ":"`; anything else is an error, described by `bad_name`
+        let ne = super::lex::skip_class(lb, 0, super::lex::C_TOKEN);
+        let colon = ne + skip_wsp(lb, ne);
+        if ne == 0 || lb.get(colon) != Some(&b':') {
+            return Err(bad_name(line(la, le), lineno));
         }
         if headers.len() >= limits.max_header_count {
             return Err(ParseError::TooManyHeaders {
                 limit: limits.max_header_count,
             });
         }
-        let id = header_id(name);
-        let name_r = (la - start, la - start + name.len());
+        let id = header_id_bytes(lb.get(..ne).unwrap_or_default());
+        let name_r = (la - start, la - start + ne);
         // Continuation lines.
         let mut j = i + 1;
-        while j < lines.len() && b.get(lines[j].0).copied().is_some_and(is_wsp) {
+        while let Some(&(ca, _)) = lines.get(j)
+            && b.get(ca).copied().is_some_and(is_wsp)
+        {
             j += 1;
         }
-        let vstart = la + colon + 1;
+        let vs = colon + 1 + skip_wsp(lb, colon + 1);
         let commas;
         if j == i + 1 {
-            let v = trim_sp(line(vstart, le));
-            let off = v.as_ptr() as usize - text.as_ptr() as usize;
+            // trim trailing SP / HTAB (never before the value start)
+            let tail = lb
+                .get(vs..)
+                .unwrap_or_default()
+                .iter()
+                .rev()
+                .take_while(|&&x| is_wsp(x))
+                .count();
+            let ve = lb.len().saturating_sub(tail).max(vs);
             commas = if id == VIA_ID {
-                count_byte(v.as_bytes(), b',')
+                count_byte(lb.get(vs..ve).unwrap_or_default(), b',')
             } else {
                 0
             };
-            headers.push_ranges(name_r, (off, off + v.len()), id);
+            headers.push_ranges(name_r, (la + vs - start, la + ve - start), id);
         } else {
-            let mut s = String::from(trim_sp(line(vstart, le)));
+            let mut s = String::from(trim_sp(line(la + colon + 1, le)));
             for &(ca, ce) in lines.get(i + 1..j).unwrap_or_default() {
                 let c = trim_sp(line(ca, ce));
                 if !c.is_empty() {
@@ -787,10 +813,17 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
             body,
         }));
     }
-    let mut parts = start_line.split(' ');
-    let (Some(m), Some(u), Some(v), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // Method SP Request-URI SP SIP-Version: exactly two single spaces (RFC 3261 §7.1)
+    let sb = start_line.as_bytes();
+    let three = super::lex::find_byte(sb, b' ').and_then(|s1| {
+        let s2 = s1 + 1 + super::lex::find_byte(sb.get(s1 + 1..)?, b' ')?;
+        let v = start_line.get(s2 + 1..)?;
+        if super::lex::find_byte(v.as_bytes(), b' ').is_some() {
+            return None;
+        }
+        Some((start_line.get(..s1)?, start_line.get(s1 + 1..s2)?, v))
+    });
+    let Some((m, u, v)) = three else {
         return Err(ParseError::BadStartLine {
             reason: "request line is not three elements separated by single spaces",
         });

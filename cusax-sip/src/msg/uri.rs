@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::borrow::Cow;
 
 use super::lex::{
-    escape, escapes_ok, find_ch, is_unreserved, split_once_ch, unescape, unescape_cow,
+    escape, escapes_ok, find_byte, find_ch, is_unreserved, split_once_ch, unescape, unescape_cow,
 };
 use super::params::{Params, ParamsRef};
 
@@ -73,7 +73,7 @@ pub enum HostRef<'a> {
 }
 
 const fn host_class_table() -> [u8; 256] {
-    // 0 invalid, 1 digit or '.', 2 letter, '-' or '_'
+    // 4 invalid, 1 digit or '.', 2 letter, '-' or '_'
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
@@ -83,7 +83,7 @@ const fn host_class_table() -> [u8; 256] {
         } else if b.is_ascii_alphabetic() || b == b'-' || b == b'_' {
             2
         } else {
-            0
+            4
         };
         i += 1;
     }
@@ -115,14 +115,9 @@ impl<'a> HostRef<'a> {
         let Some(&first) = b.first() else {
             return Err(UriError::BadHost);
         };
-        let class = &HOST_CLASS;
-        let mut acc = 1u8;
-        for &c in b {
-            let k = class[c as usize];
-            if k == 0 {
-                return Err(UriError::BadHost);
-            }
-            acc |= k;
+        let acc = b.iter().fold(0u8, |a, &c| a | HOST_CLASS[c as usize]);
+        if acc & 4 != 0 {
+            return Err(UriError::BadHost);
         }
         if acc == 1 {
             return s.parse().map(HostRef::Ipv4).map_err(|_| UriError::BadHost);
@@ -410,19 +405,37 @@ pub struct UriRef<'a> {
     opaque: &'a str,
 }
 
-/// Bytes that may not appear in a URI as we accept it: controls, SP, DEL, `<`, `>`, `"`.
-const fn uri_bad_table() -> [bool; 256] {
-    let mut t = [false; 256];
+/// A byte that may not appear in a URI as we accept it: controls, SP, DEL, `<`, `>`, `"`.
+const U_BAD: u8 = 1;
+const U_AT: u8 = 2;
+const U_PCT: u8 = 4;
+const U_QUERY: u8 = 8;
+const U_SEMI: u8 = 16;
+const U_COLON: u8 = 32;
+
+const fn uri_class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"';
+        t[i] = if b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"' {
+            U_BAD
+        } else {
+            match b {
+                b'@' => U_AT,
+                b'%' => U_PCT,
+                b'?' => U_QUERY,
+                b';' => U_SEMI,
+                b':' => U_COLON,
+                _ => 0,
+            }
+        };
         i += 1;
     }
     t
 }
 
-static URI_BAD: [bool; 256] = uri_bad_table();
+static URI_CLASS: [u8; 256] = uri_class_table();
 
 impl<'a> UriRef<'a> {
     /// Parses a URI (no surrounding whitespace or angle brackets) without copying.
@@ -440,9 +453,20 @@ impl<'a> UriRef<'a> {
         {
             return Err(UriError::BadScheme);
         }
-        if rest.bytes().any(|b| URI_BAD[b as usize]) {
+        // one pass: reject bad characters and learn which delimiters occur at all
+        let mask = rest.bytes().fold(0u8, |m, c| m | URI_CLASS[c as usize]);
+        if mask & U_BAD != 0 {
             return Err(UriError::BadChar);
         }
+        let pct = mask & U_PCT != 0;
+        let find = |s: &str, bit: u8, c: u8| {
+            if mask & bit != 0 {
+                find_byte(s.as_bytes(), c)
+            } else {
+                None
+            }
+        };
+        let at = find(rest, U_AT, b'@');
         let kind = if scheme_s.eq_ignore_ascii_case("sip") {
             SchemeKind::Sip
         } else if scheme_s.eq_ignore_ascii_case("sips") {
@@ -472,9 +496,13 @@ impl<'a> UriRef<'a> {
             return Ok(u);
         }
         // userinfo: '@' cannot appear unescaped anywhere else in a SIP URI.
-        let hostpart = match split_once_ch(rest, b'@') {
+        let hostpart = match at {
             None => rest,
-            Some((ui, hostpart)) => {
+            Some(at) => {
+                let (ui, hostpart) = (
+                    rest.get(..at).unwrap_or(""),
+                    rest.get(at + 1..).unwrap_or(""),
+                );
                 let (user, password) = match split_once_ch(ui, b':') {
                     Some((us, p)) => (us, Some(p)),
                     None => (ui, None),
@@ -482,22 +510,38 @@ impl<'a> UriRef<'a> {
                 if user.is_empty() {
                     return Err(UriError::BadUser);
                 }
-                u.user = Some(unescape_cow(user).ok_or(UriError::BadUser)?);
+                let unesc = |x: &'a str| {
+                    if pct {
+                        unescape_cow(x)
+                    } else {
+                        Some(Cow::Borrowed(x))
+                    }
+                };
+                u.user = Some(unesc(user).ok_or(UriError::BadUser)?);
                 if let Some(p) = password {
-                    u.password = Some(unescape_cow(p).ok_or(UriError::BadUser)?);
+                    u.password = Some(unesc(p).ok_or(UriError::BadUser)?);
                 }
                 hostpart
             }
         };
-        let (before_q, headers_s) = match split_once_ch(hostpart, b'?') {
-            Some((a, b)) => (a, Some(b)),
-            None => (hostpart, None),
+        let query = find(hostpart, U_QUERY, b'?');
+        let before_q = query.map_or(hostpart, |q| hostpart.get(..q).unwrap_or(""));
+        let headers_s = query.map(|q| hostpart.get(q + 1..).unwrap_or(""));
+        let semi = find(before_q, U_SEMI, b';');
+        let hostport = semi.map_or(before_q, |i| before_q.get(..i).unwrap_or(""));
+        let params_s = semi.map(|i| before_q.get(i + 1..).unwrap_or(""));
+        let colon = find(hostport, U_COLON, b':');
+        (u.host, u.port) = if hostport.starts_with('[') {
+            HostRef::parse_hostport(hostport)?
+        } else {
+            match colon {
+                None => (HostRef::parse(hostport)?, None),
+                Some(c) => (
+                    HostRef::parse(hostport.get(..c).unwrap_or(""))?,
+                    Some(parse_port(hostport.get(c + 1..).unwrap_or("")).ok_or(UriError::BadPort)?),
+                ),
+            }
         };
-        let (hostport, params_s) = match split_once_ch(before_q, b';') {
-            Some((a, b)) => (a, Some(b)),
-            None => (before_q, None),
-        };
-        (u.host, u.port) = HostRef::parse_hostport(hostport)?;
         if let Some(p) = params_s {
             u.params = ParamsRef::parse_uri(p).ok_or(UriError::BadParam)?;
         }
