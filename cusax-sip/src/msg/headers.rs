@@ -270,6 +270,9 @@ pub struct Headers {
     first: [u8; INDEXED],
     /// Bit `id` set when more than one entry has that id.
     multi: u16,
+    /// For the ids below [`INDEXED`]: 1 + the position of the last entry with that id
+    /// (0 none, 255 "somewhere": scan to the end).
+    last: [u8; INDEXED],
 }
 
 /// Ids below this (Via .. Record-Route) are indexed for the typed accessors.
@@ -300,12 +303,16 @@ impl Headers {
             } else {
                 self.multi |= 1 << id;
             }
+            if let Some(l) = self.last.get_mut(usize::from(id)) {
+                *l = u8::try_from(pos + 1).unwrap_or(u8::MAX);
+            }
         }
     }
 
     /// Rebuilds the index after entries moved.
     fn reindex(&mut self) {
         self.first = [0; INDEXED];
+        self.last = [0; INDEXED];
         self.multi = 0;
         let ids: Vec<u8> = self.entries.iter().map(|e| e.id).collect();
         for (pos, id) in ids.into_iter().enumerate() {
@@ -381,7 +388,16 @@ impl Headers {
             Some(&f) if f != u8::MAX => usize::from(f) - 1,
             _ => 0,
         };
-        IdValues { h: self, next, id }
+        let end = match self.last.get(usize::from(id)) {
+            Some(&l) if l != u8::MAX => usize::from(l),
+            _ => self.entries.len(),
+        };
+        IdValues {
+            h: self,
+            next,
+            end,
+            id,
+        }
     }
 
     /// The value of the only header line with the known id `id` called `name`.
@@ -526,6 +542,8 @@ impl Headers {
 pub(crate) struct IdValues<'a> {
     h: &'a Headers,
     next: usize,
+    /// No entry with the id at or after this position.
+    end: usize,
     id: u8,
 }
 
@@ -533,7 +551,7 @@ impl<'a> Iterator for IdValues<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        let rest = self.h.entries.get(self.next..)?;
+        let rest = self.h.entries.get(self.next..self.end)?;
         let k = rest.iter().position(|e| e.id == self.id)?;
         self.next += k + 1;
         Some(self.h.text(&rest.get(k)?.value))
@@ -564,6 +582,58 @@ mod tests {
             assert_eq!(header_id(k) as usize, i + 1, "{k}");
             assert_eq!(header_id(&k.to_ascii_uppercase()) as usize, i + 1, "{k}");
         }
+    }
+
+    /// The index used by the typed accessors agrees with a plain scan after every kind of
+    /// change.
+    #[test]
+    fn index_follows_mutations() {
+        fn check(h: &Headers) {
+            for (hid, name) in [
+                (id::VIA, "Via"),
+                (id::FROM, "From"),
+                (id::TO, "To"),
+                (id::CALL_ID, "Call-ID"),
+                (id::CSEQ, "CSeq"),
+                (id::CONTACT, "Contact"),
+                (id::ROUTE, "Route"),
+                (id::RECORD_ROUTE, "Record-Route"),
+            ] {
+                let scan: Vec<&str> = h.get_all(name).collect();
+                assert_eq!(h.values_id(hid).collect::<Vec<_>>(), scan, "{name}");
+                let single = match scan.as_slice() {
+                    [] => Err(HeaderError::Missing { name }),
+                    [one] => Ok(*one),
+                    _ => Err(HeaderError::Multiple { name }),
+                };
+                assert_eq!(h.single_id(hid, name), single, "{name}");
+            }
+        }
+        let mut h = Headers::new();
+        check(&h);
+        h.push("Via", "a");
+        h.push("From", "f");
+        h.push("X", "x");
+        h.push("v", "b");
+        check(&h);
+        h.insert_first("Via", "top");
+        h.insert_first("Route", "r");
+        check(&h);
+        h.push("f", "f2");
+        check(&h);
+        h.set("From", "only");
+        check(&h);
+        assert_eq!(h.remove_first("Via").as_deref(), Some("top"));
+        check(&h);
+        h.remove("via");
+        check(&h);
+        for i in 0..300 {
+            h.push(if i % 2 == 0 { "Contact" } else { "X-Pad" }, format!("{i}"));
+        }
+        h.push("To", "late");
+        check(&h);
+        h.remove("X-Pad");
+        check(&h);
     }
 
     #[test]

@@ -61,6 +61,15 @@ const fn class_table() -> [u8; 256] {
 /// Character classes (`C_*` bits) of every byte.
 pub(crate) static CLASS: [u8; 256] = class_table();
 
+/// First index at or after `i` that is not [`is_ws`] (a plain loop: such runs are short).
+#[inline]
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).copied().is_some_and(is_ws) {
+        i += 1;
+    }
+    i
+}
+
 /// First index at or after `i` whose byte is not in any of the classes `cls`.
 #[inline]
 pub(crate) fn skip_class(b: &[u8], i: usize, cls: u8) -> usize {
@@ -154,15 +163,18 @@ pub(crate) fn trim_ws(s: &str) -> &str {
 /// `s` without leading [`is_ws`] bytes.
 #[inline]
 pub(crate) fn trim_start_ws(s: &str) -> &str {
-    let n = s.bytes().take_while(|&b| is_ws(b)).count();
-    s.get(n..).unwrap_or("")
+    s.get(skip_ws(s.as_bytes(), 0)..).unwrap_or("")
 }
 
 /// `s` without trailing [`is_ws`] bytes.
 #[inline]
 pub(crate) fn trim_end_ws(s: &str) -> &str {
-    let n = s.bytes().rev().take_while(|&b| is_ws(b)).count();
-    s.get(..s.len() - n).unwrap_or("")
+    let b = s.as_bytes();
+    let mut e = b.len();
+    while e > 0 && b.get(e - 1).copied().is_some_and(is_ws) {
+        e -= 1;
+    }
+    s.get(..e).unwrap_or("")
 }
 
 /// `s` without leading and trailing SP / HTAB.

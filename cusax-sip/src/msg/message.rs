@@ -577,11 +577,11 @@ fn is_wsp(b: u8) -> bool {
 
 /// Number of SP / HTAB bytes at `b[i..]`.
 fn skip_wsp(b: &[u8], i: usize) -> usize {
-    b.get(i..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|&&x| is_wsp(x))
-        .count()
+    let mut k = i;
+    while b.get(k).copied().is_some_and(is_wsp) {
+        k += 1;
+    }
+    k - i
 }
 
 /// The error for a header line whose name is not `token *(SP / HTAB) ":"`.
@@ -693,14 +693,10 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         let commas;
         if j == i + 1 {
             // trim trailing SP / HTAB (never before the value start)
-            let tail = lb
-                .get(vs..)
-                .unwrap_or_default()
-                .iter()
-                .rev()
-                .take_while(|&&x| is_wsp(x))
-                .count();
-            let ve = lb.len().saturating_sub(tail).max(vs);
+            let mut ve = lb.len();
+            while ve > vs && lb.get(ve - 1).copied().is_some_and(is_wsp) {
+                ve -= 1;
+            }
             commas = if id == VIA_ID {
                 count_byte(lb.get(vs..ve).unwrap_or_default(), b',')
             } else {

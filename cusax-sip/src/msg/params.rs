@@ -6,7 +6,8 @@ use std::fmt;
 use std::borrow::Cow;
 
 use super::lex::{
-    C_TOKEN, C_VSTOP, C_WS, find_class, is_ws, quoted_len, read_quoted_cow, skip_class, trim_end_ws,
+    C_TOKEN, C_VSTOP, C_WS, find_class, is_ws, quoted_len, read_quoted_cow, skip_class, skip_ws,
+    trim_end_ws,
 };
 
 /// An ordered list of parameters. Names compare case-insensitively; values are
@@ -104,8 +105,8 @@ impl Params {
 
 /// One step of a header parameter list.
 enum Step<'a> {
-    /// No `;` follows: the (trimmed) rest.
-    End(&'a str),
+    /// No `;` follows.
+    End,
     /// `;name[=value]` and the text after it.
     Item(&'a str, Option<&'a str>, &'a str),
     /// An empty name or an unterminated quoted value.
@@ -118,7 +119,7 @@ fn header_step(s: &str) -> Step<'_> {
     let b = s.as_bytes();
     let i = skip_class(b, 0, C_WS);
     if b.get(i) != Some(&b';') {
-        return Step::End(trim_end_ws(s.get(i..).unwrap_or("")));
+        return Step::End;
     }
     let ns = skip_class(b, i + 1, C_WS);
     let ne = skip_class(b, ns, C_TOKEN);
@@ -190,31 +191,50 @@ impl<'a> ParamsRef<'a> {
         s: &'a str,
         watch: &str,
     ) -> Option<(ParamsRef<'a>, &'a str, Option<Option<&'a str>>)> {
-        let mut rest = s;
+        // the grammar of `header_step`, in one loop over byte offsets
+        let b = s.as_bytes();
         let mut len = 0u32;
         let mut seen = None;
+        let mut pos = 0;
         loop {
-            match header_step(rest) {
-                Step::Bad => return None,
-                Step::Item(n, v, r) => {
-                    if seen.is_none() && !watch.is_empty() && n.eq_ignore_ascii_case(watch) {
-                        seen = Some(v);
-                    }
-                    len += 1;
-                    rest = r;
+            let i = skip_ws(b, pos);
+            if b.get(i) != Some(&b';') {
+                let tail = trim_end_ws(s.get(i..).unwrap_or(""));
+                let raw = s.get(..i).unwrap_or(s);
+                let p = ParamsRef {
+                    raw,
+                    uri: false,
+                    len,
+                };
+                return Some((p, tail, seen));
+            }
+            let ns = skip_ws(b, i + 1);
+            let ne = skip_class(b, ns, C_TOKEN);
+            if ne == ns {
+                return None;
+            }
+            let eq = skip_ws(b, ne);
+            let value = if b.get(eq) == Some(&b'=') {
+                let vs = skip_ws(b, eq + 1);
+                let ve = if b.get(vs) == Some(&b'"') {
+                    vs + s.get(vs..).and_then(quoted_len)?
+                } else {
+                    find_class(b, vs, C_VSTOP)
+                };
+                if ve == vs {
+                    return None;
                 }
-                Step::End(tail) => {
-                    let off = (tail.as_ptr() as usize).saturating_sub(s.as_ptr() as usize);
-                    let raw = s.get(..off).unwrap_or(s);
-                    return Some((
-                        ParamsRef {
-                            raw,
-                            uri: false,
-                            len,
-                        },
-                        tail,
-                        seen,
-                    ));
+                pos = ve;
+                Some((vs, ve))
+            } else {
+                pos = ne;
+                None
+            };
+            len += 1;
+            if seen.is_none() && !watch.is_empty() {
+                let name = b.get(ns..ne).unwrap_or_default();
+                if name.eq_ignore_ascii_case(watch.as_bytes()) {
+                    seen = Some(value.and_then(|(vs, ve)| s.get(vs..ve)));
                 }
             }
         }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::lex::{C_DIGIT, C_HOST, C_TOKEN, C_WS, read_quoted_cow, skip_class};
+use super::lex::{C_DIGIT, C_TOKEN, read_quoted_cow, skip_class};
 use super::lex::{
     find_ch, is_token, is_token_byte, is_ws, parse_u32, quote, quoted_len, read_quoted,
     split_commas, split_once_ch, trim_start_ws, trim_ws,
@@ -373,7 +373,7 @@ impl Via {
 }
 
 fn skip_lws(b: &[u8], i: usize) -> usize {
-    skip_class(b, i, C_WS)
+    super::lex::skip_ws(b, i)
 }
 
 fn scan(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
@@ -481,6 +481,10 @@ pub(crate) fn parse_via_ref(s: &str) -> R<ViaRef<'_>> {
     let b = s.as_bytes();
     let sub = |i: usize, j: usize| s.get(i..j).unwrap_or("");
     let mut i = skip_lws(b, 0);
+    // the usual spelling, without LWS: skip straight to the transport
+    if b.starts_with(b"SIP/2.0/") {
+        return via_from_transport(s, skip_lws(b, 8));
+    }
     let p = skip_class(b, i, C_TOKEN);
     if !sub(i, p).eq_ignore_ascii_case("SIP") {
         return Err(BAD_PROTO);
@@ -498,7 +502,13 @@ pub(crate) fn parse_via_ref(s: &str) -> R<ViaRef<'_>> {
     if b.get(i) != Some(&b'/') {
         return Err(BAD_PROTO);
     }
-    i = skip_lws(b, i + 1);
+    via_from_transport(s, skip_lws(b, i + 1))
+}
+
+/// The rest of `via-parm` from the transport at `i` on.
+fn via_from_transport(s: &str, mut i: usize) -> R<ViaRef<'_>> {
+    let b = s.as_bytes();
+    let sub = |i: usize, j: usize| s.get(i..j).unwrap_or("");
     let p = skip_class(b, i, C_TOKEN);
     if p == i {
         return Err("missing transport");
@@ -509,15 +519,20 @@ pub(crate) fn parse_via_ref(s: &str) -> R<ViaRef<'_>> {
         return Err("missing sent-by");
     }
     let hs = i;
-    let he = if b.get(i) == Some(&b'[') {
-        scan(b, i, |c| c != b']') + 1
+    let (he, host) = if b.get(i) == Some(&b'[') {
+        let he = scan(b, i, |c| c != b']') + 1;
+        if he > b.len() {
+            return Err("invalid sent-by");
+        }
+        (he, HostRef::parse(sub(hs, he)))
     } else {
-        skip_class(b, i, C_HOST)
+        // one pass: the run of host characters, classified as it is read
+        HostRef::scan(s, i)
     };
-    if he == hs || he > b.len() {
+    if he == hs {
         return Err("invalid sent-by");
     }
-    let host = HostRef::parse(sub(hs, he)).map_err(|_| "invalid sent-by host")?;
+    let host = host.map_err(|_| "invalid sent-by host")?;
     i = skip_lws(b, he);
     let mut port = None;
     if b.get(i) == Some(&b':') {

@@ -129,6 +129,33 @@ impl<'a> HostRef<'a> {
         }
     }
 
+    /// Reads the run of host characters (alphanumeric, `-`, `.`, `_`) at `s[i..]` in one
+    /// pass: its end, and the host [`HostRef::parse`] makes of it.
+    pub(crate) fn scan(s: &'a str, i: usize) -> (usize, Result<HostRef<'a>, UriError>) {
+        let b = s.as_bytes();
+        let mut acc = 0u8;
+        let mut k = i;
+        while let Some(&c) = b.get(k) {
+            let h = HOST_CLASS[c as usize];
+            if h == 4 {
+                break;
+            }
+            acc |= h;
+            k += 1;
+        }
+        let text = s.get(i..k).unwrap_or("");
+        let host = if acc == 1 {
+            text.parse()
+                .map(HostRef::Ipv4)
+                .map_err(|_| UriError::BadHost)
+        } else if text.is_empty() || text.starts_with(['.', '-']) {
+            Err(UriError::BadHost)
+        } else {
+            Ok(HostRef::Domain(text))
+        };
+        (k, host)
+    }
+
     /// Parses `host [ ":" port ]` without copying.
     pub fn parse_hostport(s: &'a str) -> Result<(HostRef<'a>, Option<u16>), UriError> {
         let (h, p) = if s.starts_with('[') {
