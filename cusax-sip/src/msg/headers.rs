@@ -294,6 +294,7 @@ impl Headers {
     }
 
     /// Records in the index that the entry at `pos` has id `id`.
+    #[inline]
     fn note(&mut self, id: u8, pos: usize) {
         if let Some(f) = self.first.get_mut(usize::from(id))
             && id != 0
@@ -321,6 +322,7 @@ impl Headers {
     }
 
     /// Adds a header whose name and value are ranges of the buffer.
+    #[inline]
     pub(crate) fn push_ranges(&mut self, name: (usize, usize), value: (usize, usize), id: u8) {
         self.note(id, self.entries.len());
         self.entries.push(Entry {
@@ -340,6 +342,7 @@ impl Headers {
         });
     }
 
+    #[inline]
     fn text<'a>(&'a self, s: &'a Slot) -> &'a str {
         match s {
             Slot::Owned(s) => s,
@@ -382,6 +385,7 @@ impl Headers {
     }
 
     /// The values of every header line with the known id `id` (see [`id`]), in order.
+    #[inline]
     pub(crate) fn values_id(&self, id: u8) -> IdValues<'_> {
         let next = match self.first.get(usize::from(id)) {
             Some(0) => self.entries.len(),
@@ -401,6 +405,7 @@ impl Headers {
     }
 
     /// The value of the only header line with the known id `id` called `name`.
+    #[inline]
     pub(crate) fn single_id(&self, id: u8, name: &'static str) -> Result<&str, HeaderError> {
         match self.first.get(usize::from(id)) {
             Some(0) => return Err(HeaderError::Missing { name }),
@@ -550,6 +555,7 @@ pub(crate) struct IdValues<'a> {
 impl<'a> Iterator for IdValues<'a> {
     type Item = &'a str;
 
+    #[inline]
     fn next(&mut self) -> Option<&'a str> {
         let rest = self.h.entries.get(self.next..self.end)?;
         let k = rest.iter().position(|e| e.id == self.id)?;

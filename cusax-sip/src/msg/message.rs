@@ -575,6 +575,57 @@ fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// The `(start, end)` of each line of the start line and header section: on the stack
+/// for an ordinary message, on the heap past [`Lines::INLINE`] lines.
+struct Lines {
+    inline: [(usize, usize); Lines::INLINE],
+    n: usize,
+    heap: Vec<(usize, usize)>,
+}
+
+impl Lines {
+    const INLINE: usize = 40;
+
+    fn new() -> Self {
+        Lines {
+            inline: [(0, 0); Lines::INLINE],
+            n: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, l: (usize, usize)) {
+        if self.heap.is_empty()
+            && let Some(slot) = self.inline.get_mut(self.n)
+        {
+            *slot = l;
+            self.n += 1;
+            return;
+        }
+        if self.heap.is_empty() {
+            self.heap
+                .extend_from_slice(self.inline.get(..self.n).unwrap_or_default());
+        }
+        self.heap.push(l);
+    }
+
+    fn len(&self) -> usize {
+        if self.heap.is_empty() {
+            self.n
+        } else {
+            self.heap.len()
+        }
+    }
+
+    fn as_slice(&self) -> &[(usize, usize)] {
+        if self.heap.is_empty() {
+            self.inline.get(..self.n).unwrap_or_default()
+        } else {
+            &self.heap
+        }
+    }
+}
+
 /// Number of SP / HTAB bytes at `b[i..]`.
 fn skip_wsp(b: &[u8], i: usize) -> usize {
     let mut k = i;
@@ -616,7 +667,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         .ok_or(ParseError::Empty)?;
     let start = pos;
     // Collect lines up to the empty line.
-    let mut lines: Vec<(usize, usize)> = Vec::with_capacity(32);
+    let mut lines = Lines::new();
     let max_lines = limits.max_header_count.saturating_mul(4).saturating_add(1);
     let body_start = loop {
         let Some((end, next)) = next_line(b, pos) else {
@@ -639,6 +690,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         lines.push((pos, end));
         pos = next;
     };
+    let lines = lines.as_slice();
     let head_end = lines.last().map_or(start, |l| l.1);
     let head = b.get(start..head_end).unwrap_or_default();
     let text = std::str::from_utf8(head).map_err(|e| ParseError::NotUtf8 {

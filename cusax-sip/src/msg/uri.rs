@@ -468,15 +468,22 @@ impl<'a> UriRef<'a> {
     /// Parses a URI (no surrounding whitespace or angle brackets) without copying.
     /// Accepts and rejects exactly what [`Uri::parse`] does, with the same errors.
     pub fn parse(s: &'a str) -> Result<UriRef<'a>, UriError> {
-        let colon = find_ch(s, b':').ok_or(UriError::BadScheme)?;
+        // the usual spelling needs no scheme scan
+        let fast = s.starts_with("sip:");
+        let colon = if fast {
+            3
+        } else {
+            find_ch(s, b':').ok_or(UriError::BadScheme)?
+        };
         let (Some(scheme_s), Some(rest)) = (s.get(..colon), s.get(colon + 1..)) else {
             return Err(UriError::BadScheme);
         };
         let sb = scheme_s.as_bytes();
-        if !sb.first().is_some_and(u8::is_ascii_alphabetic)
-            || !sb
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        if !fast
+            && (!sb.first().is_some_and(u8::is_ascii_alphabetic)
+                || !sb
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))
         {
             return Err(UriError::BadScheme);
         }
@@ -494,7 +501,7 @@ impl<'a> UriRef<'a> {
             }
         };
         let at = find(rest, U_AT, b'@');
-        let kind = if scheme_s.eq_ignore_ascii_case("sip") {
+        let kind = if scheme_s == "sip" || scheme_s.eq_ignore_ascii_case("sip") {
             SchemeKind::Sip
         } else if scheme_s.eq_ignore_ascii_case("sips") {
             SchemeKind::Sips
@@ -530,8 +537,8 @@ impl<'a> UriRef<'a> {
                     rest.get(..at).unwrap_or(""),
                     rest.get(at + 1..).unwrap_or(""),
                 );
-                let (user, password) = match split_once_ch(ui, b':') {
-                    Some((us, p)) => (us, Some(p)),
+                let (user, password) = match find(ui, U_COLON, b':') {
+                    Some(c) => (ui.get(..c).unwrap_or(""), ui.get(c + 1..)),
                     None => (ui, None),
                 };
                 if user.is_empty() {
