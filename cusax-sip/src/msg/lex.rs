@@ -446,6 +446,27 @@ pub(crate) fn is_unreserved(b: u8) -> bool {
         )
 }
 
+/// True when `b` has a control character, SP or DEL (`b <= 0x20 || b == 0x7f`), eight
+/// bytes at a time.
+pub(crate) fn has_ctl_or_space(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    for c in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        // a byte below 0x21 (exact test for any such byte), or a byte equal to 0x7f
+        let below = x.wrapping_sub(LO * 0x21) & !x & HI;
+        let d = x ^ (LO * 0x7f);
+        let del = d.wrapping_sub(LO) & !d & HI;
+        if below | del != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c <= b' ' || c == 0x7f)
+}
+
 /// Parses a decimal number made only of digits (leading zeros allowed).
 pub(crate) fn parse_u32(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -505,6 +526,30 @@ mod tests {
         }
         assert_eq!(find_byte(b"", b'\n'), None);
         assert_eq!(find_byte(b"\x80\x0a", b'\n'), Some(1));
+    }
+
+    #[test]
+    fn ctl_or_space_matches_scalar() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let v: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // mostly printable, sometimes a boundary byte
+                        match seed % 16 {
+                            0 => [0x20, 0x21, 0x7f, 0x7e, 0x80, 0xff, 0x00, 0x1f]
+                                [(seed >> 8) as usize % 8],
+                            _ => 0x21 + (seed >> 8) as u8 % 0x5e,
+                        }
+                    })
+                    .collect();
+                let want = v.iter().any(|&c| c <= b' ' || c == 0x7f);
+                assert_eq!(has_ctl_or_space(&v), want, "{v:?}");
+            }
+        }
     }
 
     #[test]

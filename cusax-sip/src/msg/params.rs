@@ -233,7 +233,13 @@ impl<'a> ParamsRef<'a> {
             len += 1;
             if seen.is_none() && !watch.is_empty() {
                 let name = b.get(ns..ne).unwrap_or_default();
-                if name.eq_ignore_ascii_case(watch.as_bytes()) {
+                let w = watch.as_bytes();
+                if name.len() == w.len()
+                    && name
+                        .iter()
+                        .zip(w)
+                        .all(|(a, c)| a == c || a.eq_ignore_ascii_case(c))
+                {
                     seen = Some(value.and_then(|(vs, ve)| s.get(vs..ve)));
                 }
             }

@@ -3,7 +3,9 @@
 use std::fmt;
 
 use super::headers::{Headers, IdValues, id};
-use super::lex::{Commas, commas_balanced, find_ch, parse_u32, split_commas, trim_ws};
+use super::lex::{
+    Commas, commas_balanced, find_ch, has_ctl_or_space, parse_u32, split_commas, trim_ws,
+};
 use super::types::{
     CSeq, CallInfo, Challenge, Contact, ContactRef, Credentials, Event, HeaderError, NameAddr,
     NameAddrRef, R, SubscriptionState, Via, ViaRef, Warning, parse_auth_list, parse_call_info,
@@ -250,7 +252,7 @@ impl Headers {
     /// The Call-ID (exactly one, `word ["@" word]`, RFC 3261 §20.8).
     pub fn call_id(&self) -> Result<&str, HeaderError> {
         let v = trim_ws(self.single_id(id::CALL_ID, "Call-ID")?);
-        if v.is_empty() || v.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        if v.is_empty() || has_ctl_or_space(v.as_bytes()) {
             return Err(HeaderError::invalid(
                 "Call-ID",
                 "empty or contains whitespace",

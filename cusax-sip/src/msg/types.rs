@@ -586,18 +586,24 @@ impl CSeq {
 
 pub(crate) fn parse_cseq(s: &str) -> R<CSeq> {
     let s = trim_ws(s);
-    let dl = s
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(s.len());
+    let b = s.as_bytes();
+    let mut dl = 0;
+    let mut acc = 0u64;
+    while let Some(&c) = b.get(dl)
+        && c.is_ascii_digit()
+    {
+        // saturates far above the limit, so any long number stays too large
+        acc = (acc * 10 + u64::from(c - b'0')).min(1 << 40);
+        dl += 1;
+    }
     if dl == 0 {
         return Err("missing sequence number");
     }
-    let seq: u32 = s[..dl].parse().map_err(|_| "sequence number too large")?;
-    if seq >= 1 << 31 {
-        return Err("sequence number too large");
-    }
-    let rest = &s[dl..];
+    let seq = u32::try_from(acc)
+        .ok()
+        .filter(|&v| v < 1 << 31)
+        .ok_or("sequence number too large")?;
+    let rest = s.get(dl..).unwrap_or("");
     let m = trim_start_ws(rest);
     if m.len() == rest.len() || !is_token(m) {
         return Err("invalid method");
@@ -1081,6 +1087,11 @@ mod tests {
         );
         assert!(CSeq::parse("36893488147419103232 REGISTER").is_err());
         assert!(CSeq::parse("2147483648 INVITE").is_err());
+        assert!(CSeq::parse("4294967296 INVITE").is_err());
+        assert!(CSeq::parse("99999999999999999999999999999 INVITE").is_err());
+        assert_eq!(CSeq::parse("2147483647 BYE").unwrap().seq, 2_147_483_647);
+        assert_eq!(CSeq::parse("000000000000000000001 BYE").unwrap().seq, 1);
+        assert!(CSeq::parse(" INVITE").is_err());
         assert!(CSeq::parse("1INVITE").is_err());
     }
 

@@ -133,18 +133,21 @@ impl<'a> HostRef<'a> {
     /// pass: its end, and the host [`HostRef::parse`] makes of it.
     pub(crate) fn scan(s: &'a str, i: usize) -> (usize, Result<HostRef<'a>, UriError>) {
         let b = s.as_bytes();
-        let mut acc = 0u8;
-        let mut k = i;
-        while let Some(&c) = b.get(k) {
-            let h = HOST_CLASS[c as usize];
-            if h == 4 {
-                break;
-            }
-            acc |= h;
-            k += 1;
-        }
-        let text = s.get(i..k).unwrap_or("");
-        let host = if acc == 1 {
+        let rest = b.get(i..).unwrap_or_default();
+        let n = rest
+            .iter()
+            .position(|&c| HOST_CLASS[c as usize] == 4)
+            .unwrap_or(rest.len());
+        let run = rest.get(..n).unwrap_or_default();
+        // a name starting with a letter is a domain; otherwise see whether it is all digits
+        // and dots (an IPv4 address)
+        let numeric = match run.first() {
+            None => false,
+            Some(&c) if HOST_CLASS[c as usize] == 2 => false,
+            Some(_) => run.iter().all(|&c| HOST_CLASS[c as usize] == 1),
+        };
+        let text = s.get(i..i + n).unwrap_or("");
+        let host = if numeric {
             text.parse()
                 .map(HostRef::Ipv4)
                 .map_err(|_| UriError::BadHost)
@@ -153,7 +156,7 @@ impl<'a> HostRef<'a> {
         } else {
             Ok(HostRef::Domain(text))
         };
-        (k, host)
+        (i + n, host)
     }
 
     /// Parses `host [ ":" port ]` without copying.
