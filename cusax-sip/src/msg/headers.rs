@@ -234,16 +234,17 @@ pub(crate) fn header_id_bytes(long: &[u8]) -> u8 {
         .unwrap_or(0)
 }
 
-/// Where a header's text lives.
-#[derive(Clone, Debug)]
+/// Where a header's text lives (plain data: entries need no drop).
+#[derive(Clone, Copy, Debug)]
 enum Slot {
     /// `start..end` in [`Headers::buf`] (at character boundaries).
     Buf(u32, u32),
-    /// Owned text (added by the application, or an unfolded multi-line value).
-    Owned(Box<str>),
+    /// Index in [`Headers::owned`]: text added by the application, or an unfolded
+    /// multi-line value.
+    Owned(u32),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Entry {
     id: u8,
     name: Slot,
@@ -265,6 +266,8 @@ struct Entry {
 pub struct Headers {
     buf: Option<Arc<str>>,
     entries: Vec<Entry>,
+    /// Owned texts referenced by [`Slot::Owned`] (parsed messages usually have none).
+    owned: Vec<Box<str>>,
     /// For the ids below [`INDEXED`]: 1 + the position of the first entry with that id
     /// (0 none, 255 "somewhere": scan).
     first: [u8; INDEXED],
@@ -310,8 +313,46 @@ impl Headers {
         }
     }
 
-    /// Rebuilds the index after entries moved.
+    /// Stores an owned text.
+    fn own(&mut self, s: Box<str>) -> Slot {
+        self.owned.push(s);
+        Slot::Owned(u32::try_from(self.owned.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    /// Drops the owned texts no entry refers to any more, once they are the majority.
+    fn collect_owned(&mut self) {
+        let live = self
+            .entries
+            .iter()
+            .flat_map(|e| [e.name, e.value])
+            .filter(|s| matches!(s, Slot::Owned(_)))
+            .count();
+        if self.owned.len() <= 2 * live + 16 {
+            return;
+        }
+        let mut old: Vec<Option<Box<str>>> = std::mem::take(&mut self.owned)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut kept = Vec::with_capacity(live);
+        for e in &mut self.entries {
+            for s in [&mut e.name, &mut e.value] {
+                if let Slot::Owned(i) = *s {
+                    let text = old
+                        .get_mut(i as usize)
+                        .and_then(Option::take)
+                        .unwrap_or_default();
+                    kept.push(text);
+                    *s = Slot::Owned(u32::try_from(kept.len() - 1).unwrap_or(u32::MAX));
+                }
+            }
+        }
+        self.owned = kept;
+    }
+
+    /// Rebuilds the index after entries moved (and drops unreferenced owned texts).
     fn reindex(&mut self) {
+        self.collect_owned();
         self.first = [0; INDEXED];
         self.last = [0; INDEXED];
         self.multi = 0;
@@ -335,17 +376,18 @@ impl Headers {
     /// Adds a header with a buffer name and an owned (unfolded) value.
     pub(crate) fn push_range_owned(&mut self, name: (usize, usize), value: String, id: u8) {
         self.note(id, self.entries.len());
+        let value = self.own(value.into_boxed_str());
         self.entries.push(Entry {
             id,
             name: Slot::Buf(name.0 as u32, name.1 as u32),
-            value: Slot::Owned(value.into_boxed_str()),
+            value,
         });
     }
 
     #[inline]
     fn text<'a>(&'a self, s: &'a Slot) -> &'a str {
         match s {
-            Slot::Owned(s) => s,
+            Slot::Owned(i) => self.owned.get(*i as usize).map_or("", |b| b),
             // The parser only stores ranges at character boundaries, so this never falls
             // back.
             Slot::Buf(a, b) => self
@@ -439,23 +481,17 @@ impl Headers {
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
         let id = header_id(name);
         self.note(id, self.entries.len());
-        self.entries.push(Entry {
-            id,
-            name: Slot::Owned(name.into()),
-            value: Slot::Owned(value.into().into_boxed_str()),
-        });
+        let name = self.own(name.into());
+        let value = self.own(value.into().into_boxed_str());
+        self.entries.push(Entry { id, name, value });
     }
 
     /// Inserts a header line before all others (for a new top Via or Record-Route).
     pub fn insert_first(&mut self, name: &str, value: impl Into<String>) {
-        self.entries.insert(
-            0,
-            Entry {
-                id: header_id(name),
-                name: Slot::Owned(name.into()),
-                value: Slot::Owned(value.into().into_boxed_str()),
-            },
-        );
+        let id = header_id(name);
+        let name = self.own(name.into());
+        let value = self.own(value.into().into_boxed_str());
+        self.entries.insert(0, Entry { id, name, value });
         self.reindex();
     }
 
@@ -468,8 +504,9 @@ impl Headers {
         match pos {
             None => self.push(name, value),
             Some(p) => {
+                let value = self.own(value.into().into_boxed_str());
                 if let Some(e) = self.entries.get_mut(p) {
-                    e.value = Slot::Owned(value.into().into_boxed_str());
+                    e.value = value;
                 }
                 let drop: Vec<bool> = (self.entries.iter().enumerate())
                     .map(|(i, e)| i != p && self.matches(e, id, &long))
@@ -640,6 +677,21 @@ mod tests {
         check(&h);
         h.remove("X-Pad");
         check(&h);
+        // replaced texts are dropped, not accumulated
+        for i in 0..1000 {
+            h.set("X-Churn", format!("{i}"));
+            h.insert_first("Via", format!("v{i}"));
+            assert_eq!(h.remove_first("Via"), Some(format!("v{i}")));
+        }
+        assert_eq!(h.get("x-churn"), Some("999"));
+        assert!(
+            h.owned.len() < 2 * h.len() * 2 + 40,
+            "{} owned texts",
+            h.owned.len()
+        );
+        check(&h);
+        let copy = h.clone();
+        assert_eq!(copy, h);
     }
 
     #[test]
