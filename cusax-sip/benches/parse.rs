@@ -8,8 +8,9 @@
 //!   `from_ref`, `to_ref`), CSeq and Call-ID, reading each Via branch and the tags,
 //! * cusax typed owned: the same through the owned accessors (`via`, `from`, `to`),
 //!
-//! and the ratios against rsip raw. Each figure is the best of several timed rounds (the
-//! machine is shared).
+//! and the ratios against rsip raw. Each figure is the best of several timed rounds; the
+//! rounds of the four workloads are interleaved (the machine is shared, and a load change
+//! then hits all of them alike).
 //!
 //! `-- --only <rsip|cusax-raw|cusax-typed-views|cusax-typed-owned> <iterations>` runs one
 //! workload a fixed number of times and exits (for instruction counts under callgrind).
@@ -50,9 +51,8 @@ Content-Length: {}\r\n\r\n",
     Bytes::from(format!("{head}{sdp}"))
 }
 
-/// Best rate (messages/s) over `rounds` timed rounds of about `round` each.
-fn rate(rounds: usize, round: Duration, mut f: impl FnMut()) -> f64 {
-    // calibrate the batch size
+/// Iterations of `f` that take about `round / 4`.
+fn calibrate(round: Duration, f: &dyn Fn()) -> u64 {
     let mut batch = 64u64;
     loop {
         let t = Instant::now();
@@ -60,21 +60,35 @@ fn rate(rounds: usize, round: Duration, mut f: impl FnMut()) -> f64 {
             f();
         }
         if t.elapsed() >= round / 4 || batch > 1 << 24 {
-            break;
+            return batch;
         }
         batch *= 2;
     }
-    let mut best = 0f64;
-    for _ in 0..rounds {
-        let t = Instant::now();
-        let mut n = 0u64;
-        while t.elapsed() < round {
-            for _ in 0..batch {
-                f();
-            }
-            n += batch;
+}
+
+/// Messages per second of `f` over one timed round of about `round`.
+fn one_round(round: Duration, batch: u64, f: &dyn Fn()) -> f64 {
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed() < round {
+        for _ in 0..batch {
+            f();
         }
-        best = best.max(n as f64 / t.elapsed().as_secs_f64());
+        n += batch;
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Best rate (messages/s) of each workload over `rounds` rounds. The rounds of the
+/// workloads are interleaved, so that a change of load on the (shared) machine affects
+/// them alike and the ratios stay meaningful.
+fn rates(rounds: usize, round: Duration, fs: &[&dyn Fn()]) -> Vec<f64> {
+    let batches: Vec<u64> = fs.iter().map(|f| calibrate(round, *f)).collect();
+    let mut best = vec![0f64; fs.len()];
+    for _ in 0..rounds {
+        for ((f, batch), b) in fs.iter().zip(&batches).zip(best.iter_mut()) {
+            *b = b.max(one_round(round, *batch, *f));
+        }
     }
     best
 }
@@ -190,10 +204,15 @@ fn main() {
         return;
     }
 
-    let rates: Vec<f64> = workloads
+    let closures: Vec<Box<dyn Fn()>> = workloads
         .iter()
-        .map(|(_, _, f)| rate(rounds, round, || f(&msg)))
+        .map(|&(_, _, f)| {
+            let msg = msg.clone();
+            Box::new(move || f(&msg)) as Box<dyn Fn()>
+        })
         .collect();
+    let refs: Vec<&dyn Fn()> = closures.iter().map(|c| c.as_ref()).collect();
+    let rates = rates(rounds, round, &refs);
     println!(
         "SIP parse benchmark: {}-byte INVITE with SDP, best of {rounds} rounds",
         msg.len()
