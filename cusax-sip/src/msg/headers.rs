@@ -247,6 +247,8 @@ enum Slot {
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     id: u8,
+    /// The parser counted the commas of this value (Via) and found none.
+    no_comma: bool,
     name: Slot,
     value: Slot,
 }
@@ -362,12 +364,20 @@ impl Headers {
         }
     }
 
-    /// Adds a header whose name and value are ranges of the buffer.
+    /// Adds a header whose name and value are ranges of the buffer; `no_comma` when the
+    /// caller knows the value has no comma.
     #[inline]
-    pub(crate) fn push_ranges(&mut self, name: (usize, usize), value: (usize, usize), id: u8) {
+    pub(crate) fn push_ranges(
+        &mut self,
+        name: (usize, usize),
+        value: (usize, usize),
+        id: u8,
+        no_comma: bool,
+    ) {
         self.note(id, self.entries.len());
         self.entries.push(Entry {
             id,
+            no_comma,
             name: Slot::Buf(name.0 as u32, name.1 as u32),
             value: Slot::Buf(value.0 as u32, value.1 as u32),
         });
@@ -379,6 +389,7 @@ impl Headers {
         let value = self.own(value.into_boxed_str());
         self.entries.push(Entry {
             id,
+            no_comma: false,
             name: Slot::Buf(name.0 as u32, name.1 as u32),
             value,
         });
@@ -483,7 +494,12 @@ impl Headers {
         self.note(id, self.entries.len());
         let name = self.own(name.into());
         let value = self.own(value.into().into_boxed_str());
-        self.entries.push(Entry { id, name, value });
+        self.entries.push(Entry {
+            id,
+            no_comma: false,
+            name,
+            value,
+        });
     }
 
     /// Inserts a header line before all others (for a new top Via or Record-Route).
@@ -491,7 +507,15 @@ impl Headers {
         let id = header_id(name);
         let name = self.own(name.into());
         let value = self.own(value.into().into_boxed_str());
-        self.entries.insert(0, Entry { id, name, value });
+        self.entries.insert(
+            0,
+            Entry {
+                id,
+                no_comma: false,
+                name,
+                value,
+            },
+        );
         self.reindex();
     }
 
@@ -589,15 +613,24 @@ pub(crate) struct IdValues<'a> {
     id: u8,
 }
 
+impl<'a> IdValues<'a> {
+    /// The next value, and whether the parser found it has no comma.
+    #[inline]
+    pub(crate) fn next_flagged(&mut self) -> Option<(&'a str, bool)> {
+        let rest = self.h.entries.get(self.next..self.end)?;
+        let k = rest.iter().position(|e| e.id == self.id)?;
+        self.next += k + 1;
+        let e = rest.get(k)?;
+        Some((self.h.text(&e.value), e.no_comma))
+    }
+}
+
 impl<'a> Iterator for IdValues<'a> {
     type Item = &'a str;
 
     #[inline]
     fn next(&mut self) -> Option<&'a str> {
-        let rest = self.h.entries.get(self.next..self.end)?;
-        let k = rest.iter().position(|e| e.id == self.id)?;
-        self.next += k + 1;
-        Some(self.h.text(&rest.get(k)?.value))
+        self.next_flagged().map(|(v, _)| v)
     }
 }
 

@@ -754,7 +754,12 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
             } else {
                 0
             };
-            headers.push_ranges(name_r, (la + vs - start, la + ve - start), id);
+            headers.push_ranges(
+                name_r,
+                (la + vs - start, la + ve - start),
+                id,
+                id == VIA_ID && commas == 0,
+            );
         } else {
             let mut s = String::from(trim_sp(line(la + colon + 1, le)));
             for &(ca, ce) in lines.get(i + 1..j).unwrap_or_default() {

@@ -70,14 +70,14 @@ impl<'a, T> Iterator for TypedValues<'a, T> {
                     None => self.elems = None,
                 }
             }
-            let Some(line) = self.lines.next() else {
+            let Some((line, no_comma)) = self.lines.next_flagged() else {
                 self.done = true;
                 return None;
             };
             if let Some(v) = (self.line_hook)(line) {
                 return Some(Ok(v));
             }
-            if find_ch(line, b',').is_none() {
+            if no_comma || find_ch(line, b',').is_none() {
                 // a single element: no list to split (the element parser checks quotes and <>)
                 return self.element(trim_ws(line));
             }
