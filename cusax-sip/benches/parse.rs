@@ -1,12 +1,19 @@
-//! Parse benchmark: cusax-sip against rsip 0.4 on the same ~700-byte INVITE with SDP.
+//! Parse benchmark: cusax-sip against rsip 0.4 on the same ~800-byte INVITE with SDP.
 //!
 //! Run: `cargo bench -p cusax-sip --bench parse` (add `-- --quick` for a short run).
 //! Prints messages per second for
-//! * cusax raw: `SipMessage::parse` (structure, header slices, Content-Length),
-//! * cusax typed: parse + typed Via, From, To, CSeq, Call-ID,
 //! * rsip raw: `rsip::SipMessage::try_from(&bytes[..])`,
+//! * cusax raw: `SipMessage::parse` (structure, Request-URI, header ranges, Content-Length),
+//! * cusax typed views: parse + every Via, From, To as borrowed views (`via_refs`,
+//!   `from_ref`, `to_ref`), CSeq and Call-ID, reading each Via branch and the tags,
+//! * cusax typed owned: the same through the owned accessors (`via`, `from`, `to`),
 //!
-//! and the ratios. Each figure is the best of several timed rounds (the machine is shared).
+//! and the ratios against rsip raw. Each figure is the best of several timed rounds; the
+//! rounds of the four workloads are interleaved (the machine is shared, and a load change
+//! then hits all of them alike).
+//!
+//! `-- --only <rsip|cusax-raw|cusax-typed-views|cusax-typed-owned> <iterations>` runs one
+//! workload a fixed number of times and exits (for instruction counts under callgrind).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -44,9 +51,8 @@ Content-Length: {}\r\n\r\n",
     Bytes::from(format!("{head}{sdp}"))
 }
 
-/// Best rate (messages/s) over `rounds` timed rounds of about `round` each.
-fn rate(rounds: usize, round: Duration, mut f: impl FnMut()) -> f64 {
-    // calibrate the batch size
+/// Iterations of `f` that take about `round / 4`.
+fn calibrate(round: Duration, f: &dyn Fn()) -> u64 {
     let mut batch = 64u64;
     loop {
         let t = Instant::now();
@@ -54,34 +60,87 @@ fn rate(rounds: usize, round: Duration, mut f: impl FnMut()) -> f64 {
             f();
         }
         if t.elapsed() >= round / 4 || batch > 1 << 24 {
-            break;
+            return batch;
         }
         batch *= 2;
     }
-    let mut best = 0f64;
-    for _ in 0..rounds {
-        let t = Instant::now();
-        let mut n = 0u64;
-        while t.elapsed() < round {
-            for _ in 0..batch {
-                f();
-            }
-            n += batch;
+}
+
+/// Messages per second of `f` over one timed round of about `round`.
+fn one_round(round: Duration, batch: u64, f: &dyn Fn()) -> f64 {
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed() < round {
+        for _ in 0..batch {
+            f();
         }
-        best = best.max(n as f64 / t.elapsed().as_secs_f64());
+        n += batch;
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Best rate (messages/s) of each workload over `rounds` rounds. The rounds of the
+/// workloads are interleaved, so that a change of load on the (shared) machine affects
+/// them alike and the ratios stay meaningful.
+fn rates(rounds: usize, round: Duration, fs: &[&dyn Fn()]) -> Vec<f64> {
+    let batches: Vec<u64> = fs.iter().map(|f| calibrate(round, *f)).collect();
+    let mut best = vec![0f64; fs.len()];
+    for _ in 0..rounds {
+        for ((f, batch), b) in fs.iter().zip(&batches).zip(best.iter_mut()) {
+            *b = b.max(one_round(round, *batch, *f));
+        }
     }
     best
 }
 
-/// Parse and read the typed Via list, From, To, CSeq and Call-ID.
-fn typed(msg: &Bytes) {
+/// Parse and read the typed Via list, From, To, CSeq and Call-ID as borrowed views.
+fn typed_views(msg: &Bytes) {
     let m = SipMessage::parse(black_box(msg.clone())).expect("parse");
     let h = m.headers();
-    black_box(h.via().map(|v| v.len()).unwrap_or(0));
-    black_box(h.from().ok());
-    black_box(h.to().ok());
+    let mut branches = 0;
+    for v in h.via_refs() {
+        let v = v.expect("via");
+        branches += v.branch().map_or(0, str::len);
+        black_box(&v);
+    }
+    black_box(branches);
+    let from = h.from_ref().expect("from");
+    black_box(from.tag());
+    black_box(&from);
+    let to = h.to_ref().expect("to");
+    black_box(to.tag());
+    black_box(&to);
     black_box(h.cseq().ok());
     black_box(h.call_id().ok().map(str::len));
+}
+
+/// The same through the owned accessors.
+fn typed_owned(msg: &Bytes) {
+    let m = SipMessage::parse(black_box(msg.clone())).expect("parse");
+    let h = m.headers();
+    let vias = h.via().expect("via");
+    black_box(
+        vias.iter()
+            .map(|v| v.branch().map_or(0, str::len))
+            .sum::<usize>(),
+    );
+    black_box(&vias);
+    let from = h.from().expect("from");
+    black_box(from.tag());
+    black_box(&from);
+    let to = h.to().expect("to");
+    black_box(to.tag());
+    black_box(&to);
+    black_box(h.cseq().ok());
+    black_box(h.call_id().ok().map(str::len));
+}
+
+fn raw(msg: &Bytes) {
+    black_box(SipMessage::parse(black_box(msg.clone())).is_ok());
+}
+
+fn rsip_raw(msg: &Bytes) {
+    black_box(rsip::SipMessage::try_from(black_box(&msg[..])).is_ok());
 }
 
 fn main() {
@@ -95,55 +154,74 @@ fn main() {
     // sanity: both parsers accept it, and ours reads the typed values
     let ours = SipMessage::parse(msg.clone()).expect("cusax parses the bench message");
     assert_eq!(ours.headers().via().expect("via").len(), 2);
+    assert_eq!(ours.headers().via_refs().count(), 2);
+    assert_eq!(
+        ours.headers().from_ref().expect("from").to_owned(),
+        ours.headers().from().expect("from")
+    );
     rsip::SipMessage::try_from(&msg[..]).expect("rsip parses the bench message");
 
-    // `--only <cusax-raw|cusax-typed|rsip> <iterations>`: run one workload a fixed number of
-    // times and exit (for instruction-count profiling, e.g. under callgrind).
+    type Workload = (&'static str, &'static str, fn(&Bytes));
+    let workloads: [Workload; 4] = [
+        ("rsip", "rsip 0.4 SipMessage::try_from (raw)", rsip_raw),
+        ("cusax-raw", "cusax-sip SipMessage::parse (raw)", raw),
+        (
+            "cusax-typed-views",
+            "cusax-sip parse + typed views (Via/From/To/CSeq/Call-ID)",
+            typed_views,
+        ),
+        (
+            "cusax-typed-owned",
+            "cusax-sip parse + typed owned (Via/From/To/CSeq/Call-ID)",
+            typed_owned,
+        ),
+    ];
+
+    // `--only <workload> <iterations>`: run one workload a fixed number of times and exit
+    // (for instruction-count profiling, e.g. under callgrind).
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--only") {
         let which = args.get(i + 1).map(String::as_str).unwrap_or("");
+        let which = if which == "cusax-typed" {
+            "cusax-typed-views"
+        } else {
+            which
+        };
         let n: u64 = args
             .get(i + 2)
             .and_then(|n| n.parse().ok())
             .unwrap_or(10_000);
+        let Some((_, _, f)) = workloads.iter().find(|w| w.0 == which) else {
+            eprintln!(
+                "unknown workload {which:?}; one of: {}",
+                workloads.map(|w| w.0).join(", ")
+            );
+            std::process::exit(2);
+        };
         for _ in 0..n {
-            match which {
-                "cusax-raw" => {
-                    black_box(SipMessage::parse(black_box(msg.clone())).is_ok());
-                }
-                "cusax-typed" => typed(&msg),
-                _ => {
-                    black_box(rsip::SipMessage::try_from(black_box(&msg[..])).is_ok());
-                }
-            }
+            f(&msg);
         }
         return;
     }
 
-    let cusax_raw = rate(rounds, round, || {
-        black_box(SipMessage::parse(black_box(msg.clone())).is_ok());
-    });
-    let cusax_typed = rate(rounds, round, || typed(&msg));
-    let rsip_raw = rate(rounds, round, || {
-        black_box(rsip::SipMessage::try_from(black_box(&msg[..])).is_ok());
-    });
+    let closures: Vec<Box<dyn Fn()>> = workloads
+        .iter()
+        .map(|&(_, _, f)| {
+            let msg = msg.clone();
+            Box::new(move || f(&msg)) as Box<dyn Fn()>
+        })
+        .collect();
+    let refs: Vec<&dyn Fn()> = closures.iter().map(|c| c.as_ref()).collect();
+    let rates = rates(rounds, round, &refs);
     println!(
         "SIP parse benchmark: {}-byte INVITE with SDP, best of {rounds} rounds",
         msg.len()
     );
-    println!("{:<44} {:>14}", "parser", "messages/s");
     println!(
-        "{:<44} {:>14.0}",
-        "cusax-sip SipMessage::parse (raw)", cusax_raw
+        "{:<58} {:>14} {:>12}",
+        "parser", "messages/s", "vs rsip raw"
     );
-    println!(
-        "{:<44} {:>14.0}",
-        "cusax-sip parse + Via/From/To/CSeq/Call-ID", cusax_typed
-    );
-    println!(
-        "{:<44} {:>14.0}",
-        "rsip 0.4 SipMessage::try_from (raw)", rsip_raw
-    );
-    println!("ratio raw   cusax/rsip: {:.2}x", cusax_raw / rsip_raw);
-    println!("ratio typed cusax/rsip raw: {:.2}x", cusax_typed / rsip_raw);
+    for ((_, label, _), r) in workloads.iter().zip(&rates) {
+        println!("{label:<58} {r:>14.0} {:>11.2}x", r / rates[0]);
+    }
 }

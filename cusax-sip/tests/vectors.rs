@@ -545,3 +545,61 @@ fn rfc5118_ipv6_bad_is_a_host_error() {
     ));
     assert_eq!(err.status(), 400);
 }
+
+/// On every vector that parses, the borrowed views give exactly what the owned accessors
+/// give (values and errors), for Via (all and top), From, To, Contact, Route and
+/// Record-Route; CSeq and Call-ID have one accessor for both uses.
+#[test]
+fn borrowed_views_agree_with_owned_accessors() {
+    let mut checked = 0;
+    for e in manifest() {
+        let Ok(m) = SipMessage::parse(load(&e.file)) else {
+            continue;
+        };
+        let h = m.headers();
+        let f = &e.file;
+        let vias: Result<Vec<_>, _> = h.via_refs().map(|r| r.map(|v| v.to_owned())).collect();
+        assert_eq!(vias, h.via(), "{f}: Via");
+        assert_eq!(
+            h.top_via_ref().map(|v| v.to_owned()),
+            h.top_via(),
+            "{f}: top Via"
+        );
+        if let (Ok(v), Ok(o)) = (h.top_via_ref(), h.top_via()) {
+            assert_eq!(
+                (v.branch(), v.received(), v.rport(), v.transport(), v.port()),
+                (
+                    o.branch(),
+                    o.received(),
+                    o.rport(),
+                    o.transport.as_str(),
+                    o.port
+                ),
+                "{f}: top Via accessors"
+            );
+        }
+        assert_eq!(h.from_ref().map(|n| n.to_owned()), h.from(), "{f}: From");
+        assert_eq!(h.to_ref().map(|n| n.to_owned()), h.to(), "{f}: To");
+        if let (Ok(v), Ok(o)) = (h.from_ref(), h.from()) {
+            assert_eq!(v.tag(), o.tag(), "{f}: From tag");
+            assert_eq!(
+                v.display_name(),
+                o.display_name.as_deref(),
+                "{f}: display name"
+            );
+            assert_eq!(v.uri().user(), o.uri.user.as_deref(), "{f}: From user");
+        }
+        let contacts: Result<Vec<_>, _> =
+            h.contact_refs().map(|r| r.map(|c| c.to_owned())).collect();
+        assert_eq!(contacts, h.contacts(), "{f}: Contact");
+        let route: Result<Vec<_>, _> = h.route_refs().map(|r| r.map(|n| n.to_owned())).collect();
+        assert_eq!(route, h.route(), "{f}: Route");
+        let rr: Result<Vec<_>, _> = h
+            .record_route_refs()
+            .map(|r| r.map(|n| n.to_owned()))
+            .collect();
+        assert_eq!(rr, h.record_route(), "{f}: Record-Route");
+        checked += 1;
+    }
+    assert!(checked >= 45, "{checked} vectors checked");
+}

@@ -1,11 +1,12 @@
 //! Requests, responses, the message parser (RFC 3261 §7, §25) and printing.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::headers::{Headers, header_id, long_name};
-use super::lex::{is_token, is_token_byte};
+use super::headers::{Headers, header_id_bytes, long_name};
+use super::lex::{is_token, is_token_byte, trim_sp};
 use super::method::Method;
 use super::types::HeaderError;
 use super::uri::{Uri, UriError};
@@ -556,11 +557,100 @@ fn next_line(b: &[u8], pos: usize) -> Option<(usize, usize)> {
     Some((end, nl + 1))
 }
 
-const VIA_ID: u8 = 1;
-const CONTENT_LENGTH_ID: u8 = 7;
+const VIA_ID: u8 = super::headers::id::VIA;
+const CONTENT_LENGTH_ID: u8 = super::headers::id::CONTENT_LENGTH;
+
+/// Number of `c` in `b`.
+fn count_byte(b: &[u8], c: u8) -> usize {
+    let mut n = 0;
+    let mut rest = b;
+    while let Some(i) = super::lex::find_byte(rest, c) {
+        n += 1;
+        rest = rest.get(i + 1..).unwrap_or_default();
+    }
+    n
+}
 
 fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
+}
+
+/// The `(start, end)` of each line of the start line and header section: on the stack
+/// for an ordinary message, on the heap past [`Lines::INLINE`] lines.
+struct Lines {
+    inline: [(usize, usize); Lines::INLINE],
+    n: usize,
+    heap: Vec<(usize, usize)>,
+}
+
+impl Lines {
+    const INLINE: usize = 40;
+
+    fn new() -> Self {
+        Lines {
+            inline: [(0, 0); Lines::INLINE],
+            n: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, l: (usize, usize)) {
+        if self.heap.is_empty()
+            && let Some(slot) = self.inline.get_mut(self.n)
+        {
+            *slot = l;
+            self.n += 1;
+            return;
+        }
+        if self.heap.is_empty() {
+            self.heap
+                .extend_from_slice(self.inline.get(..self.n).unwrap_or_default());
+        }
+        self.heap.push(l);
+    }
+
+    fn len(&self) -> usize {
+        if self.heap.is_empty() {
+            self.n
+        } else {
+            self.heap.len()
+        }
+    }
+
+    fn as_slice(&self) -> &[(usize, usize)] {
+        if self.heap.is_empty() {
+            self.inline.get(..self.n).unwrap_or_default()
+        } else {
+            &self.heap
+        }
+    }
+}
+
+/// Number of SP / HTAB bytes at `b[i..]`.
+fn skip_wsp(b: &[u8], i: usize) -> usize {
+    let mut k = i;
+    while b.get(k).copied().is_some_and(is_wsp) {
+        k += 1;
+    }
+    k - i
+}
+
+/// The error for a header line whose name is not `token *(SP / HTAB) ":"`.
+#[cold]
+fn bad_name(l: &str, lineno: usize) -> ParseError {
+    let Some(colon) = super::lex::find_byte(l.as_bytes(), b':') else {
+        return ParseError::BadHeader {
+            line: lineno,
+            name: l.chars().take(32).collect(),
+            reason: "missing colon",
+        };
+    };
+    let name = trim_sp(l.get(..colon).unwrap_or(""));
+    ParseError::BadHeader {
+        line: lineno,
+        name: name.chars().take(32).collect(),
+        reason: "header name is not a token",
+    }
 }
 
 fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError> {
@@ -577,7 +667,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         .ok_or(ParseError::Empty)?;
     let start = pos;
     // Collect lines up to the empty line.
-    let mut lines: Vec<(usize, usize)> = Vec::with_capacity(32);
+    let mut lines = Lines::new();
     let max_lines = limits.max_header_count.saturating_mul(4).saturating_add(1);
     let body_start = loop {
         let Some((end, next)) = next_line(b, pos) else {
@@ -600,6 +690,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         lines.push((pos, end));
         pos = next;
     };
+    let lines = lines.as_slice();
     let head_end = lines.last().map_or(start, |l| l.1);
     let head = b.get(start..head_end).unwrap_or_default();
     let text = std::str::from_utf8(head).map_err(|e| ParseError::NotUtf8 {
@@ -613,66 +704,66 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     };
     let start_line = line(sl_a, sl_e);
 
-    // Header section.
-    let mut headers = Headers::with_buffer(input.clone(), lines.len());
+    // Header section: one shared copy of the (validated) text; values are ranges of it.
+    let mut headers = Headers::with_buffer(Arc::from(text), lines.len());
     let mut via_count = 0usize;
     // line numbers of the first two Content-Length headers
     let mut cl_lines: [usize; 2] = [0; 2];
     let mut cl_count = 0usize;
     let mut i = 1;
-    while i < lines.len() {
-        let (la, le) = lines[i];
-        let l = line(la, le);
+    while let Some(&(la, le)) = lines.get(i) {
+        let lb = b.get(la..le).unwrap_or_default();
         let lineno = i + 1;
-        if l.starts_with([' ', '\t']) {
+        if lb.first().copied().is_some_and(is_wsp) {
             return Err(ParseError::BadHeader {
                 line: lineno,
                 name: String::new(),
                 reason: "continuation line without a header",
             });
         }
-        let Some(colon) = super::lex::find_byte(l.as_bytes(), b':') else {
-            return Err(ParseError::BadHeader {
-                line: lineno,
-                name: l.chars().take(32).collect(),
-                reason: "missing colon",
-            });
-        };
-        let name = l[..colon].trim_end_matches([' ', '\t']);
-        if !is_token(name) {
-            return Err(ParseError::BadHeader {
-                line: lineno,
-                name: name.chars().take(32).collect(),
-                reason: "header name is not a token",
-            });
+        // `token *(SP / HTAB) ":"`; anything else is an error, described by `bad_name`
+        let ne = super::lex::skip_class(lb, 0, super::lex::C_TOKEN);
+        let colon = ne + skip_wsp(lb, ne);
+        if ne == 0 || lb.get(colon) != Some(&b':') {
+            return Err(bad_name(line(la, le), lineno));
         }
         if headers.len() >= limits.max_header_count {
             return Err(ParseError::TooManyHeaders {
                 limit: limits.max_header_count,
             });
         }
-        let id = header_id(name);
-        let name_r = (la, la + name.len());
+        let id = header_id_bytes(lb.get(..ne).unwrap_or_default());
+        let name_r = (la - start, la - start + ne);
         // Continuation lines.
         let mut j = i + 1;
-        while j < lines.len() && b.get(lines[j].0).copied().is_some_and(is_wsp) {
+        while let Some(&(ca, _)) = lines.get(j)
+            && b.get(ca).copied().is_some_and(is_wsp)
+        {
             j += 1;
         }
-        let vstart = la + colon + 1;
+        let vs = colon + 1 + skip_wsp(lb, colon + 1);
         let commas;
         if j == i + 1 {
-            let v = line(vstart, le).trim_matches([' ', '\t']);
-            let off = v.as_ptr() as usize - text.as_ptr() as usize + start;
+            // trim trailing SP / HTAB (never before the value start)
+            let mut ve = lb.len();
+            while ve > vs && lb.get(ve - 1).copied().is_some_and(is_wsp) {
+                ve -= 1;
+            }
             commas = if id == VIA_ID {
-                v.bytes().filter(|&c| c == b',').count()
+                count_byte(lb.get(vs..ve).unwrap_or_default(), b',')
             } else {
                 0
             };
-            headers.push_ranges(name_r, (off, off + v.len()), id);
+            headers.push_ranges(
+                name_r,
+                (la + vs - start, la + ve - start),
+                id,
+                id == VIA_ID && commas == 0,
+            );
         } else {
-            let mut s = String::from(line(vstart, le).trim_matches([' ', '\t']));
-            for &(ca, ce) in &lines[i + 1..j] {
-                let c = line(ca, ce).trim_matches([' ', '\t']);
+            let mut s = String::from(trim_sp(line(la + colon + 1, le)));
+            for &(ca, ce) in lines.get(i + 1..j).unwrap_or_default() {
+                let c = trim_sp(line(ca, ce));
                 if !c.is_empty() {
                     if !s.is_empty() {
                         s.push(' ');
@@ -706,7 +797,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     // Content-Length (RFC 3261 §20.14): at most one, digits only.
     let mut cl: Option<usize> = None;
     if cl_count > 0 {
-        let mut vals = headers.get_all("Content-Length");
+        let mut vals = headers.values_id(CONTENT_LENGTH_ID);
         let first = vals.next().unwrap_or("");
         if vals.next().is_some() {
             return Err(ParseError::BadHeader {
@@ -775,10 +866,17 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
             body,
         }));
     }
-    let mut parts = start_line.split(' ');
-    let (Some(m), Some(u), Some(v), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // Method SP Request-URI SP SIP-Version: exactly two single spaces (RFC 3261 §7.1)
+    let sb = start_line.as_bytes();
+    let three = super::lex::find_byte(sb, b' ').and_then(|s1| {
+        let s2 = s1 + 1 + super::lex::find_byte(sb.get(s1 + 1..)?, b' ')?;
+        let v = start_line.get(s2 + 1..)?;
+        if super::lex::find_byte(v.as_bytes(), b' ').is_some() {
+            return None;
+        }
+        Some((start_line.get(..s1)?, start_line.get(s1 + 1..s2)?, v))
+    });
+    let Some((m, u, v)) = three else {
         return Err(ParseError::BadStartLine {
             reason: "request line is not three elements separated by single spaces",
         });

@@ -1,14 +1,16 @@
 //! Typed header values (RFC 3261 §20, §25.1; RFC 7616; RFC 6665; RFC 3325; RFC 6993).
 
+use std::borrow::Cow;
 use std::fmt;
 
+use super::lex::{C_DIGIT, C_TOKEN, read_quoted_cow, skip_class};
 use super::lex::{
     find_ch, is_token, is_token_byte, is_ws, parse_u32, quote, quoted_len, read_quoted,
     split_commas, split_once_ch, trim_start_ws, trim_ws,
 };
 use super::method::Method;
-use super::params::Params;
-use super::uri::{Host, Uri};
+use super::params::{Params, ParamsRef};
+use super::uri::{Host, HostRef, Uri, UriRef, parse_port};
 
 /// What is wrong with a header field. `name` is the header's long name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,38 +104,101 @@ impl NameAddr {
 }
 
 pub(crate) fn parse_name_addr(s: &str) -> R<NameAddr> {
+    parse_name_addr_ref(s).map(|n| n.to_owned())
+}
+
+/// A borrowed `name-addr` / `addr-spec` with header parameters (RFC 3261 §20.10, §20.20,
+/// §20.39): the view of a From, To, Contact, Route or Record-Route value over the header
+/// text. Accepts exactly what [`NameAddr::parse`] accepts; [`NameAddrRef::to_owned`]
+/// gives the equal [`NameAddr`].
+#[derive(Clone, Debug)]
+pub struct NameAddrRef<'a> {
+    display_name: Option<Cow<'a, str>>,
+    uri: UriRef<'a>,
+    params: ParamsRef<'a>,
+    /// The `tag` value, found while the parameters were validated.
+    tag: Option<&'a str>,
+}
+
+impl<'a> NameAddrRef<'a> {
+    /// Parses one name-addr / addr-spec with its parameters.
+    pub fn parse(s: &'a str) -> Result<NameAddrRef<'a>, HeaderError> {
+        parse_name_addr_ref(s).map_err(|r| HeaderError::invalid("name-addr", r))
+    }
+
+    /// The display name, quotes and `\` escapes removed (or the unquoted words as
+    /// written); borrowed unless an escape had to be undone.
+    pub fn display_name(&self) -> Option<&str> {
+        self.display_name.as_deref()
+    }
+
+    /// The URI.
+    pub fn uri(&self) -> &UriRef<'a> {
+        &self.uri
+    }
+
+    /// Header parameters (`;tag=`, `;expires=`, ...).
+    pub fn params(&self) -> ParamsRef<'a> {
+        self.params
+    }
+
+    /// The `tag` parameter (RFC 3261 §19.3).
+    pub fn tag(&self) -> Option<&'a str> {
+        self.tag
+    }
+
+    /// The owned value.
+    #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
+    pub fn to_owned(&self) -> NameAddr {
+        NameAddr {
+            display_name: self.display_name.as_deref().map(str::to_owned),
+            uri: self.uri.to_owned(),
+            params: self.params.to_owned(),
+        }
+    }
+}
+
+impl From<NameAddrRef<'_>> for NameAddr {
+    fn from(n: NameAddrRef<'_>) -> NameAddr {
+        n.to_owned()
+    }
+}
+
+pub(crate) fn parse_name_addr_ref(s: &str) -> R<NameAddrRef<'_>> {
     let s = trim_ws(s);
     let (display_name, after_lt) = if s.starts_with('"') {
-        let (dn, rest) = read_quoted(s).ok_or("unterminated quoted display name")?;
+        let (dn, rest) = read_quoted_cow(s).ok_or("unterminated quoted display name")?;
         let rest = trim_start_ws(rest);
         let rest = rest
             .strip_prefix('<')
             .ok_or("quoted display name without <URI>")?;
         (Some(dn), Some(rest))
     } else if let Some(lt) = find_ch(s, b'<') {
-        let dn = trim_ws(&s[..lt]);
+        let dn = trim_ws(s.get(..lt).unwrap_or(""));
         // *(token LWS): tokens separated by whitespace
         if !dn.bytes().all(|b| is_token_byte(b) || is_ws(b)) {
             return Err("display name has characters that need quoting");
         }
-        let dn = (!dn.is_empty()).then(|| dn.to_owned());
-        (dn, Some(&s[lt + 1..]))
+        let dn = (!dn.is_empty()).then_some(Cow::Borrowed(dn));
+        (dn, Some(s.get(lt + 1..).unwrap_or("")))
     } else {
         (None, None)
     };
     match after_lt {
         Some(rest) => {
             let gt = find_ch(rest, b'>').ok_or("missing >")?;
-            let uri = Uri::parse(&rest[..gt]).map_err(|_| "invalid URI")?;
-            let (params, tail) =
-                Params::parse_header(&rest[gt + 1..]).ok_or("invalid parameter")?;
+            let uri = UriRef::parse(rest.get(..gt).unwrap_or("")).map_err(|_| "invalid URI")?;
+            let (params, tail, tag) =
+                ParamsRef::parse_header_watch(rest.get(gt + 1..).unwrap_or(""), "tag")
+                    .ok_or("invalid parameter")?;
             if !tail.is_empty() {
                 return Err("unexpected text after parameters");
             }
-            Ok(NameAddr {
+            Ok(NameAddrRef {
                 display_name,
                 uri,
                 params,
+                tag: tag.flatten(),
             })
         }
         None => {
@@ -142,19 +207,21 @@ pub(crate) fn parse_name_addr(s: &str) -> R<NameAddr> {
                 .bytes()
                 .position(|b| b == b';' || is_ws(b))
                 .unwrap_or(s.len());
-            let uri_s = &s[..end];
-            if uri_s.contains('?') || uri_s.contains(',') {
+            let (uri_s, after) = (s.get(..end).unwrap_or(""), s.get(end..).unwrap_or(""));
+            if find_ch(uri_s, b'?').is_some() || find_ch(uri_s, b',').is_some() {
                 return Err("addr-spec with '?' or ',' must be enclosed in <>");
             }
-            let uri = Uri::parse(uri_s).map_err(|_| "invalid URI")?;
-            let (params, tail) = Params::parse_header(&s[end..]).ok_or("invalid parameter")?;
+            let uri = UriRef::parse(uri_s).map_err(|_| "invalid URI")?;
+            let (params, tail, tag) =
+                ParamsRef::parse_header_watch(after, "tag").ok_or("invalid parameter")?;
             if !tail.is_empty() {
                 return Err("unexpected text after URI");
             }
-            Ok(NameAddr {
+            Ok(NameAddrRef {
                 display_name: None,
                 uri,
                 params,
+                tag: tag.flatten(),
             })
         }
     }
@@ -198,6 +265,46 @@ impl Contact {
     /// The `expires` parameter, if present and numeric.
     pub fn expires(&self) -> Option<u32> {
         parse_u32(self.addr()?.params.get("expires")??)
+    }
+}
+
+/// A borrowed Contact value (RFC 3261 §20.10): `*` or an address view.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum ContactRef<'a> {
+    /// `Contact: *`.
+    Star,
+    /// An address with its parameters.
+    Addr(NameAddrRef<'a>),
+}
+
+impl<'a> ContactRef<'a> {
+    /// The address, unless this is `*`.
+    pub fn addr(&self) -> Option<&NameAddrRef<'a>> {
+        match self {
+            ContactRef::Star => None,
+            ContactRef::Addr(a) => Some(a),
+        }
+    }
+
+    /// The `expires` parameter, if present and numeric.
+    pub fn expires(&self) -> Option<u32> {
+        parse_u32(self.addr()?.params.get("expires")??)
+    }
+
+    /// The owned value.
+    #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
+    pub fn to_owned(&self) -> Contact {
+        match self {
+            ContactRef::Star => Contact::Star,
+            ContactRef::Addr(a) => Contact::Addr(a.to_owned()),
+        }
+    }
+}
+
+impl From<ContactRef<'_>> for Contact {
+    fn from(c: ContactRef<'_>) -> Contact {
+        c.to_owned()
     }
 }
 
@@ -248,12 +355,7 @@ impl Via {
 
     /// The `received` parameter as an IP address.
     pub fn received_addr(&self) -> Option<std::net::IpAddr> {
-        let r = self.received()?;
-        let r = r
-            .strip_prefix('[')
-            .and_then(|x| x.strip_suffix(']'))
-            .unwrap_or(r);
-        r.parse().ok()
+        received_addr(self.received()?)
     }
 
     /// `rport` (RFC 3581): `None` absent, `Some(None)` flag, `Some(Some(p))` filled in.
@@ -270,11 +372,8 @@ impl Via {
     }
 }
 
-fn skip_lws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).copied().is_some_and(is_ws) {
-        i += 1;
-    }
-    i
+fn skip_lws(b: &[u8], i: usize) -> usize {
+    super::lex::skip_ws(b, i)
 }
 
 fn scan(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
@@ -284,14 +383,109 @@ fn scan(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
     i
 }
 
+pub(crate) fn parse_via(s: &str) -> R<Via> {
+    parse_via_ref(s).map(|v| v.to_owned())
+}
+
+/// A borrowed Via value (RFC 3261 §20.42) over the header text. Accepts exactly what
+/// [`Via::parse`] accepts; [`ViaRef::to_owned`] gives the equal [`Via`].
+#[derive(Clone, Debug)]
+pub struct ViaRef<'a> {
+    transport: &'a str,
+    host: HostRef<'a>,
+    port: Option<u16>,
+    params: ParamsRef<'a>,
+    /// The `branch` value, found while the parameters were validated.
+    branch: Option<&'a str>,
+}
+
+impl<'a> ViaRef<'a> {
+    /// Parses one via-parm.
+    pub fn parse(s: &'a str) -> Result<ViaRef<'a>, HeaderError> {
+        parse_via_ref(s).map_err(|r| HeaderError::invalid("Via", r))
+    }
+
+    /// `UDP`, `TCP`, `TLS`, `SCTP`, `WS`, ... as written.
+    pub fn transport(&self) -> &'a str {
+        self.transport
+    }
+
+    /// The sent-by host.
+    pub fn host(&self) -> HostRef<'a> {
+        self.host
+    }
+
+    /// The sent-by port.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// `;branch=`, `;received=`, `;rport`, ...
+    pub fn params(&self) -> ParamsRef<'a> {
+        self.params
+    }
+
+    /// The `branch` parameter (RFC 3261 §8.1.1.7).
+    pub fn branch(&self) -> Option<&'a str> {
+        self.branch
+    }
+
+    /// The `received` parameter as written (an IPv6 address may be bracketed, RFC 5118 §4.5).
+    pub fn received(&self) -> Option<&'a str> {
+        self.params.get("received").flatten()
+    }
+
+    /// The `received` parameter as an IP address.
+    pub fn received_addr(&self) -> Option<std::net::IpAddr> {
+        received_addr(self.received()?)
+    }
+
+    /// `rport` (RFC 3581): `None` absent, `Some(None)` flag, `Some(Some(p))` filled in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        match self.params.get("rport")? {
+            None => Some(None),
+            Some(v) => Some(v.parse().ok()),
+        }
+    }
+
+    /// The owned value.
+    #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
+    pub fn to_owned(&self) -> Via {
+        Via {
+            transport: self.transport.to_owned(),
+            host: self.host.to_owned(),
+            port: self.port,
+            params: self.params.to_owned(),
+        }
+    }
+}
+
+impl From<ViaRef<'_>> for Via {
+    fn from(v: ViaRef<'_>) -> Via {
+        v.to_owned()
+    }
+}
+
+fn received_addr(r: &str) -> Option<std::net::IpAddr> {
+    let r = r
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(r);
+    r.parse().ok()
+}
+
 /// `via-parm` (RFC 3261 §20.42): `SIP / 2.0 / transport LWS sent-by *(;via-params)`, with
 /// LWS allowed around `/` and `:`. One pass over the bytes.
-pub(crate) fn parse_via(s: &str) -> R<Via> {
+pub(crate) fn parse_via_ref(s: &str) -> R<ViaRef<'_>> {
     const BAD_PROTO: &str = "protocol is not SIP/2.0";
     let b = s.as_bytes();
     let sub = |i: usize, j: usize| s.get(i..j).unwrap_or("");
     let mut i = skip_lws(b, 0);
-    let p = scan(b, i, is_token_byte);
+    // the usual spelling, without LWS: skip straight to the transport
+    if b.starts_with(b"SIP/2.0/") {
+        return via_from_transport(s, skip_lws(b, 8));
+    }
+    let p = skip_class(b, i, C_TOKEN);
     if !sub(i, p).eq_ignore_ascii_case("SIP") {
         return Err(BAD_PROTO);
     }
@@ -308,8 +502,14 @@ pub(crate) fn parse_via(s: &str) -> R<Via> {
     if b.get(i) != Some(&b'/') {
         return Err(BAD_PROTO);
     }
-    i = skip_lws(b, i + 1);
-    let p = scan(b, i, is_token_byte);
+    via_from_transport(s, skip_lws(b, i + 1))
+}
+
+/// The rest of `via-parm` from the transport at `i` on.
+fn via_from_transport(s: &str, mut i: usize) -> R<ViaRef<'_>> {
+    let b = s.as_bytes();
+    let sub = |i: usize, j: usize| s.get(i..j).unwrap_or("");
+    let p = skip_class(b, i, C_TOKEN);
     if p == i {
         return Err("missing transport");
     }
@@ -319,37 +519,42 @@ pub(crate) fn parse_via(s: &str) -> R<Via> {
         return Err("missing sent-by");
     }
     let hs = i;
-    let he = if b.get(i) == Some(&b'[') {
-        scan(b, i, |c| c != b']') + 1
+    let (he, host) = if b.get(i) == Some(&b'[') {
+        let he = scan(b, i, |c| c != b']') + 1;
+        if he > b.len() {
+            return Err("invalid sent-by");
+        }
+        (he, HostRef::parse(sub(hs, he)))
     } else {
-        scan(b, i, |c| {
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')
-        })
+        // one pass: the run of host characters, classified as it is read
+        HostRef::scan(s, i)
     };
-    if he == hs || he > b.len() {
+    if he == hs {
         return Err("invalid sent-by");
     }
-    let host = Host::parse(sub(hs, he)).map_err(|_| "invalid sent-by host")?;
+    let host = host.map_err(|_| "invalid sent-by host")?;
     i = skip_lws(b, he);
     let mut port = None;
     if b.get(i) == Some(&b':') {
         i = skip_lws(b, i + 1);
-        let p = scan(b, i, |c| c.is_ascii_digit());
+        let p = skip_class(b, i, C_DIGIT);
         if p == i || p - i > 5 {
             return Err("invalid sent-by port");
         }
-        port = Some(sub(i, p).parse().map_err(|_| "invalid sent-by port")?);
+        port = Some(parse_port(sub(i, p)).ok_or("invalid sent-by port")?);
         i = p;
     }
-    let (params, tail) = Params::parse_header(sub(i, b.len())).ok_or("invalid parameter")?;
+    let (params, tail, branch) =
+        ParamsRef::parse_header_watch(sub(i, b.len()), "branch").ok_or("invalid parameter")?;
     if !tail.is_empty() {
         return Err("unexpected text after sent-by");
     }
-    Ok(Via {
-        transport: transport.to_owned(),
+    Ok(ViaRef {
+        transport,
         host,
         port,
         params,
+        branch: branch.flatten(),
     })
 }
 
@@ -381,18 +586,24 @@ impl CSeq {
 
 pub(crate) fn parse_cseq(s: &str) -> R<CSeq> {
     let s = trim_ws(s);
-    let dl = s
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(s.len());
+    let b = s.as_bytes();
+    let mut dl = 0;
+    let mut acc = 0u64;
+    while let Some(&c) = b.get(dl)
+        && c.is_ascii_digit()
+    {
+        // saturates far above the limit, so any long number stays too large
+        acc = (acc * 10 + u64::from(c - b'0')).min(1 << 40);
+        dl += 1;
+    }
     if dl == 0 {
         return Err("missing sequence number");
     }
-    let seq: u32 = s[..dl].parse().map_err(|_| "sequence number too large")?;
-    if seq >= 1 << 31 {
-        return Err("sequence number too large");
-    }
-    let rest = &s[dl..];
+    let seq = u32::try_from(acc)
+        .ok()
+        .filter(|&v| v < 1 << 31)
+        .ok_or("sequence number too large")?;
+    let rest = s.get(dl..).unwrap_or("");
     let m = trim_start_ws(rest);
     if m.len() == rest.len() || !is_token(m) {
         return Err("invalid method");
@@ -876,6 +1087,11 @@ mod tests {
         );
         assert!(CSeq::parse("36893488147419103232 REGISTER").is_err());
         assert!(CSeq::parse("2147483648 INVITE").is_err());
+        assert!(CSeq::parse("4294967296 INVITE").is_err());
+        assert!(CSeq::parse("99999999999999999999999999999 INVITE").is_err());
+        assert_eq!(CSeq::parse("2147483647 BYE").unwrap().seq, 2_147_483_647);
+        assert_eq!(CSeq::parse("000000000000000000001 BYE").unwrap().seq, 1);
+        assert!(CSeq::parse(" INVITE").is_err());
         assert!(CSeq::parse("1INVITE").is_err());
     }
 
