@@ -56,8 +56,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
-use crate::endpoint::TlsInfo;
-use crate::msg::framing::{RawFrame, RawSipCodec};
+use crate::endpoint::{TlsInfo, TransportFailure};
+use crate::msg::framing::{FramingError, RawFrame, RawSipCodec};
 use crate::transaction::{Target, TransactionLayer, Transmit, Transport};
 
 /// What the transports deliver to the sans-IO core.
@@ -77,8 +77,9 @@ pub enum Input {
     TransportError {
         /// The remote end.
         target: Target,
-        /// What the operating system or TLS said.
-        reason: String,
+        /// Why, typed (a refused certificate, a refused connection, a timeout, ...);
+        /// its `Display` keeps what the operating system or TLS said.
+        reason: TransportFailure,
     },
     /// A TLS connection to `target` completed its handshake (the peer's certificate
     /// chain and name were verified): what the application may show as signalling
@@ -112,7 +113,7 @@ impl SansIo for TransactionLayer {
                 transport,
             } => self.handle_datagram(now, data, source, transport),
             Input::TransportError { target, reason } => {
-                self.handle_transport_error(now, &target, &reason)
+                self.handle_transport_error(now, &target, &reason.to_string())
             }
             Input::Connected { .. } => {}
         }
@@ -390,21 +391,23 @@ impl Transports {
         match target.transport {
             Transport::Udp => {
                 let Some(udp) = &self.udp else {
-                    self.fail(target, "no UDP socket configured".into());
+                    self.fail(target, "no UDP socket configured");
                     return;
                 };
                 if let Err(e) = udp.send_to(&data, target.addr).await {
                     tracing::debug!(%target, error = %e, "UDP send failed");
-                    self.fail(target, e.to_string());
+                    self.fail(target, classify(&e));
                 }
             }
             Transport::Tcp | Transport::Tls => self.send_stream(target, data, server_name),
         }
     }
 
-    fn fail(&mut self, target: Target, reason: String) {
-        self.failures
-            .push_back(Input::TransportError { target, reason });
+    fn fail(&mut self, target: Target, reason: impl Into<TransportFailure>) {
+        self.failures.push_back(Input::TransportError {
+            target,
+            reason: reason.into(),
+        });
     }
 
     fn send_stream(&mut self, target: Target, data: Bytes, server_name: Option<String>) {
@@ -414,7 +417,7 @@ impl Transports {
         };
         if let Some(sender) = existing {
             if sender.try_send(data).is_err() {
-                self.fail(target, "connection send queue full or closed".into());
+                self.fail(target, "connection send queue full or closed");
             }
             return;
         }
@@ -459,7 +462,7 @@ impl Transports {
                     let _ = input_tx
                         .send(Input::TransportError {
                             target,
-                            reason: e.to_string(),
+                            reason: classify(&e),
                         })
                         .await;
                 }
@@ -468,7 +471,7 @@ impl Transports {
                     let _ = input_tx
                         .send(Input::TransportError {
                             target,
-                            reason: "connect timed out".into(),
+                            reason: TransportFailure::Timeout,
                         })
                         .await;
                 }
@@ -624,17 +627,20 @@ async fn connection<S>(
                 Some(Ok(RawFrame::KeepAlivePing)) => {
                     // RFC 5626 §3.5.1: answer a CRLFCRLF ping with a CRLF pong.
                     if let Err(e) = framed.send(Bytes::from_static(b"\r\n")).await {
-                        break e.to_string();
+                        break classify(&e);
                     }
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => break format!("framing error: {e}"),
-                None => break "connection closed by peer".to_string(),
+                Some(Err(FramingError::Io(e))) => break classify(&e),
+                Some(Err(e)) => break TransportFailure::Other(format!("framing error: {e}")),
+                None => break TransportFailure::ConnectionClosed {
+                    detail: "connection closed by peer".into(),
+                },
             },
             out = outgoing.recv() => match out {
                 Some(data) => {
                     if let Err(e) = framed.send(data).await {
-                        break e.to_string();
+                        break classify(&e);
                     }
                 }
                 None => return, // the Transports were dropped
@@ -647,6 +653,38 @@ async fn connection<S>(
     let _ = input_tx
         .send(Input::TransportError { target, reason })
         .await;
+}
+
+/// The typed cause of a socket or TLS error: rustls errors (which tokio-rustls wraps
+/// in an [`io::Error`]) by their certificate verdict, the rest by the error kind.
+fn classify(e: &io::Error) -> TransportFailure {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        let detail = tls.to_string();
+        return match tls {
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            ) => TransportFailure::CertificateNameMismatch { detail },
+            rustls::Error::InvalidCertificate(_) => {
+                TransportFailure::CertificateUntrusted { detail }
+            }
+            _ => TransportFailure::TlsHandshake { detail },
+        };
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => TransportFailure::ConnectionRefused,
+        io::ErrorKind::TimedOut => TransportFailure::Timeout,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => TransportFailure::ConnectionClosed {
+            detail: e.to_string(),
+        },
+        _ => TransportFailure::Other(e.to_string()),
+    }
 }
 
 fn tls_connector(config: &TlsConfig) -> Result<TlsSetup, TransportSetupError> {

@@ -1,0 +1,276 @@
+//! A transport failure reaches the application with its typed cause: the driver's
+//! [`Input::TransportError`] (a refused certificate, a refused connection, ...) becomes
+//! [`SipEvent::TransportFailed`] naming the request, immediately followed by that
+//! request's own failure event (503, RFC 3261 §8.1.3.1). A timeout stays a plain 408
+//! without a transport cause. With the `driver` feature, the driver's classification of
+//! a real refused TCP connection is checked too.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cusax_sip::endpoint::{
+    Account, CallOptions, Endpoint, EndpointConfig, FailedRequest, Input, Output, SipEvent,
+    TransportFailure,
+};
+use cusax_sip::msg::Uri;
+use cusax_sip::transaction::{Target, Transmit, Transport};
+
+const LOCAL: &str = "127.0.0.1:5070";
+const PROXY: &str = "127.0.0.1:5061";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("addr")
+}
+
+fn proxy() -> Target {
+    Target::new(Transport::Tls, addr(PROXY))
+}
+
+fn endpoint() -> Endpoint {
+    let mut cfg = EndpointConfig::new(addr(LOCAL));
+    cfg.account = Some(Account::tls(
+        Uri::parse("sip:alice@cusax.test").expect("aor"),
+        "alice",
+        "alice-secret",
+        addr(PROXY),
+    ));
+    Endpoint::new(cfg, 11)
+}
+
+/// Drains the endpoint: (transmits, events).
+fn drain(e: &mut Endpoint) -> (Vec<Transmit>, Vec<SipEvent>) {
+    let (mut out, mut events) = (Vec::new(), Vec::new());
+    while let Some(o) = e.poll_output() {
+        match o {
+            Output::Transmit(t) => out.push(t),
+            Output::Event(ev) => events.push(ev),
+            Output::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    (out, events)
+}
+
+fn untrusted() -> TransportFailure {
+    TransportFailure::CertificateUntrusted {
+        detail: "invalid peer certificate: UnknownIssuer".into(),
+    }
+}
+
+#[test]
+fn a_refused_certificate_reaches_the_registration_failure() {
+    let now = Instant::now();
+    let mut e = endpoint();
+    e.register(now).expect("register");
+    let (sent, _) = drain(&mut e);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].target, proxy());
+    e.handle_input(
+        now,
+        Input::TransportError {
+            target: proxy(),
+            reason: untrusted(),
+        },
+    );
+    let (sent, events) = drain(&mut e);
+    assert!(sent.is_empty(), "nothing is retried at once: {sent:?}");
+    match &events[..] {
+        [
+            SipEvent::TransportFailed {
+                request: FailedRequest::Register,
+                target,
+                error,
+                ..
+            },
+            SipEvent::RegistrationFailed { status: 503, .. },
+        ] => {
+            assert_eq!(*target, proxy());
+            assert_eq!(*error, untrusted());
+            assert!(error.is_certificate_error());
+            assert!(error.to_string().contains("UnknownIssuer"), "{error}");
+        }
+        other => panic!("expected TransportFailed then RegistrationFailed: {other:?}"),
+    }
+    assert!(!e.is_registered());
+}
+
+#[test]
+fn every_request_on_a_failed_connection_reports_the_cause_and_its_own_failure() {
+    let now = Instant::now();
+    let mut e = endpoint();
+    let call = e
+        .invite(
+            now,
+            Uri::parse("sip:bob@cusax.test").expect("uri"),
+            Bytes::from_static(b"v=0\r\n"),
+            CallOptions::default(),
+        )
+        .expect("invite");
+    let msg = e
+        .message(
+            now,
+            Uri::parse("sip:bob@cusax.test").expect("uri"),
+            "text/plain",
+            Bytes::from_static(b"hi"),
+        )
+        .expect("message");
+    let opt = e
+        .options(now, Uri::parse("sip:cusax.test").expect("uri"))
+        .expect("options");
+    let (sent, _) = drain(&mut e);
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|t| t.target == proxy()), "{sent:?}");
+    e.handle_input(
+        now,
+        Input::TransportError {
+            target: proxy(),
+            reason: TransportFailure::ConnectionRefused,
+        },
+    );
+    let (_, events) = drain(&mut e);
+    assert_eq!(events.len(), 6, "{events:?}");
+    // Each TransportFailed is followed at once by the failure event of its request.
+    for pair in events.chunks(2) {
+        let [first, second] = pair else {
+            panic!("odd events {events:?}")
+        };
+        let SipEvent::TransportFailed {
+            request,
+            target,
+            error,
+            ..
+        } = first
+        else {
+            panic!("expected TransportFailed first: {pair:?}")
+        };
+        assert_eq!(*target, proxy());
+        assert_eq!(*error, TransportFailure::ConnectionRefused);
+        assert!(!error.is_certificate_error());
+        match (request, second) {
+            (
+                FailedRequest::Invite(c),
+                SipEvent::CallFailed {
+                    call: f, status, ..
+                },
+            ) => {
+                assert_eq!((*c, *f, *status), (call, call, 503));
+            }
+            (FailedRequest::Message(i), SipEvent::MessageResponse { id, status }) => {
+                assert_eq!((*i, *id, *status), (msg, msg, 503));
+            }
+            (FailedRequest::Options(i), SipEvent::OptionsResponse { id, status, .. }) => {
+                assert_eq!((*i, *id, *status), (opt, opt, 503));
+            }
+            other => panic!("unexpected pair {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_failure_of_another_target_leaves_the_requests_alone() {
+    let now = Instant::now();
+    let mut e = endpoint();
+    e.register(now).expect("register");
+    drain(&mut e);
+    e.handle_input(
+        now,
+        Input::TransportError {
+            target: Target::new(Transport::Tls, addr("127.0.0.9:5061")),
+            reason: untrusted(),
+        },
+    );
+    let (_, events) = drain(&mut e);
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn a_timeout_is_no_transport_failure() {
+    let now = Instant::now();
+    let mut e = endpoint();
+    e.register(now).expect("register");
+    drain(&mut e);
+    // Timer F: 64*T1 = 32 s.
+    let later = now + Duration::from_secs(40);
+    e.handle_input(later, Input::Timeout);
+    let (_, events) = drain(&mut e);
+    assert!(
+        matches!(
+            &events[..],
+            [SipEvent::RegistrationFailed { status: 408, .. }]
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn text_converts_into_other() {
+    let f: TransportFailure = "no route".into();
+    assert_eq!(f, TransportFailure::Other("no route".into()));
+    assert_eq!(f.to_string(), "no route");
+    assert_eq!(
+        TransportFailure::CertificateNameMismatch { detail: "x".into() }.to_string(),
+        "TLS certificate does not match the server name: x"
+    );
+}
+
+/// The driver classifies a real refused TCP connection as
+/// [`TransportFailure::ConnectionRefused`] and the endpoint hands that on.
+#[cfg(feature = "driver")]
+#[tokio::test]
+async fn the_driver_reports_a_refused_connection_as_such() {
+    use cusax_sip::driver::{self, TransportConfig, Transports};
+
+    // A port nobody listens on: bind, read the port, close.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let target = Target::new(Transport::Tcp, SocketAddr::from(([127, 0, 0, 1], port)));
+    let mut cfg = EndpointConfig::insecure(addr("127.0.0.1:5999"), Transport::Tcp);
+    cfg.account = Some(Account {
+        aor: Uri::parse("sip:alice@cusax.test").expect("aor"),
+        display_name: None,
+        username: "alice".into(),
+        password: "alice-secret".into(),
+        registrar: target,
+        outbound_proxy: None,
+        expires: 600,
+    });
+    let mut e = Endpoint::new(cfg, 3);
+    let mut t = Transports::bind(TransportConfig {
+        tls: None,
+        ..TransportConfig::default()
+    })
+    .await
+    .expect("bind");
+    e.register(Instant::now()).expect("register");
+    let (sent, _) = drain(&mut e);
+    for s in sent {
+        t.send(s).await;
+    }
+    let input = tokio::time::timeout(Duration::from_secs(10), t.recv())
+        .await
+        .expect("a transport error");
+    let driver::Input::TransportError { target: at, reason } = input else {
+        panic!("expected a transport error, got {input:?}")
+    };
+    assert_eq!(at, target);
+    assert_eq!(reason, TransportFailure::ConnectionRefused);
+    e.handle_input(Instant::now(), Input::TransportError { target: at, reason });
+    let (_, events) = drain(&mut e);
+    assert!(
+        matches!(
+            &events[..],
+            [
+                SipEvent::TransportFailed {
+                    request: FailedRequest::Register,
+                    error: TransportFailure::ConnectionRefused,
+                    ..
+                },
+                SipEvent::RegistrationFailed { status: 503, .. }
+            ]
+        ),
+        "{events:?}"
+    );
+}
