@@ -3,7 +3,8 @@
 //! [`SipEvent::TransportFailed`] naming the request, immediately followed by that
 //! request's own failure event (503, RFC 3261 §8.1.3.1). A timeout stays a plain 408
 //! without a transport cause. With the `driver` feature, the driver's classification of
-//! a real refused TCP connection is checked too.
+//! real failures is checked too: a refused TCP connection, a peer that does not speak
+//! TLS, a peer that never answers the handshake.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -273,4 +274,83 @@ async fn the_driver_reports_a_refused_connection_as_such() {
         ),
         "{events:?}"
     );
+}
+
+/// Sends one message to `target` over fresh transports and returns the driver's cause.
+#[cfg(feature = "driver")]
+async fn driver_failure(
+    target: Target,
+    config: cusax_sip::driver::TransportConfig,
+) -> TransportFailure {
+    use cusax_sip::driver::{self, Transports};
+    let mut t = Transports::bind(config).await.expect("bind");
+    t.send_named(
+        Transmit {
+            target,
+            data: Bytes::from_static(b"OPTIONS sip:x SIP/2.0\r\n\r\n"),
+        },
+        Some("cusax.test".into()),
+    )
+    .await;
+    match tokio::time::timeout(Duration::from_secs(10), t.recv()).await {
+        Ok(driver::Input::TransportError { target: at, reason }) if at == target => reason,
+        other => panic!("expected a transport error for {target}, got {other:?}"),
+    }
+}
+
+/// A peer that answers the TLS ClientHello with plain text: a handshake failure, not a
+/// certificate problem.
+#[cfg(feature = "driver")]
+#[tokio::test]
+async fn the_driver_reports_a_non_tls_peer_as_a_handshake_failure() {
+    use cusax_sip::driver::TransportConfig;
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let _ = s
+            .write_all(b"SIP/2.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let cause = driver_failure(
+        Target::new(Transport::Tls, server),
+        TransportConfig::default(),
+    )
+    .await;
+    assert!(
+        matches!(cause, TransportFailure::TlsHandshake { .. }),
+        "{cause:?}"
+    );
+    assert!(!cause.is_certificate_error());
+    task.abort();
+}
+
+/// A peer that accepts the connection and never answers the handshake: the connect
+/// timeout, reported as [`TransportFailure::Timeout`].
+#[cfg(feature = "driver")]
+#[tokio::test]
+async fn the_driver_reports_a_silent_peer_as_a_timeout() {
+    use cusax_sip::driver::TransportConfig;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let (_s, _) = listener.accept().await.expect("accept");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    });
+    let cause = driver_failure(
+        Target::new(Transport::Tls, server),
+        TransportConfig {
+            connect_timeout: Duration::from_millis(300),
+            ..TransportConfig::default()
+        },
+    )
+    .await;
+    assert_eq!(cause, TransportFailure::Timeout);
+    task.abort();
 }
