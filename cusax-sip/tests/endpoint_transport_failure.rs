@@ -119,8 +119,16 @@ fn every_request_on_a_failed_connection_reports_the_cause_and_its_own_failure() 
     let opt = e
         .options(now, Uri::parse("sip:cusax.test").expect("uri"))
         .expect("options");
+    let sub = e
+        .subscribe(
+            now,
+            Uri::parse("sip:bob@cusax.test").expect("uri"),
+            "presence",
+            600,
+        )
+        .expect("subscribe");
     let (sent, _) = drain(&mut e);
-    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.len(), 4);
     assert!(sent.iter().all(|t| t.target == proxy()), "{sent:?}");
     e.handle_input(
         now,
@@ -130,8 +138,9 @@ fn every_request_on_a_failed_connection_reports_the_cause_and_its_own_failure() 
         },
     );
     let (_, events) = drain(&mut e);
-    assert_eq!(events.len(), 6, "{events:?}");
+    assert_eq!(events.len(), 8, "{events:?}");
     // Each TransportFailed is followed at once by the failure event of its request.
+    let mut seen = Vec::new();
     for pair in events.chunks(2) {
         let [first, second] = pair else {
             panic!("odd events {events:?}")
@@ -148,6 +157,7 @@ fn every_request_on_a_failed_connection_reports_the_cause_and_its_own_failure() 
         assert_eq!(*target, proxy());
         assert_eq!(*error, TransportFailure::ConnectionRefused);
         assert!(!error.is_certificate_error());
+        seen.push(request.clone());
         match (request, second) {
             (
                 FailedRequest::Invite(c),
@@ -163,9 +173,23 @@ fn every_request_on_a_failed_connection_reports_the_cause_and_its_own_failure() 
             (FailedRequest::Options(i), SipEvent::OptionsResponse { id, status, .. }) => {
                 assert_eq!((*i, *id, *status), (opt, opt, 503));
             }
+            (
+                FailedRequest::Subscribe(i),
+                SipEvent::SubscriptionTerminated {
+                    subscription,
+                    status,
+                    ..
+                },
+            ) => {
+                assert_eq!((*i, *subscription, *status), (sub, sub, Some(503)));
+            }
             other => panic!("unexpected pair {other:?}"),
         }
     }
+    assert!(
+        seen.iter().enumerate().all(|(i, r)| !seen[..i].contains(r)),
+        "each request once: {seen:?}"
+    );
 }
 
 #[test]
