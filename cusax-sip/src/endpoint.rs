@@ -607,10 +607,11 @@ pub enum TransportFailure {
         /// What the TLS library said.
         detail: String,
     },
-    /// The TLS handshake failed for another reason (an alert from the peer, no common
-    /// protocol version or cipher suite, a malformed message, ...).
-    #[error("TLS handshake failed: {detail}")]
-    TlsHandshake {
+    /// The TLS layer failed for a reason other than the certificate: during the
+    /// handshake (an alert from the peer, no common protocol version or cipher suite, a
+    /// peer that does not speak TLS, ...) or later (a fatal alert, a corrupt record).
+    #[error("TLS failure: {detail}")]
+    Tls {
         /// What the TLS library said.
         detail: String,
     },

@@ -3,7 +3,8 @@
 //! task must stop reading the network (the peer sees its answers stop well before all
 //! requests are answered, and TCP flow control holds the rest), and once the
 //! application drains its events every MESSAGE arrives, once and in order, and every
-//! one is answered: nothing is lost.
+//! one is answered: nothing is lost, not even when the answers outrun the connection's
+//! small send queue.
 #![cfg(feature = "driver")]
 
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cusax_sip::driver::TransportConfig;
 use cusax_sip::endpoint::{EndpointConfig, SipEvent};
 use cusax_sip::transaction::Transport;
 use cusax_sip::ua::client::Client;
@@ -76,8 +78,20 @@ async fn settle(oks: &AtomicUsize, still: Duration, limit: Duration) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_stops_reading_while_the_application_is_behind_and_loses_nothing() {
-    let config = EndpointConfig::insecure(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Tcp);
-    let mut client = Client::start(config).await.expect("start");
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    let config = EndpointConfig::insecure(local, Transport::Tcp);
+    // A tiny per-connection send queue: when the application catches up, the client
+    // answers faster than one connection writes, and the answers must wait for room
+    // rather than fail.
+    let transports = TransportConfig {
+        tcp_listen: Some(local),
+        tls: None,
+        connection_queue: 4,
+        ..TransportConfig::default()
+    };
+    let mut client = Client::start_with(config, Some(transports))
+        .await
+        .expect("start");
     let to = client.local_addr();
     let stream = TcpStream::connect(to).await.expect("connect");
     let peer = stream.local_addr().expect("peer addr");

@@ -183,9 +183,10 @@ pub struct TransportConfig {
     pub tcp_listen: Option<SocketAddr>,
     /// Outgoing TLS (on by default with the Mozilla roots; `None` disables it).
     pub tls: Option<TlsConfig>,
-    /// How long a TCP/TLS connect may take.
+    /// How long a TCP/TLS connect may take; also how long a send waits for room in a
+    /// full connection queue before the target fails.
     pub connect_timeout: Duration,
-    /// Messages queued per connection before sends fail.
+    /// Messages queued per connection before sends wait for the connection to write.
     pub connection_queue: usize,
 }
 
@@ -376,8 +377,10 @@ impl Transports {
     }
 
     /// Sends one message. UDP datagrams go out at once; TCP/TLS messages are queued on
-    /// the connection to the target, which is opened on first use. Failures come back
-    /// later as [`Input::TransportError`] from [`recv`](Self::recv).
+    /// the connection to the target, which is opened on first use; when its queue is
+    /// full this waits (at most [`TransportConfig::connect_timeout`]) for the connection
+    /// to write, so a burst is slowed down, not dropped. Failures come back later as
+    /// [`Input::TransportError`] from [`recv`](Self::recv).
     pub async fn send(&mut self, transmit: Transmit) {
         self.send_named(transmit, None).await;
     }
@@ -399,7 +402,7 @@ impl Transports {
                     self.fail(target, classify(&e));
                 }
             }
-            Transport::Tcp | Transport::Tls => self.send_stream(target, data, server_name),
+            Transport::Tcp | Transport::Tls => self.send_stream(target, data, server_name).await,
         }
     }
 
@@ -410,14 +413,31 @@ impl Transports {
         });
     }
 
-    fn send_stream(&mut self, target: Target, data: Bytes, server_name: Option<String>) {
+    async fn send_stream(&mut self, target: Target, data: Bytes, server_name: Option<String>) {
         let existing = {
             let map = self.conns.lock().unwrap_or_else(|p| p.into_inner());
             map.get(&target).filter(|s| !s.is_closed()).cloned()
         };
         if let Some(sender) = existing {
-            if sender.try_send(data).is_err() {
-                self.fail(target, "connection send queue full or closed");
+            match sender.try_send(data) {
+                Ok(()) => {}
+                // A burst: wait for the connection to write (the peer's TCP flow control
+                // reaches the core), but not forever: a peer that stopped reading fails
+                // the target instead of stalling every other target.
+                Err(mpsc::error::TrySendError::Full(data)) => {
+                    let wait = tokio::time::timeout(self.config.connect_timeout, sender.send(data));
+                    match wait.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => self.fail(target, closed()),
+                        Err(_) => self.fail(
+                            target,
+                            "connection send queue stayed full: the peer does not read",
+                        ),
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.fail(target, closed());
+                }
             }
             return;
         }
@@ -615,14 +635,20 @@ async fn connection<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut framed = Framed::new(stream, RawSipCodec::default());
+    // A received message waiting for room in the input queue. Meanwhile no further
+    // frame is read (TCP flow control holds the peer back) but outgoing messages are
+    // still written: the core may be waiting for this very queue to drain.
+    let mut pending: Option<Input> = None;
     let reason = loop {
         tokio::select! {
-            frame = framed.next() => match frame {
+            permit = input_tx.reserve(), if pending.is_some() => match (permit, pending.take()) {
+                (Ok(permit), Some(input)) => permit.send(input),
+                (Err(_), _) => return, // the Transports were dropped
+                (Ok(_), None) => {}
+            },
+            frame = framed.next(), if pending.is_none() => match frame {
                 Some(Ok(RawFrame::Message(data))) => {
-                    let input = Input::Receive { data, source: target.addr, transport: target.transport };
-                    if input_tx.send(input).await.is_err() {
-                        return;
-                    }
+                    pending = Some(Input::Receive { data, source: target.addr, transport: target.transport });
                 }
                 Some(Ok(RawFrame::KeepAlivePing)) => {
                     // RFC 5626 §3.5.1: answer a CRLFCRLF ping with a CRLF pong.
@@ -655,6 +681,13 @@ async fn connection<S>(
         .await;
 }
 
+/// A connection that ended before a queued message could be handed to it.
+fn closed() -> TransportFailure {
+    TransportFailure::ConnectionClosed {
+        detail: "connection closed".into(),
+    }
+}
+
 /// The typed cause of a socket or TLS error: rustls errors (which tokio-rustls wraps
 /// in an [`io::Error`]) by their certificate verdict, the rest by the error kind.
 fn classify(e: &io::Error) -> TransportFailure {
@@ -671,7 +704,7 @@ fn classify(e: &io::Error) -> TransportFailure {
             rustls::Error::InvalidCertificate(_) => {
                 TransportFailure::CertificateUntrusted { detail }
             }
-            _ => TransportFailure::TlsHandshake { detail },
+            _ => TransportFailure::Tls { detail },
         };
     }
     match e.kind() {
