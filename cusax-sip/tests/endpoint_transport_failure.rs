@@ -326,7 +326,7 @@ async fn driver_failure(
 /// certificate problem.
 #[cfg(feature = "driver")]
 #[tokio::test]
-async fn the_driver_reports_a_non_tls_peer_as_a_handshake_failure() {
+async fn the_driver_reports_a_non_tls_peer_as_a_tls_failure() {
     use cusax_sip::driver::TransportConfig;
     use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -374,4 +374,51 @@ async fn the_driver_reports_a_silent_peer_as_a_timeout() {
     .await;
     assert_eq!(cause, TransportFailure::Timeout);
     task.abort();
+}
+
+/// A peer that accepts a connection and never reads: once the kernel buffers and the
+/// connection's queue are full, a send waits at most the connect timeout and then fails
+/// the target (instead of stalling the driver for ever or dropping silently).
+#[cfg(feature = "driver")]
+#[tokio::test]
+async fn the_driver_fails_a_peer_that_stops_reading() {
+    use cusax_sip::driver::{self, TransportConfig, Transports};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let (_s, _) = listener.accept().await.expect("accept");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    let mut t = Transports::bind(TransportConfig {
+        tls: None,
+        connection_queue: 1,
+        connect_timeout: Duration::from_millis(300),
+        ..TransportConfig::default()
+    })
+    .await
+    .expect("bind");
+    let target = Target::new(Transport::Tcp, server);
+    let big = Bytes::from(vec![b'x'; 64 * 1024]);
+    let started = Instant::now();
+    // At most 64 MiB: far beyond what loopback socket buffers hold.
+    for _ in 0..1024 {
+        t.send(Transmit {
+            target,
+            data: big.clone(),
+        })
+        .await;
+        if let Ok(input) = tokio::time::timeout(Duration::ZERO, t.recv()).await {
+            let driver::Input::TransportError { target: at, reason } = input else {
+                panic!("unexpected {input:?}")
+            };
+            assert_eq!(at, target);
+            assert!(reason.to_string().contains("does not read"), "{reason:?}");
+            assert!(started.elapsed() < Duration::from_secs(30));
+            task.abort();
+            return;
+        }
+    }
+    panic!("sends to a peer that never reads never failed");
 }
