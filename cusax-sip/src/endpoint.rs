@@ -36,6 +36,10 @@
 //! - the TLS name to check is chosen per target ([`Endpoint::tls_server_name`]) and the
 //!   driver reports each handshake ([`Input::Connected`]): registration and call events
 //!   carry [`SignallingSecurity`] (RFC 7081 §7);
+//! - a failed transport (refused certificate, refused connection, ...) reaches the
+//!   application with its typed cause ([`SipEvent::TransportFailed`],
+//!   [`TransportFailure`]) before the request's 503 failure event, and nothing is
+//!   retried over a plain transport;
 //! - P-Asserted-Identity is [`AssertedIdentity::Trusted`] only from a configured
 //!   [`TrustedProxy`] over verified TLS (RFC 3325 §5);
 //! - no event is dropped: [`Endpoint::try_handle_input`] refuses input while
@@ -368,6 +372,22 @@ pub enum SipEvent {
         /// Why.
         reason: String,
     },
+    /// One of our requests failed because the transport to its next hop failed (RFC 3261
+    /// §18.4; §8.1.3.1: handled as `503 Service Unavailable`). `error` tells a refused
+    /// certificate ([`TransportFailure::is_certificate_error`]) from a refused connection,
+    /// a timeout or a server that closed the connection. The request's own failure event
+    /// follows at once ([`SipEvent::RegistrationFailed`], [`SipEvent::CallFailed`], ...
+    /// with status 503, see [`FailedRequest`]), as after
+    /// [`SipEvent::AuthenticationFailed`]. Nothing is retried over a plain transport.
+    #[non_exhaustive]
+    TransportFailed {
+        /// Which request failed.
+        request: FailedRequest,
+        /// Where it was going (the next hop).
+        target: Target,
+        /// Why.
+        error: TransportFailure,
+    },
     /// A new incoming call (RFC 3261 §13.3). Answer with [`Endpoint::ring`],
     /// [`Endpoint::answer`].
     #[non_exhaustive]
@@ -559,6 +579,113 @@ impl SignallingSecurity {
     }
 }
 
+/// Why a transport failed: the typed cause the driver reports with
+/// [`Input::TransportError`] and the endpoint hands to the application in
+/// [`SipEvent::TransportFailed`] (RFC 3261 §18.4: a transport failure; §8.1.3.1: the
+/// request then fails as with `503 Service Unavailable`).
+///
+/// It lets an application tell a bad certificate (a configuration or security problem
+/// that retrying will not fix) from a refused connection or a busy server. A TLS failure
+/// never makes the endpoint or the driver fall back to a plain transport.
+///
+/// The `Display` text keeps what the operating system or the TLS library said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportFailure {
+    /// The server's TLS certificate chain did not verify against the trust anchors
+    /// (unknown issuer, bad signature, expired, revoked, ...): the server, or whoever
+    /// answers in its place, is not trusted (RFC 5922 §7.3).
+    #[error("TLS certificate not trusted: {detail}")]
+    CertificateUntrusted {
+        /// What the TLS library said (e.g. `invalid peer certificate: UnknownIssuer`).
+        detail: String,
+    },
+    /// The server's TLS certificate is valid but not for the name we checked (the SIP
+    /// domain of the target, RFC 5922 §7.2).
+    #[error("TLS certificate does not match the server name: {detail}")]
+    CertificateNameMismatch {
+        /// What the TLS library said.
+        detail: String,
+    },
+    /// The TLS layer failed for a reason other than the certificate: during the
+    /// handshake (an alert from the peer, no common protocol version or cipher suite, a
+    /// peer that does not speak TLS, ...) or later (a fatal alert, a corrupt record).
+    #[error("TLS failure: {detail}")]
+    Tls {
+        /// What the TLS library said.
+        detail: String,
+    },
+    /// Nothing listens at the target (TCP RST on connect).
+    #[error("connection refused")]
+    ConnectionRefused,
+    /// Connecting took longer than the driver's connect timeout.
+    #[error("connect timed out")]
+    Timeout,
+    /// An established connection was closed or reset by the peer.
+    #[error("connection closed: {detail}")]
+    ConnectionClosed {
+        /// What the operating system said.
+        detail: String,
+    },
+    /// Any other failure (host unreachable, send queue full, local configuration, ...),
+    /// as text.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl TransportFailure {
+    /// Whether the peer's TLS certificate was refused ([`Self::CertificateUntrusted`] or
+    /// [`Self::CertificateNameMismatch`]).
+    pub fn is_certificate_error(&self) -> bool {
+        matches!(
+            self,
+            Self::CertificateUntrusted { .. } | Self::CertificateNameMismatch { .. }
+        )
+    }
+}
+
+impl From<String> for TransportFailure {
+    /// A failure known only as text: [`TransportFailure::Other`].
+    fn from(text: String) -> Self {
+        Self::Other(text)
+    }
+}
+
+impl From<&str> for TransportFailure {
+    /// A failure known only as text: [`TransportFailure::Other`].
+    fn from(text: &str) -> Self {
+        Self::Other(text.to_owned())
+    }
+}
+
+/// Which of our requests a [`SipEvent::TransportFailed`] is about: its own failure
+/// event follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailedRequest {
+    /// A REGISTER (or un-REGISTER): [`SipEvent::RegistrationFailed`] follows.
+    Register,
+    /// The INVITE of our call: [`SipEvent::CallFailed`] follows.
+    Invite(CallId),
+    /// A re-INVITE: [`SipEvent::ReinviteCompleted`] follows.
+    Reinvite(CallId),
+    /// A BYE: [`SipEvent::CallEnded`] follows.
+    Bye(CallId),
+    /// A CANCEL of our call (no event of its own follows).
+    Cancel(CallId),
+    /// An OPTIONS: [`SipEvent::OptionsResponse`] follows.
+    Options(RequestId),
+    /// A MESSAGE: [`SipEvent::MessageResponse`] follows.
+    Message(RequestId),
+    /// A SUBSCRIBE: [`SipEvent::SubscriptionTerminated`] follows.
+    Subscribe(SubscriptionId),
+    /// Our response to an incoming call could not be sent (RFC 3261 §17.2.4):
+    /// [`SipEvent::CallCancelled`] follows.
+    IncomingCall(CallId),
+    /// Another request (in-dialog INFO, NOTIFY, ...; no event of its own follows).
+    Other(Method),
+}
+
 /// Input from the driver.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -574,12 +701,14 @@ pub enum Input {
     },
     /// The deadline returned by [`Output::Timeout`] was reached.
     Timeout,
-    /// Sending to `target` failed.
+    /// Sending to `target` failed, or its connection broke (RFC 3261 §18.4): every
+    /// transaction sending there fails; the application sees
+    /// [`SipEvent::TransportFailed`] with `reason`, then the request's own failure event.
     TransportError {
         /// The target.
         target: Target,
-        /// What the transport said.
-        reason: String,
+        /// Why (a string converts into [`TransportFailure::Other`]).
+        reason: TransportFailure,
     },
     /// A TLS connection to `target` is established (the driver verified the peer's
     /// certificate); its parameters are attached to the events of messages over it
@@ -846,6 +975,10 @@ pub struct Endpoint {
     /// The digest realm each server challenged us with, by (server, proxy challenge):
     /// later requests to it carry credentials pre-emptively (RFC 7616 §3.4.5).
     auth_realms: HashMap<(Target, bool), String>,
+    /// The transport failure being handled (set during one
+    /// [`Endpoint::handle_input`] of [`Input::TransportError`]): its typed cause for the
+    /// events of the transactions it ends.
+    transport_failure: Option<(Target, TransportFailure)>,
 }
 
 /// Upper bound on remembered (server, realm) pairs.
@@ -937,6 +1070,7 @@ impl Endpoint {
             events: VecDeque::new(),
             connections: HashMap::new(),
             auth_realms: HashMap::new(),
+            transport_failure: None,
         }
     }
 
@@ -1041,7 +1175,11 @@ impl Endpoint {
             }
             Input::TransportError { target, reason } => {
                 self.connections.remove(&target);
-                self.tx.handle_transport_error(now, &target, &reason);
+                self.tx
+                    .handle_transport_error(now, &target, &reason.to_string());
+                // The transaction layer reports the failed transactions as text; their
+                // events are handled below, during this call, with the typed cause.
+                self.transport_failure = Some((target, reason));
             }
             Input::Connected { target, tls } => {
                 if self.connections.len() >= MAX_CONNECTIONS
@@ -1057,6 +1195,7 @@ impl Endpoint {
             }
         }
         self.process_tx_events(now);
+        self.transport_failure = None;
     }
 
     /// The next output. Returns [`Output::Timeout`] when nothing else is queued.
@@ -2522,11 +2661,17 @@ impl Endpoint {
                 TransactionEvent::Ack { request, source } => self.on_ack(request, source),
                 TransactionEvent::StrayResponse { response, .. } => self.on_stray(response),
                 TransactionEvent::Timeout { key } => {
-                    self.on_failure(now, &key, 408, "Request Timeout")
+                    self.on_failure(now, &key, 408, "Request Timeout", None)
                 }
                 TransactionEvent::TransportError { key, reason } => {
                     tracing::debug!(%key, reason, "transport error");
-                    self.on_failure(now, &key, 503, "Service Unavailable")
+                    // The typed cause the driver gave with this input; the text when a
+                    // failure comes from elsewhere.
+                    let cause = match &self.transport_failure {
+                        Some((_, cause)) => cause.clone(),
+                        None => TransportFailure::Other(reason),
+                    };
+                    self.on_failure(now, &key, 503, "Service Unavailable", Some(cause))
                 }
                 TransactionEvent::Terminated { key } => {
                     self.pending.remove(&key);
@@ -2537,14 +2682,41 @@ impl Endpoint {
         }
     }
 
-    fn on_failure(&mut self, now: Instant, key: &TransactionKey, status: u16, reason: &str) {
+    /// A client or server transaction failed without a response: a timeout, or a
+    /// transport failure (`transport`, reported first as [`SipEvent::TransportFailed`]).
+    fn on_failure(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        status: u16,
+        reason: &str,
+        transport: Option<TransportFailure>,
+    ) {
         if !key.is_client() {
-            self.on_server_failure(key, reason);
+            self.on_server_failure(key, reason, transport);
             return;
         }
         let Some(p) = self.pending.get(key).cloned() else {
             return;
         };
+        if let Some(error) = transport {
+            let request = match p.purpose {
+                Purpose::Register => FailedRequest::Register,
+                Purpose::Invite(c) => FailedRequest::Invite(c),
+                Purpose::Reinvite(c) => FailedRequest::Reinvite(c),
+                Purpose::Bye(c) => FailedRequest::Bye(c),
+                Purpose::Cancel(c) => FailedRequest::Cancel(c),
+                Purpose::Options(id) => FailedRequest::Options(id),
+                Purpose::Message(id) => FailedRequest::Message(id),
+                Purpose::Subscribe(id) => FailedRequest::Subscribe(id),
+                Purpose::Other => FailedRequest::Other(p.request.method.clone()),
+            };
+            self.push_event(SipEvent::TransportFailed {
+                request,
+                target: p.target,
+                error,
+            });
+        }
         let mut resp = Response::new(status, reason);
         for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
             if let Some(v) = p.request.headers.get(h) {
@@ -2560,7 +2732,12 @@ impl Endpoint {
     /// caller can no longer be answered: the call is removed and reported once as
     /// [`SipEvent::CallCancelled`] (it ends before being answered, like a CANCEL; it was
     /// never established, so [`SipEvent::CallEnded`] would not fit).
-    fn on_server_failure(&mut self, key: &TransactionKey, reason: &str) {
+    fn on_server_failure(
+        &mut self,
+        key: &TransactionKey,
+        reason: &str,
+        transport: Option<TransportFailure>,
+    ) {
         let Some(call) = self.by_server_key.get(key).copied() else {
             return;
         };
@@ -2572,7 +2749,18 @@ impl Endpoint {
             return;
         }
         tracing::info!(?call, %key, reason, "INVITE server transaction failed before an answer");
-        if self.remove_call(call).is_some() {
+        if let Some(c) = self.remove_call(call) {
+            if let Some(error) = transport {
+                let target = self
+                    .transport_failure
+                    .as_ref()
+                    .map_or(c.invite_target, |(t, _)| *t);
+                self.push_event(SipEvent::TransportFailed {
+                    request: FailedRequest::IncomingCall(call),
+                    target,
+                    error,
+                });
+            }
             self.push_event(SipEvent::CallCancelled { call });
         }
     }
@@ -3434,7 +3622,17 @@ Content-Length: 0
             },
         );
         let (_, events) = drain(&mut e);
-        assert_eq!(events, vec![SipEvent::CallCancelled { call }]);
+        assert_eq!(
+            events,
+            vec![
+                SipEvent::TransportFailed {
+                    request: FailedRequest::IncomingCall(call),
+                    target,
+                    error: TransportFailure::Other("connection reset".into()),
+                },
+                SipEvent::CallCancelled { call }
+            ]
+        );
         assert!(e.calls.is_empty());
         assert!(e.by_call_id.is_empty());
         assert!(e.by_server_key.is_empty());

@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cusax_sip::driver::TransportConfig;
 use cusax_sip::endpoint::{
-    Account, AnswerOptions, CallOptions, EndedBy, EndpointConfig, SignallingSecurity, SipEvent,
+    Account, AnswerOptions, CallOptions, EndedBy, EndpointConfig, FailedRequest,
+    SignallingSecurity, SipEvent, TransportFailure,
 };
 use cusax_sip::msg::Uri;
 use cusax_sip::transaction::{Target, Transport};
@@ -224,4 +225,94 @@ async fn kamailio_call_over_tls() {
     );
     carol.shutdown(WAIT).await;
     bob.shutdown(WAIT).await;
+}
+
+/// A [`Client`] for `user` in `domain` at the TLS listener with the given transports.
+async fn client_with(env: &Env, domain: &str, user: &str, tc: TransportConfig) -> Client {
+    let mut c = EndpointConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    c.account = Some(Account::tls(
+        Uri::parse(&format!("sip:{user}@{domain}")).expect("aor"),
+        user,
+        format!("{user}-secret"),
+        env.server,
+    ));
+    Client::start_with(c, Some(tc)).await.expect("transports")
+}
+
+/// REGISTERs and returns the typed transport cause the application saw before
+/// `RegistrationFailed` (which must be a 503); panics on a registration.
+async fn register_transport_failure(c: &mut Client, server: SocketAddr) -> TransportFailure {
+    c.register().expect("register");
+    let mut cause = None;
+    let status = c
+        .wait_for(WAIT, |e| match e {
+            SipEvent::TransportFailed {
+                request: FailedRequest::Register,
+                target,
+                error,
+                ..
+            } => {
+                assert_eq!(*target, Target::new(Transport::Tls, server));
+                cause = Some(error.clone());
+                None
+            }
+            SipEvent::RegistrationFailed { status, .. } => Some(*status),
+            SipEvent::Registered { .. } => panic!("registered despite the TLS failure"),
+            _ => None,
+        })
+        .await
+        .expect("REGISTER fails");
+    assert_eq!(
+        status, 503,
+        "a transport failure is a 503 (RFC 3261 §8.1.3.1)"
+    );
+    cause.expect("TransportFailed came before RegistrationFailed")
+}
+
+/// The Mozilla roots do not include the test CA: a `Client` user learns that the
+/// certificate is not trusted, not just "503 Service Unavailable".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_sees_an_untrusted_certificate() {
+    let Some(env) = env() else {
+        eprintln!("skipping: CUSAX_KAMAILIO_TLS / CUSAX_SIP_DOMAIN / CUSAX_CA_CERT not set");
+        return;
+    };
+    let mut alice = client_with(&env, &env.domain, "alice", TransportConfig::default()).await;
+    let cause = register_transport_failure(&mut alice, env.server).await;
+    assert!(
+        matches!(&cause, TransportFailure::CertificateUntrusted { detail } if detail.contains("UnknownIssuer")),
+        "{cause:?}"
+    );
+    assert!(cause.is_certificate_error());
+    // No plaintext retry and no late registration.
+    assert!(
+        alice
+            .wait_for(Duration::from_millis(1500), |e| {
+                matches!(e, SipEvent::Registered { .. }).then_some(())
+            })
+            .await
+            .is_none()
+    );
+}
+
+/// The right CA, but a domain the certificate does not cover (the endpoint checks the
+/// account's domain, RFC 5922 §7.2): the cause is a name mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_sees_a_certificate_name_mismatch() {
+    let Some(env) = env() else {
+        eprintln!("skipping: CUSAX_KAMAILIO_TLS / CUSAX_SIP_DOMAIN / CUSAX_CA_CERT not set");
+        return;
+    };
+    let mut alice = client_with(
+        &env,
+        "not-cusax.invalid",
+        "alice",
+        TransportConfig::tls_with_ca_file(&env.ca),
+    )
+    .await;
+    let cause = register_transport_failure(&mut alice, env.server).await;
+    assert!(
+        matches!(cause, TransportFailure::CertificateNameMismatch { .. }),
+        "{cause:?}"
+    );
 }

@@ -111,7 +111,7 @@ async fn every_transport_error_is_delivered_even_beyond_the_input_queue() {
             .expect("an error for every send");
         match input {
             DriverInput::TransportError { target, reason } => {
-                assert!(reason.contains("TLS"), "{reason}");
+                assert!(reason.to_string().contains("TLS"), "{reason}");
                 seen.insert(target.addr.port());
             }
             other => panic!("unexpected {other:?}"),

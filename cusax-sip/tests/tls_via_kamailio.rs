@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cusax_sip::driver::{self, TlsConfig, TransportConfig, Transports, TrustAnchors};
 use cusax_sip::endpoint::{
-    Account, CallId, CallOptions, EndedBy, Endpoint, EndpointConfig, Input, Output, SipEvent,
+    Account, CallId, CallOptions, EndedBy, Endpoint, EndpointConfig, FailedRequest, Input, Output,
+    SipEvent, TransportFailure,
 };
 use cusax_sip::msg::Uri;
 use cusax_sip::transaction::{Target, Transport};
@@ -549,8 +550,15 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// REGISTER as alice in `domain` through the relay with `tls`: must fail with a
-/// certificate error naming `expect_in_error`, and nothing may go out in the clear.
-async fn failed_tls_register(env: &Env, domain: &str, tls: TlsConfig, expect_in_error: &str) {
+/// certificate error naming `expect_in_error`, reported to the application as the typed
+/// cause `expect`, and nothing may go out in the clear.
+async fn failed_tls_register(
+    env: &Env,
+    domain: &str,
+    tls: TlsConfig,
+    expect_in_error: &str,
+    expect: fn(&TransportFailure) -> bool,
+) {
     let relay = Relay::start(env.tls).await;
     let ua = Ua::tls("alice", relay.addr, domain, tls)
         .await
@@ -570,6 +578,25 @@ async fn failed_tls_register(env: &Env, domain: &str, tls: TlsConfig, expect_in_
             .iter()
             .any(|e| matches!(e, SipEvent::Registered { .. })),
         "registered despite the TLS failure: {:?}",
+        ua.events
+    );
+    // The application learns why: the typed cause, just before RegistrationFailed.
+    let causes: Vec<&TransportFailure> = ua
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SipEvent::TransportFailed {
+                request: FailedRequest::Register,
+                target,
+                error,
+                ..
+            } if *target == Target::new(Transport::Tls, relay.addr) => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(&causes[..], [cause] if expect(cause) && cause.is_certificate_error()),
+        "one TransportFailed event with the certificate cause: {:?}",
         ua.events
     );
     let errors = ua.transport_errors.join("\n");
@@ -627,6 +654,7 @@ async fn tls_wrong_ca_fails_clearly_without_plaintext_fallback() {
         &env.domain,
         tls_config(TrustAnchors::WebPki),
         "UnknownIssuer",
+        |e| matches!(e, TransportFailure::CertificateUntrusted { detail } if detail.contains("UnknownIssuer")),
     )
     .await;
 }
@@ -647,6 +675,7 @@ async fn tls_wrong_server_name_fails_clearly_without_plaintext_fallback() {
         "not-cusax.invalid",
         tls_config(TrustAnchors::PemFile(env.ca.clone())),
         "not valid for name",
+        |e| matches!(e, TransportFailure::CertificateNameMismatch { .. }),
     )
     .await;
 }

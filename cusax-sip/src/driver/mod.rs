@@ -56,8 +56,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
-use crate::endpoint::TlsInfo;
-use crate::msg::framing::{RawFrame, RawSipCodec};
+use crate::endpoint::{TlsInfo, TransportFailure};
+use crate::msg::framing::{FramingError, RawFrame, RawSipCodec};
 use crate::transaction::{Target, TransactionLayer, Transmit, Transport};
 
 /// What the transports deliver to the sans-IO core.
@@ -77,8 +77,9 @@ pub enum Input {
     TransportError {
         /// The remote end.
         target: Target,
-        /// What the operating system or TLS said.
-        reason: String,
+        /// Why, typed (a refused certificate, a refused connection, a timeout, ...);
+        /// its `Display` keeps what the operating system or TLS said.
+        reason: TransportFailure,
     },
     /// A TLS connection to `target` completed its handshake (the peer's certificate
     /// chain and name were verified): what the application may show as signalling
@@ -112,7 +113,7 @@ impl SansIo for TransactionLayer {
                 transport,
             } => self.handle_datagram(now, data, source, transport),
             Input::TransportError { target, reason } => {
-                self.handle_transport_error(now, &target, &reason)
+                self.handle_transport_error(now, &target, &reason.to_string())
             }
             Input::Connected { .. } => {}
         }
@@ -182,9 +183,10 @@ pub struct TransportConfig {
     pub tcp_listen: Option<SocketAddr>,
     /// Outgoing TLS (on by default with the Mozilla roots; `None` disables it).
     pub tls: Option<TlsConfig>,
-    /// How long a TCP/TLS connect may take.
+    /// How long a TCP/TLS connect may take; also how long a send waits for room in a
+    /// full connection queue before the target fails.
     pub connect_timeout: Duration,
-    /// Messages queued per connection before sends fail.
+    /// Messages queued per connection before sends wait for the connection to write.
     pub connection_queue: usize,
 }
 
@@ -375,8 +377,10 @@ impl Transports {
     }
 
     /// Sends one message. UDP datagrams go out at once; TCP/TLS messages are queued on
-    /// the connection to the target, which is opened on first use. Failures come back
-    /// later as [`Input::TransportError`] from [`recv`](Self::recv).
+    /// the connection to the target, which is opened on first use; when its queue is
+    /// full this waits (at most [`TransportConfig::connect_timeout`]) for the connection
+    /// to write, so a burst is slowed down, not dropped. Failures come back later as
+    /// [`Input::TransportError`] from [`recv`](Self::recv).
     pub async fn send(&mut self, transmit: Transmit) {
         self.send_named(transmit, None).await;
     }
@@ -390,31 +394,50 @@ impl Transports {
         match target.transport {
             Transport::Udp => {
                 let Some(udp) = &self.udp else {
-                    self.fail(target, "no UDP socket configured".into());
+                    self.fail(target, "no UDP socket configured");
                     return;
                 };
                 if let Err(e) = udp.send_to(&data, target.addr).await {
                     tracing::debug!(%target, error = %e, "UDP send failed");
-                    self.fail(target, e.to_string());
+                    self.fail(target, classify(&e));
                 }
             }
-            Transport::Tcp | Transport::Tls => self.send_stream(target, data, server_name),
+            Transport::Tcp | Transport::Tls => self.send_stream(target, data, server_name).await,
         }
     }
 
-    fn fail(&mut self, target: Target, reason: String) {
-        self.failures
-            .push_back(Input::TransportError { target, reason });
+    fn fail(&mut self, target: Target, reason: impl Into<TransportFailure>) {
+        self.failures.push_back(Input::TransportError {
+            target,
+            reason: reason.into(),
+        });
     }
 
-    fn send_stream(&mut self, target: Target, data: Bytes, server_name: Option<String>) {
+    async fn send_stream(&mut self, target: Target, data: Bytes, server_name: Option<String>) {
         let existing = {
             let map = self.conns.lock().unwrap_or_else(|p| p.into_inner());
             map.get(&target).filter(|s| !s.is_closed()).cloned()
         };
         if let Some(sender) = existing {
-            if sender.try_send(data).is_err() {
-                self.fail(target, "connection send queue full or closed".into());
+            match sender.try_send(data) {
+                Ok(()) => {}
+                // A burst: wait for the connection to write (the peer's TCP flow control
+                // reaches the core), but not forever: a peer that stopped reading fails
+                // the target instead of stalling every other target.
+                Err(mpsc::error::TrySendError::Full(data)) => {
+                    let wait = tokio::time::timeout(self.config.connect_timeout, sender.send(data));
+                    match wait.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => self.fail(target, closed()),
+                        Err(_) => self.fail(
+                            target,
+                            "connection send queue stayed full: the peer does not read",
+                        ),
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.fail(target, closed());
+                }
             }
             return;
         }
@@ -459,7 +482,7 @@ impl Transports {
                     let _ = input_tx
                         .send(Input::TransportError {
                             target,
-                            reason: e.to_string(),
+                            reason: classify(&e),
                         })
                         .await;
                 }
@@ -468,7 +491,7 @@ impl Transports {
                     let _ = input_tx
                         .send(Input::TransportError {
                             target,
-                            reason: "connect timed out".into(),
+                            reason: TransportFailure::Timeout,
                         })
                         .await;
                 }
@@ -612,29 +635,38 @@ async fn connection<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut framed = Framed::new(stream, RawSipCodec::default());
+    // A received message waiting for room in the input queue. Meanwhile no further
+    // frame is read (TCP flow control holds the peer back) but outgoing messages are
+    // still written: the core may be waiting for this very queue to drain.
+    let mut pending: Option<Input> = None;
     let reason = loop {
         tokio::select! {
-            frame = framed.next() => match frame {
+            permit = input_tx.reserve(), if pending.is_some() => match (permit, pending.take()) {
+                (Ok(permit), Some(input)) => permit.send(input),
+                (Err(_), _) => return, // the Transports were dropped
+                (Ok(_), None) => {}
+            },
+            frame = framed.next(), if pending.is_none() => match frame {
                 Some(Ok(RawFrame::Message(data))) => {
-                    let input = Input::Receive { data, source: target.addr, transport: target.transport };
-                    if input_tx.send(input).await.is_err() {
-                        return;
-                    }
+                    pending = Some(Input::Receive { data, source: target.addr, transport: target.transport });
                 }
                 Some(Ok(RawFrame::KeepAlivePing)) => {
                     // RFC 5626 §3.5.1: answer a CRLFCRLF ping with a CRLF pong.
                     if let Err(e) = framed.send(Bytes::from_static(b"\r\n")).await {
-                        break e.to_string();
+                        break classify(&e);
                     }
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => break format!("framing error: {e}"),
-                None => break "connection closed by peer".to_string(),
+                Some(Err(FramingError::Io(e))) => break classify(&e),
+                Some(Err(e)) => break TransportFailure::Other(format!("framing error: {e}")),
+                None => break TransportFailure::ConnectionClosed {
+                    detail: "connection closed by peer".into(),
+                },
             },
             out = outgoing.recv() => match out {
                 Some(data) => {
                     if let Err(e) = framed.send(data).await {
-                        break e.to_string();
+                        break classify(&e);
                     }
                 }
                 None => return, // the Transports were dropped
@@ -647,6 +679,45 @@ async fn connection<S>(
     let _ = input_tx
         .send(Input::TransportError { target, reason })
         .await;
+}
+
+/// A connection that ended before a queued message could be handed to it.
+fn closed() -> TransportFailure {
+    TransportFailure::ConnectionClosed {
+        detail: "connection closed".into(),
+    }
+}
+
+/// The typed cause of a socket or TLS error: rustls errors (which tokio-rustls wraps
+/// in an [`io::Error`]) by their certificate verdict, the rest by the error kind.
+fn classify(e: &io::Error) -> TransportFailure {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        let detail = tls.to_string();
+        return match tls {
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            ) => TransportFailure::CertificateNameMismatch { detail },
+            rustls::Error::InvalidCertificate(_) => {
+                TransportFailure::CertificateUntrusted { detail }
+            }
+            _ => TransportFailure::Tls { detail },
+        };
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => TransportFailure::ConnectionRefused,
+        io::ErrorKind::TimedOut => TransportFailure::Timeout,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => TransportFailure::ConnectionClosed {
+            detail: e.to_string(),
+        },
+        _ => TransportFailure::Other(e.to_string()),
+    }
 }
 
 fn tls_connector(config: &TlsConfig) -> Result<TlsSetup, TransportSetupError> {

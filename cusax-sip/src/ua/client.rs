@@ -5,7 +5,9 @@
 //! endpoint loop (flush transmits, then wait for a datagram, the endpoint's deadline or
 //! a command). Commands run on the caller's thread under a short lock with
 //! [`Client::with`] (or the helpers built on it) and wake the task; events arrive on
-//! [`Client::next_event`].
+//! [`Client::next_event`]. A failed connection (a TLS certificate the trust anchors do
+//! not cover, a refused connection, ...) arrives as [`SipEvent::TransportFailed`] with
+//! its typed cause, just before the failed request's own 503 event.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
