@@ -98,6 +98,11 @@ pub struct SessionConfig {
     /// Add XEP-0115 `<c/>` (computed from `disco`) to every available presence sent with
     /// [`Session::send`] that has none (XEP-0115 §4: caps ride on all presence).
     pub advertise_caps: bool,
+    /// The transport presents a TLS client certificate. SASL EXTERNAL (RFC 4422 Appendix
+    /// A, XEP-0178) is only chosen when this is set, the stream is encrypted and
+    /// [`mechanisms`](Self::mechanisms) lists it. The driver sets it from
+    /// `ClientConfig::client_cert`.
+    pub client_certificate: bool,
 }
 
 impl SessionConfig {
@@ -122,6 +127,7 @@ impl SessionConfig {
             disco: DiscoInfo::client("cusax"),
             caps_node: "https://github.com/cusax/cusax".into(),
             advertise_caps: true,
+            client_certificate: false,
         }
     }
 }
@@ -1273,7 +1279,17 @@ impl Session {
             .map(|t| t.channel_binding.clone())
             .filter(|_| self.config.mechanisms.iter().any(|m| m.is_plus()))
             .unwrap_or_default();
-        let mech = sasl::choose(&f.mechanisms, &self.config.mechanisms, encrypted, &cb)?;
+        // EXTERNAL authenticates by the TLS client certificate (XEP-0178 §3): without one
+        // it cannot succeed, so it is never picked.
+        let external_ok = encrypted && self.config.client_certificate;
+        let preference: Vec<Mechanism> = self
+            .config
+            .mechanisms
+            .iter()
+            .copied()
+            .filter(|m| *m != Mechanism::External || external_ok)
+            .collect();
+        let mech = sasl::choose(&f.mechanisms, &preference, encrypted, &cb)?;
         let offers_plus = f.mechanisms.iter().any(|m| m.ends_with("-PLUS"));
         let username = self
             .config

@@ -1,28 +1,49 @@
 //! The tokio driver: TCP, STARTTLS and direct TLS (XEP-0368), SRV lookup, timers.
 //!
 //! [`Client::connect`] resolves the server (a static `host:port` override, else DNS SRV
-//! `_xmpp-client._tcp` / `_xmpps-client._tcp` (RFC 6120 §3.2.1, XEP-0368), else the domain on
-//! port 5222), connects TCP with `TCP_NODELAY`, and runs one task per connection that owns
-//! the socket, the [`Session`] and its timer. TLS uses tokio-rustls with the PEM trust
-//! anchors given in [`ClientConfig::ca_cert`] or the webpki roots; the server name is the
-//! JID's domain. `connect` returns once the session is online.
+//! (RFC 6120 §3.2.1, XEP-0368), else the domain on the default port, RFC 6120 §3.2.2),
+//! connects TCP with `TCP_NODELAY`, and runs one task per connection that owns the socket,
+//! the [`Session`] and its timer. TLS uses tokio-rustls with the PEM trust anchors given in
+//! [`ClientConfig::ca_cert`] or the webpki roots; the server name is the JID's domain.
+//! `connect` returns once the session is online.
+//!
+//! SRV policy:
+//! - [`TlsMode::StartTlsRequired`]: `_xmpp-client._tcp` and `_xmpps-client._tcp` records
+//!   are mixed into one list (XEP-0368 §3: "treated as the same record with regard to
+//!   connection order"), ordered by priority, then by descending weight (deterministic; RFC
+//!   2782's weighted random pick is not applied); on an exact tie the `_xmpps-client`
+//!   record comes first (direct TLS saves a round trip; XEP-0368 lets clients prefer one
+//!   type). An `_xmpps-client` target is connected with TLS from the first byte, an
+//!   `_xmpp-client` one with STARTTLS; TLS is required either way.
+//! - [`TlsMode::DirectTls`]: only `_xmpps-client._tcp` records.
+//! - Each target's name is resolved (A/AAAA) with the same resolver; when a target refuses
+//!   the TCP connection, the next address, then the next target is tried.
+//! - No usable SRV record: the domain's own addresses on port 5222 (5223 for direct TLS).
+//!
+//! The resolver is the system's by default; [`ClientConfig::dns`] points it at given name
+//! servers instead ([`DnsConfig::NameServers`]).
+//!
+//! A TLS client certificate ([`ClientConfig::client_cert`]) is presented on STARTTLS and
+//! direct TLS alike and enables SASL EXTERNAL (XEP-0178).
 //!
 //! With stream management, a lost connection keeps the resumable state; call
 //! [`Client::reconnect`] to open a new connection and resume (XEP-0198 §5). Events of all
 //! connections arrive on the same [`EventStream`].
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
+use hickory_resolver::TokioResolver;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::sasl::ChannelBinding;
+use crate::sasl::{ChannelBinding, Mechanism};
 use crate::session::{
     DisconnectedBy, Input, Output, Session, SessionConfig, SessionError, TlsInfo, TlsMode,
     XmppEvent,
@@ -39,6 +60,13 @@ pub struct ClientConfig {
     pub server: Option<String>,
     /// PEM file with the trust anchors; `None` uses the webpki roots.
     pub ca_cert: Option<PathBuf>,
+    /// TLS client certificate presented on STARTTLS and direct TLS (RFC 8446 §4.4.2). When
+    /// set, the session may authenticate with SASL EXTERNAL (XEP-0178): the driver sets
+    /// [`SessionConfig::client_certificate`] and, if [`SessionConfig::mechanisms`] does not
+    /// list EXTERNAL, puts it first. `None`: no certificate, EXTERNAL is never chosen.
+    pub client_cert: Option<ClientCert>,
+    /// Which DNS servers answer the SRV and A/AAAA queries.
+    pub dns: DnsConfig,
     /// Bound on TCP connect + TLS handshake + negotiation.
     pub connect_timeout: Duration,
     /// Capacity of the command queue from [`Client`] to the connection task; a full queue
@@ -57,10 +85,95 @@ impl ClientConfig {
             session,
             server: None,
             ca_cert: None,
+            client_cert: None,
+            dns: DnsConfig::System,
             connect_timeout: Duration::from_secs(30),
             command_queue: 256,
             event_queue: 1024,
         }
+    }
+}
+
+/// Where DNS queries go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DnsConfig {
+    /// The system configuration (`/etc/resolv.conf` and the hosts file).
+    #[default]
+    System,
+    /// These name servers, over UDP, with no search domains (a split-horizon resolver or a
+    /// test server).
+    NameServers(Vec<SocketAddr>),
+}
+
+impl DnsConfig {
+    fn resolver(&self) -> Result<TokioResolver, String> {
+        match self {
+            DnsConfig::System => Ok(TokioResolver::builder_tokio()
+                .map_err(|e| e.to_string())?
+                .build()),
+            DnsConfig::NameServers(servers) => {
+                use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+                use hickory_resolver::name_server::TokioConnectionProvider;
+                use hickory_resolver::proto::xfer::Protocol;
+                let group: Vec<NameServerConfig> = servers
+                    .iter()
+                    .map(|a| NameServerConfig::new(*a, Protocol::Udp))
+                    .collect();
+                let config = ResolverConfig::from_parts(None, Vec::new(), group);
+                Ok(
+                    TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
+                        .build(),
+                )
+            }
+        }
+    }
+}
+
+/// A TLS client certificate chain (leaf first) and its private key.
+#[derive(Clone)]
+pub struct ClientCert {
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+}
+
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCert")
+            .field("chain_len", &self.chain.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ClientCert {
+    /// From DER: the chain, leaf first, and the leaf's private key (PKCS#8, PKCS#1 or SEC1).
+    pub fn from_der(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Self {
+        ClientCert {
+            chain,
+            key: Arc::new(key),
+        }
+    }
+
+    /// From PEM files: `chain` holds the certificates (leaf first), `key` the private key.
+    pub fn from_pem_files(chain: &Path, key: &Path) -> Result<Self, ConnectError> {
+        let err = |path: &Path, reason: String| ConnectError::ClientCertificate {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let pem = std::fs::read(chain).map_err(|e| err(chain, e.to_string()))?;
+        let certs: Vec<CertificateDer<'static>> =
+            rustls_pemfile::certs(&mut std::io::BufReader::new(&pem[..]))
+                .collect::<Result<_, _>>()
+                .map_err(|e| err(chain, e.to_string()))?;
+        if certs.is_empty() {
+            return Err(err(chain, "no certificate in the file".into()));
+        }
+        let pem = std::fs::read(key).map_err(|e| err(key, e.to_string()))?;
+        let k = rustls_pemfile::private_key(&mut std::io::BufReader::new(&pem[..]))
+            .map_err(|e| err(key, e.to_string()))?
+            .ok_or_else(|| err(key, "no private key in the file".into()))?;
+        Ok(Self::from_der(certs, k))
     }
 }
 
@@ -88,6 +201,14 @@ pub enum ConnectError {
     #[error("cannot load CA certificates from {path}: {reason}")]
     TrustAnchors {
         /// The path.
+        path: PathBuf,
+        /// Details.
+        reason: String,
+    },
+    /// The client certificate or its key could not be loaded or used (configuration error).
+    #[error("cannot use the client certificate {path}: {reason}")]
+    ClientCertificate {
+        /// The file (empty for in-memory DER).
         path: PathBuf,
         /// Details.
         reason: String,
@@ -192,10 +313,9 @@ impl Client {
             sh.cmd = Some(cmd_tx);
             sh.closer = Some(close_tx);
         }
-        let session = Session::new(config.session.clone(), rand::random());
         start(
             &config,
-            session,
+            None,
             (cmd_rx, close_rx),
             etx.clone(),
             shared.clone(),
@@ -296,11 +416,9 @@ impl Client {
             sh.closer = Some(close_tx);
             state
         };
-        let session =
-            Session::new_resuming(self.config.session.clone(), state.clone(), rand::random());
         let r = start(
             &self.config,
-            session,
+            Some(state.clone()),
             (cmd_rx, close_rx),
             self.events.clone(),
             self.shared.clone(),
@@ -351,48 +469,114 @@ impl Conn {
     }
 }
 
-async fn resolve(config: &ClientConfig) -> Result<Vec<(String, u16, bool)>, ConnectError> {
+/// One place to connect to: all addresses of one SRV target (or of the override / the
+/// domain), and whether TLS starts with the first byte.
+struct Target {
+    label: String,
+    addrs: Vec<SocketAddr>,
+    direct: bool,
+}
+
+/// The ordered SRV targets `(host, port, direct)` for `domain` (see the module docs for
+/// the policy). Pure, so that the order is testable without DNS.
+fn order_srv(mut recs: Vec<(u16, u16, u16, String, bool)>) -> Vec<(String, u16, bool)> {
+    // (priority, weight, port, target, direct): priority ascending, weight descending,
+    // direct TLS first on an exact tie.
+    recs.sort_by_key(|(prio, weight, _, _, direct)| (*prio, u16::MAX - *weight, !*direct));
+    recs.into_iter()
+        .filter_map(|(_, _, port, t, direct)| {
+            let t = t.trim_end_matches('.').to_owned();
+            // RFC 2782: a target of "." means the service is not available there.
+            (!t.is_empty()).then_some((t, port, direct))
+        })
+        .collect()
+}
+
+async fn srv_records(
+    resolver: &TokioResolver,
+    service: &str,
+    domain: &str,
+    direct: bool,
+) -> Vec<(u16, u16, u16, String, bool)> {
+    match resolver.srv_lookup(format!("{service}{domain}.")).await {
+        Ok(srv) => srv
+            .iter()
+            .map(|r| {
+                (
+                    r.priority(),
+                    r.weight(),
+                    r.port(),
+                    r.target().to_utf8(),
+                    direct,
+                )
+            })
+            .collect(),
+        Err(e) => {
+            tracing::debug!(%service, %domain, %e, "no SRV records");
+            Vec::new()
+        }
+    }
+}
+
+async fn resolve(config: &ClientConfig) -> Result<Vec<Target>, ConnectError> {
     let domain = config.session.jid.domain().as_str().to_owned();
     let direct = config.session.tls == TlsMode::DirectTls;
-    if let Some(s) = &config.server {
-        let (h, p) = s.rsplit_once(':').ok_or_else(|| ConnectError::Resolve {
-            domain: domain.clone(),
-            reason: format!("server override {s:?} is not host:port"),
-        })?;
-        let port = p.parse().map_err(|_| ConnectError::Resolve {
-            domain: domain.clone(),
-            reason: format!("bad port in {s:?}"),
-        })?;
-        let host = h.trim_start_matches('[').trim_end_matches(']').to_owned();
-        return Ok(vec![(host, port, direct)]);
-    }
-    let resolver = hickory_resolver::TokioResolver::builder_tokio()
-        .map_err(|e| ConnectError::Resolve {
-            domain: domain.clone(),
-            reason: e.to_string(),
-        })?
-        .build();
-    let service = if direct {
-        "_xmpps-client._tcp."
-    } else {
-        "_xmpp-client._tcp."
+    let resolve_err = |reason: String| ConnectError::Resolve {
+        domain: domain.clone(),
+        reason,
     };
+    if let Some(s) = &config.server {
+        let (h, p) = s
+            .rsplit_once(':')
+            .ok_or_else(|| resolve_err(format!("server override {s:?} is not host:port")))?;
+        let port: u16 = p
+            .parse()
+            .map_err(|_| resolve_err(format!("bad port in {s:?}")))?;
+        let host = h.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| resolve_err(format!("{host}: {e}")))?
+            .collect();
+        return Ok(vec![Target {
+            label: format!("{host}:{port}"),
+            addrs,
+            direct,
+        }]);
+    }
+    let resolver = config.dns.resolver().map_err(resolve_err)?;
+    let mut recs = srv_records(&resolver, "_xmpps-client._tcp.", &domain, true).await;
+    if !direct {
+        recs.extend(srv_records(&resolver, "_xmpp-client._tcp.", &domain, false).await);
+    }
+    let mut named = order_srv(recs);
+    if named.is_empty() {
+        // RFC 6120 §3.2.2 fallback: the domain itself on the default port.
+        named.push((domain.clone(), if direct { 5223 } else { 5222 }, direct));
+    }
     let mut targets = Vec::new();
-    if let Ok(srv) = resolver.srv_lookup(format!("{service}{domain}.")).await {
-        let mut recs: Vec<_> = srv.iter().collect();
-        recs.sort_by_key(|r| (r.priority(), u16::MAX - r.weight()));
-        for r in recs {
-            let t = r.target().to_utf8();
-            let t = t.trim_end_matches('.').to_owned();
-            if t.is_empty() {
-                continue;
-            }
-            targets.push((t, r.port(), direct));
+    let mut last = String::new();
+    for (host, port, direct) in named {
+        let addrs: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => match resolver.lookup_ip(format!("{host}.")).await {
+                Ok(ips) => ips.iter().map(|ip| SocketAddr::new(ip, port)).collect(),
+                Err(e) => {
+                    tracing::debug!(%host, %e, "SRV target does not resolve");
+                    last = format!("{host}: {e}");
+                    continue;
+                }
+            },
+        };
+        if !addrs.is_empty() {
+            targets.push(Target {
+                label: format!("{host}:{port}"),
+                addrs,
+                direct,
+            });
         }
     }
     if targets.is_empty() {
-        // RFC 6120 §3.2.2 fallback: the domain itself on the default port.
-        targets.push((domain, if direct { 5223 } else { 5222 }, direct));
+        return Err(resolve_err(last));
     }
     Ok(targets)
 }
@@ -432,8 +616,16 @@ fn tls_connector(config: &ClientConfig) -> Result<TlsConnector, ConnectError> {
             domain: String::new(),
             reason: e.to_string(),
         })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let cfg = match &config.client_cert {
+        Some(cc) => cfg
+            .with_client_auth_cert(cc.chain.clone(), cc.key.clone_key())
+            .map_err(|e| ConnectError::ClientCertificate {
+                path: PathBuf::new(),
+                reason: e.to_string(),
+            })?,
+        None => cfg.with_no_client_auth(),
+    };
     Ok(TlsConnector::from(Arc::new(cfg)))
 }
 
@@ -502,7 +694,7 @@ async fn upgrade(
 /// Connects and runs a connection task for `session`; resolves once online.
 async fn start(
     config: &ClientConfig,
-    session: Session,
+    resume: Option<SmState>,
     cmds: (mpsc::Receiver<Element>, watch::Receiver<bool>),
     events: mpsc::Sender<XmppEvent>,
     shared: Arc<Mutex<Shared>>,
@@ -514,21 +706,24 @@ async fn start(
         let t0 = Instant::now();
         let mut last_err = None;
         let mut tcp = None;
-        for (host, port, _) in &targets {
-            match TcpStream::connect((host.as_str(), *port)).await {
-                Ok(s) => {
-                    tcp = Some(s);
-                    break;
-                }
-                Err(e) => {
-                    last_err = Some(ConnectError::Connect {
-                        addr: format!("{host}:{port}"),
-                        source: e,
-                    })
+        'targets: for t in &targets {
+            for addr in &t.addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(s) => {
+                        tcp = Some((s, t.direct));
+                        break 'targets;
+                    }
+                    Err(e) => {
+                        tracing::debug!(target = %t.label, %addr, %e, "connect failed; next");
+                        last_err = Some(ConnectError::Connect {
+                            addr: format!("{} ({addr})", t.label),
+                            source: e,
+                        })
+                    }
                 }
             }
         }
-        let Some(tcp) = tcp else {
+        let Some((tcp, direct)) = tcp else {
             return Err(last_err.unwrap_or(ConnectError::Resolve {
                 domain: domain.clone(),
                 reason: "no address".into(),
@@ -536,6 +731,7 @@ async fn start(
         };
         // Prosody writes small records; avoid delayed-ACK/Nagle stalls (notes/interop.md).
         let _ = tcp.set_nodelay(true);
+        let session = new_session(config, direct, resume);
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = Task {
             session,
@@ -545,7 +741,7 @@ async fn start(
             events,
             shared: shared.clone(),
             ready: Some(ready_tx),
-            direct: config.session.tls == TlsMode::DirectTls,
+            direct,
         };
         lock(&shared).task = Some(tokio::spawn(task.run(cmds.0, cmds.1)));
         match ready_rx.await {
@@ -560,6 +756,25 @@ async fn start(
     match tokio::time::timeout(config.connect_timeout, fut).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout(config.connect_timeout)),
+    }
+}
+
+/// The session for one connection: direct TLS or STARTTLS as the chosen target says, and
+/// EXTERNAL enabled by a configured client certificate.
+fn new_session(config: &ClientConfig, direct: bool, resume: Option<SmState>) -> Session {
+    let mut sc = config.session.clone();
+    sc.tls = if direct {
+        TlsMode::DirectTls
+    } else {
+        TlsMode::StartTlsRequired
+    };
+    sc.client_certificate = config.client_cert.is_some();
+    if sc.client_certificate && !sc.mechanisms.contains(&Mechanism::External) {
+        sc.mechanisms.insert(0, Mechanism::External);
+    }
+    match resume {
+        Some(state) => Session::new_resuming(sc, state, rand::random()),
+        None => Session::new(sc, rand::random()),
     }
 }
 
