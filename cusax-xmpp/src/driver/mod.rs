@@ -477,7 +477,7 @@ struct Target {
     direct: bool,
 }
 
-/// The ordered SRV targets `(host, port, direct)` for `domain` (see the module docs for
+/// The SRV records ordered into targets `(host, port, direct)` (see the module docs for
 /// the policy). Pure, so that the order is testable without DNS.
 fn order_srv(mut recs: Vec<(u16, u16, u16, String, bool)>) -> Vec<(String, u16, bool)> {
     // (priority, weight, port, target, direct): priority ascending, weight descending,
@@ -940,5 +940,31 @@ impl Task {
             _ => {}
         }
         let _ = self.events.send(ev).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order_srv;
+
+    #[test]
+    fn srv_order_priority_weight_then_direct_tls_and_dot_targets_dropped() {
+        let r = |prio, weight, port, t: &str, direct| (prio, weight, port, t.to_owned(), direct);
+        let got = order_srv(vec![
+            r(20, 0, 1, "c.example.", false),
+            r(10, 5, 2, "b.example.", false),
+            r(10, 50, 3, "a.example.", false),
+            r(10, 5, 4, "b-tls.example.", true),
+            // RFC 2782: "." means the service is decidedly not available there.
+            r(0, 0, 5, ".", true),
+        ]);
+        let want = [
+            ("a.example", 3, false),
+            ("b-tls.example", 4, true),
+            ("b.example", 2, false),
+            ("c.example", 1, false),
+        ];
+        let got: Vec<_> = got.iter().map(|(t, p, d)| (t.as_str(), *p, *d)).collect();
+        assert_eq!(got, want);
     }
 }
