@@ -680,12 +680,25 @@ impl<'a> UriRef<'a> {
                 Host::Domain(String::new())
             },
             port: self.port,
-            params: self.params.to_owned(),
-            headers: self
-                .headers()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            opaque: self.opaque.to_owned(),
+            // the usual Request-URI has neither parameters, headers nor opaque part:
+            // nothing to build for them
+            params: if self.params.is_empty() {
+                Params::new()
+            } else {
+                self.params.to_owned()
+            },
+            headers: match self.headers {
+                None => Vec::new(),
+                Some(_) => self
+                    .headers()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            },
+            opaque: if self.opaque.is_empty() {
+                String::new()
+            } else {
+                self.opaque.to_owned()
+            },
         }
     }
 }
