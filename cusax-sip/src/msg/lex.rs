@@ -107,6 +107,28 @@ pub(crate) fn skip_class4(b: &[u8], i: usize, cls: u8) -> usize {
             .unwrap_or(tail.len())
 }
 
+/// [`find_class`] for a single class bit `cls`, four bytes per step (for parameter values).
+#[inline]
+pub(crate) fn find_class4(b: &[u8], i: usize, cls: u8) -> usize {
+    let Some(r) = b.get(i..) else {
+        return i;
+    };
+    let mut k = 0;
+    while let Some(&[w, x, y, z]) = r.get(k..k + 4) {
+        let any = CLASS[w as usize] | CLASS[x as usize] | CLASS[y as usize] | CLASS[z as usize];
+        if any & cls != 0 {
+            break;
+        }
+        k += 4;
+    }
+    let tail = r.get(k..).unwrap_or_default();
+    i + k
+        + tail
+            .iter()
+            .position(|&c| CLASS[c as usize] & cls != 0)
+            .unwrap_or(tail.len())
+}
+
 /// First index at or after `i` whose byte is in one of the classes `cls` (or the end).
 #[inline]
 pub(crate) fn find_class(b: &[u8], i: usize, cls: u8) -> usize {

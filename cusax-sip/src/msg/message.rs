@@ -904,9 +904,10 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
 
 fn check_version(v: &str) -> Result<(), ParseError> {
     let vb = v.as_bytes();
-    if vb.len() == 7
-        && vb.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
-        && vb.get(4..) == Some(b"2.0".as_slice())
+    if vb == b"SIP/2.0"
+        || vb.len() == 7
+            && vb.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+            && vb.get(4..) == Some(b"2.0".as_slice())
     {
         return Ok(());
     }
