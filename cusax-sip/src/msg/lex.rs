@@ -84,6 +84,51 @@ pub(crate) fn skip_class(b: &[u8], i: usize, cls: u8) -> usize {
     }
 }
 
+/// [`skip_class`] for a single class bit `cls`, four bytes per step while the run lasts
+/// (for the longer runs: header names).
+#[inline]
+pub(crate) fn skip_class4(b: &[u8], i: usize, cls: u8) -> usize {
+    let Some(r) = b.get(i..) else {
+        return i;
+    };
+    let mut k = 0;
+    while let Some(&[w, x, y, z]) = r.get(k..k + 4) {
+        let all = CLASS[w as usize] & CLASS[x as usize] & CLASS[y as usize] & CLASS[z as usize];
+        if all & cls == 0 {
+            break;
+        }
+        k += 4;
+    }
+    let tail = r.get(k..).unwrap_or_default();
+    i + k
+        + tail
+            .iter()
+            .position(|&c| CLASS[c as usize] & cls == 0)
+            .unwrap_or(tail.len())
+}
+
+/// [`find_class`] for a single class bit `cls`, four bytes per step (for parameter values).
+#[inline]
+pub(crate) fn find_class4(b: &[u8], i: usize, cls: u8) -> usize {
+    let Some(r) = b.get(i..) else {
+        return i;
+    };
+    let mut k = 0;
+    while let Some(&[w, x, y, z]) = r.get(k..k + 4) {
+        let any = CLASS[w as usize] | CLASS[x as usize] | CLASS[y as usize] | CLASS[z as usize];
+        if any & cls != 0 {
+            break;
+        }
+        k += 4;
+    }
+    let tail = r.get(k..).unwrap_or_default();
+    i + k
+        + tail
+            .iter()
+            .position(|&c| CLASS[c as usize] & cls != 0)
+            .unwrap_or(tail.len())
+}
+
 /// First index at or after `i` whose byte is in one of the classes `cls` (or the end).
 #[inline]
 pub(crate) fn find_class(b: &[u8], i: usize, cls: u8) -> usize {
@@ -117,7 +162,8 @@ pub(crate) fn split_once_ch(s: &str, c: u8) -> Option<(&str, &str)> {
     Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
-/// Index of the first `needle` in `hay`, eight bytes at a time.
+/// Index of the first `needle` in `hay`, eight bytes at a time (for the short searches
+/// inside a header value this beats a SIMD `memchr` and its set-up).
 pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;

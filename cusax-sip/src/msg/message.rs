@@ -547,7 +547,7 @@ impl fmt::Display for SipMessage {
 
 /// Finds the next line from `pos`: returns (end of content, index after the line break).
 fn next_line(b: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let rel = super::lex::find_byte(b.get(pos..)?, b'\n')?;
+    let rel = memchr::memchr(b'\n', b.get(pos..)?)?;
     let nl = pos + rel;
     let end = if nl > pos && b.get(nl - 1) == Some(&b'\r') {
         nl - 1
@@ -564,7 +564,7 @@ const CONTENT_LENGTH_ID: u8 = super::headers::id::CONTENT_LENGTH;
 fn count_byte(b: &[u8], c: u8) -> usize {
     let mut n = 0;
     let mut rest = b;
-    while let Some(i) = super::lex::find_byte(rest, c) {
+    while let Some(i) = memchr::memchr(c, rest) {
         n += 1;
         rest = rest.get(i + 1..).unwrap_or_default();
     }
@@ -722,7 +722,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
             });
         }
         // `token *(SP / HTAB) ":"`; anything else is an error, described by `bad_name`
-        let ne = super::lex::skip_class(lb, 0, super::lex::C_TOKEN);
+        let ne = super::lex::skip_class4(lb, 0, super::lex::C_TOKEN);
         let colon = ne + skip_wsp(lb, ne);
         if ne == 0 || lb.get(colon) != Some(&b':') {
             return Err(bad_name(line(la, le), lineno));
@@ -904,9 +904,10 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
 
 fn check_version(v: &str) -> Result<(), ParseError> {
     let vb = v.as_bytes();
-    if vb.len() == 7
-        && vb.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
-        && vb.get(4..) == Some(b"2.0".as_slice())
+    if vb == b"SIP/2.0"
+        || vb.len() == 7
+            && vb.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+            && vb.get(4..) == Some(b"2.0".as_slice())
     {
         return Ok(());
     }

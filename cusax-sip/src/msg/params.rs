@@ -6,8 +6,8 @@ use std::fmt;
 use std::borrow::Cow;
 
 use super::lex::{
-    C_TOKEN, C_VSTOP, C_WS, find_class, is_ws, quoted_len, read_quoted_cow, skip_class, skip_ws,
-    trim_end_ws,
+    C_TOKEN, C_VSTOP, C_WS, find_class, find_class4, is_ws, quoted_len, read_quoted_cow,
+    skip_class, skip_ws, trim_end_ws,
 };
 
 /// An ordered list of parameters. Names compare case-insensitively; values are
@@ -219,7 +219,7 @@ impl<'a> ParamsRef<'a> {
                 let ve = if b.get(vs) == Some(&b'"') {
                     vs + s.get(vs..).and_then(quoted_len)?
                 } else {
-                    find_class(b, vs, C_VSTOP)
+                    find_class4(b, vs, C_VSTOP)
                 };
                 if ve == vs {
                     return None;

@@ -134,10 +134,23 @@ impl<'a> HostRef<'a> {
     pub(crate) fn scan(s: &'a str, i: usize) -> (usize, Result<HostRef<'a>, UriError>) {
         let b = s.as_bytes();
         let rest = b.get(i..).unwrap_or_default();
-        let n = rest
+        // four bytes per step while none is invalid, then byte by byte
+        let mut k = 0;
+        while let Some(&[w, x, y, z]) = rest.get(k..k + 4) {
+            let any = HOST_CLASS[w as usize]
+                | HOST_CLASS[x as usize]
+                | HOST_CLASS[y as usize]
+                | HOST_CLASS[z as usize];
+            if any & 4 != 0 {
+                break;
+            }
+            k += 4;
+        }
+        let tail = rest.get(k..).unwrap_or_default();
+        let n = k + tail
             .iter()
             .position(|&c| HOST_CLASS[c as usize] == 4)
-            .unwrap_or(rest.len());
+            .unwrap_or(tail.len());
         let run = rest.get(..n).unwrap_or_default();
         // a name starting with a letter is a domain; otherwise see whether it is all digits
         // and dots (an IPv4 address)
@@ -680,12 +693,25 @@ impl<'a> UriRef<'a> {
                 Host::Domain(String::new())
             },
             port: self.port,
-            params: self.params.to_owned(),
-            headers: self
-                .headers()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            opaque: self.opaque.to_owned(),
+            // the usual Request-URI has neither parameters, headers nor opaque part:
+            // nothing to build for them
+            params: if self.params.is_empty() {
+                Params::new()
+            } else {
+                self.params.to_owned()
+            },
+            headers: match self.headers {
+                None => Vec::new(),
+                Some(_) => self
+                    .headers()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            },
+            opaque: if self.opaque.is_empty() {
+                String::new()
+            } else {
+                self.opaque.to_owned()
+            },
         }
     }
 }
