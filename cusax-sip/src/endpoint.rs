@@ -1532,7 +1532,7 @@ impl Endpoint {
         if auth_attempts == 0 {
             self.preauthorize(&mut request, target);
         }
-        tracing::debug!(method = %request.method, uri = %request.uri, %target, "sending request");
+        tracing::debug!(method = %request.method, uri = %request.uri(), %target, "sending request");
         let key = self
             .tx
             .send_request(now, request.clone(), target)
@@ -1571,7 +1571,7 @@ impl Endpoint {
             return;
         };
         let method = req.method.as_str().to_owned();
-        let uri = req.uri.to_string();
+        let uri = req.uri().to_string();
         if let Some(creds) = session.authorize(Some(realm), &method, &uri, &req.body, &mut self.rng)
         {
             tracing::debug!(%target, realm, %method, "pre-emptive credentials");
@@ -2006,7 +2006,7 @@ impl Endpoint {
         let Some(inv) = c.invite.as_deref() else {
             return;
         };
-        let mut req = Request::new(Method::Cancel, inv.uri.clone());
+        let mut req = Request::new(Method::Cancel, inv.uri().clone());
         // §9.1: same top Via, Request-URI, Call-ID, To, From, CSeq number, Route.
         if let Some(v) = inv.headers.get("Via") {
             req.headers.push("Via", v.to_owned());
@@ -2191,7 +2191,7 @@ impl Endpoint {
         };
         self.finish_request(&mut ack, Bytes::new(), None);
         let printed = ack.to_bytes();
-        tracing::debug!(uri = %ack.uri, %target, "sending ACK for a 2xx");
+        tracing::debug!(uri = %ack.uri(), %target, "sending ACK for a 2xx");
         self.tx.send_stateless(SipMessage::Request(ack), target);
         let until = self.now.map(|now| now + 64 * self.config.timers.t1);
         if let Some(until) = until {
@@ -2882,7 +2882,7 @@ impl Endpoint {
             session.reset();
         }
         let method = p.request.method.as_str().to_owned();
-        let uri = p.request.uri.to_string();
+        let uri = p.request.uri().to_string();
         let creds =
             match session.respond(&challenges, &method, &uri, &p.request.body, &mut self.rng) {
                 Ok(c) => c,

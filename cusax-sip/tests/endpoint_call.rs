@@ -325,7 +325,7 @@ fn cancel_while_ringing() {
     let (invite, cancel) = (invite.expect("invite"), cancel.expect("cancel"));
     assert_eq!(invite.headers.get("Via"), cancel.headers.get("Via"));
     assert_eq!(invite.headers.call_id().ok(), cancel.headers.call_id().ok());
-    assert_eq!(invite.uri, cancel.uri);
+    assert_eq!(invite.uri(), cancel.uri());
     assert_eq!(
         invite.headers.cseq().expect("cseq").seq,
         cancel.headers.cseq().expect("cseq").seq
@@ -911,7 +911,7 @@ fn subscribe_notify_refresh_and_unsubscribe() {
         })
         .collect();
     assert_eq!(subs.len(), 2, "one refresh within 580 s");
-    assert_eq!(subs[1].uri.to_string(), format!("sip:focus@{srv}"));
+    assert_eq!(subs[1].uri().to_string(), format!("sip:focus@{srv}"));
     assert_eq!(subs[1].headers.to().expect("to").tag(), Some("focus"));
     assert_eq!(
         subs[1].headers.call_id().ok(),

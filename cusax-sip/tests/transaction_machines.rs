@@ -211,7 +211,7 @@ fn invite_client_acks_non_2xx_itself_and_waits_timer_d() {
     // §17.1.1.3: same Request-URI, Call-ID, From, To with the response's tag, CSeq
     // number with ACK, one Via = the INVITE's top Via, the INVITE's Route headers.
     assert_eq!(ack.method, Method::Ack);
-    assert_eq!(ack.uri, req.uri);
+    assert_eq!(ack.uri(), req.uri());
     assert_eq!(ack.headers.get("Call-ID"), req.headers.get("Call-ID"));
     assert_eq!(ack.headers.get("From"), req.headers.get("From"));
     assert_eq!(ack.headers.get("To"), busy.headers.get("To"));

@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = h.warning();
     let _ = m.defects();
     if let Some(r) = m.as_request() {
-        let _ = r.uri.equivalent(&r.uri);
+        let _ = r.uri().equivalent(r.uri());
     }
 
     let printed = m.to_bytes();

@@ -150,7 +150,7 @@ impl Dialog {
                 remote_tag,
             },
             state,
-            secure: matches!(request.uri.scheme, crate::msg::Scheme::Sips),
+            secure: matches!(request.uri().scheme, crate::msg::Scheme::Sips),
             local: p.from,
             remote: p.to,
             local_seq: p.seq,
@@ -177,7 +177,7 @@ impl Dialog {
                 remote_tag,
             },
             state: DialogState::Confirmed,
-            secure: matches!(request.uri.scheme, crate::msg::Scheme::Sips),
+            secure: matches!(request.uri().scheme, crate::msg::Scheme::Sips),
             local: p.to.with_tag(local_tag),
             remote: p.from,
             // §12.1.1: the local sequence number is empty; we start at a fixed value.
@@ -357,7 +357,7 @@ Content-Length: 0
         let hosts: Vec<String> = d.route_set.iter().map(|u| u.host.to_string()).collect();
         assert_eq!(hosts, ["p2.test", "p1.test"]);
         let bye = d.request(Method::Bye);
-        assert_eq!(bye.uri.to_string(), "sip:bob@10.0.0.2:5070");
+        assert_eq!(bye.uri().to_string(), "sip:bob@10.0.0.2:5070");
         let routes: Vec<&str> = bye.headers.get_all("Route").collect();
         assert_eq!(routes, ["<sip:p2.test;lr>", "<sip:p1.test;lr>"]);
         assert_eq!(bye.headers.cseq().expect("cseq").seq, 6);
@@ -376,7 +376,7 @@ Content-Length: 0
         let bye = d.request(Method::Bye);
         assert_eq!(bye.headers.from().expect("from").tag(), Some("tb"));
         assert_eq!(bye.headers.to().expect("to").tag(), Some("ta"));
-        assert_eq!(bye.uri.to_string(), "sip:alice@10.0.0.1:5060");
+        assert_eq!(bye.uri().to_string(), "sip:alice@10.0.0.1:5060");
     }
 
     #[test]
@@ -387,7 +387,7 @@ Content-Length: 0
             Uri::parse("sip:p1.test;lr").expect("uri"),
         ];
         let bye = d.request(Method::Bye);
-        assert_eq!(bye.uri.to_string(), "sip:strict.test");
+        assert_eq!(bye.uri().to_string(), "sip:strict.test");
         let routes: Vec<&str> = bye.headers.get_all("Route").collect();
         assert_eq!(routes, ["<sip:p1.test;lr>", "<sip:bob@10.0.0.2:5070>"]);
         assert_eq!(d.next_hop().host.to_string(), "strict.test");

@@ -289,6 +289,11 @@ impl Headers {
         Self::default()
     }
 
+    /// The shared text of a parsed header section (starting with the start line).
+    pub(crate) fn buffer(&self) -> Option<Arc<str>> {
+        self.buf.clone()
+    }
+
     /// Builds the list over `buf` (the header section); called by the parser.
     pub(crate) fn with_buffer(buf: Arc<str>, capacity: usize) -> Self {
         Headers {

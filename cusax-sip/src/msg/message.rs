@@ -1,7 +1,7 @@
 //! Requests, responses, the message parser (RFC 3261 §7, §25) and printing.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -154,16 +154,48 @@ impl ParseError {
 }
 
 /// A SIP request (RFC 3261 §7.1).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// The Request-URI of a parsed request is validated by the parser but built (as an owned
+/// [`Uri`]) only on the first call of [`Request::uri`]: most requests are routed by their
+/// headers and never need it.
+#[derive(Clone)]
 pub struct Request {
     /// The method.
     pub method: Method,
-    /// The Request-URI.
-    pub uri: Uri,
+    /// The Request-URI of a built request, or of a parsed one after [`Request::uri_mut`].
+    uri: Option<Uri>,
+    /// The Request-URI of a parsed request, once built by [`Request::uri`] (boxed: most
+    /// parsed requests never build it, and a `Request` stays small).
+    lazy_uri: OnceLock<Box<Uri>>,
+    /// For a parsed request: the shared header-section text and the byte range of its
+    /// (validated) Request-URI, parsed on demand.
+    uri_src: Option<(Arc<str>, u32, u32)>,
     /// The header fields.
     pub headers: Headers,
     /// The body (exactly Content-Length bytes once parsed).
     pub body: Bytes,
+}
+
+impl PartialEq for Request {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method
+            && self.uri() == other.uri()
+            && self.headers == other.headers
+            && self.body == other.body
+    }
+}
+
+impl Eq for Request {}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("uri", self.uri())
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .finish()
+    }
 }
 
 impl Request {
@@ -171,16 +203,44 @@ impl Request {
     pub fn new(method: Method, uri: Uri) -> Self {
         Request {
             method,
-            uri,
+            uri: Some(uri),
+            lazy_uri: OnceLock::new(),
+            uri_src: None,
             headers: Headers::new(),
             body: Bytes::new(),
         }
     }
 
+    /// The Request-URI (RFC 3261 §7.1). For a parsed request it is built from the received
+    /// text on the first call (the parser has already validated it).
+    pub fn uri(&self) -> &Uri {
+        match &self.uri {
+            Some(u) => u,
+            None => self
+                .lazy_uri
+                .get_or_init(|| Box::new(build_uri(self.uri_src.as_ref()))),
+        }
+    }
+
+    /// The Request-URI, mutable (built first if needed, see [`Request::uri`]).
+    pub fn uri_mut(&mut self) -> &mut Uri {
+        let lazy = self.lazy_uri.take();
+        let src = self.uri_src.take();
+        self.uri
+            .get_or_insert_with(|| lazy.map_or_else(|| build_uri(src.as_ref()), |u| *u))
+    }
+
+    /// Replaces the Request-URI.
+    pub fn set_uri(&mut self, uri: Uri) {
+        self.uri = Some(uri);
+        self.lazy_uri = OnceLock::new();
+        self.uri_src = None;
+    }
+
     /// Prints the request. Nothing is added except `Content-Length: <body length>` when the
     /// message has no Content-Length header.
     pub fn to_bytes(&self) -> Bytes {
-        let uri = self.uri.to_string();
+        let uri = self.uri().to_string();
         let mut out = Vec::with_capacity(
             self.method.as_str().len()
                 + uri.len()
@@ -196,6 +256,14 @@ impl Request {
         finish(&self.headers, &self.body, &mut out);
         Bytes::from(out)
     }
+}
+
+/// Builds the owned Request-URI of a parsed request from its validated text.
+fn build_uri(src: Option<&(Arc<str>, u32, u32)>) -> Uri {
+    src.and_then(|(text, a, e)| text.get(*a as usize..*e as usize))
+        .and_then(|u| Uri::parse(u).ok())
+        // not reached: the parser stored a range it had validated
+        .unwrap_or_else(|| Uri::sip(None, super::uri::Host::Domain(String::new())))
 }
 
 /// A SIP response (RFC 3261 §7.2).
@@ -338,6 +406,8 @@ pub fn default_reason(status: u16) -> &'static str {
 }
 
 /// A request or a response.
+// Requests are the common case; boxing them would cost an allocation per parsed message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SipMessage {
     /// A request.
@@ -887,16 +957,31 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         });
     }
     check_version(v)?;
-    let uri = Uri::parse(u).map_err(|source| ParseError::BadRequestUri { source })?;
-    if !uri.headers.is_empty() {
+    // Validated now, built as an owned `Uri` on demand (`Request::uri`).
+    let uri =
+        super::uri::UriRef::parse(u).map_err(|source| ParseError::BadRequestUri { source })?;
+    if uri.headers().next().is_some() {
         // RFC 3261 §19.1.5: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
         return Err(ParseError::BadRequestUri {
             source: UriError::BadHeader,
         });
     }
+    // `u` is a slice of the start line, itself a slice of `text` (shared by `headers`).
+    let ua = (u.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    let (uri, uri_src) = match (
+        u32::try_from(ua),
+        u32::try_from(ua + u.len()),
+        headers.buffer(),
+    ) {
+        (Ok(a), Ok(e), Some(buf)) => (None, Some((buf, a, e))),
+        // (not reached within the size limits) build it now
+        _ => (Some(uri.to_owned()), None),
+    };
     Ok(SipMessage::Request(Request {
         method: Method::parse(m),
         uri,
+        lazy_uri: OnceLock::new(),
+        uri_src,
         headers,
         body,
     }))
@@ -1041,8 +1126,8 @@ Content-Length: 0\r\n\r\n";
             panic!("not a request")
         };
         assert_eq!(r.method, Method::Register);
-        assert_eq!(r.uri.scheme, Scheme::Sip);
-        assert_eq!(r.uri.host, Host::Domain("cusax.test".into()));
+        assert_eq!(r.uri().scheme, Scheme::Sip);
+        assert_eq!(r.uri().host, Host::Domain("cusax.test".into()));
         let h = &r.headers;
         let via = h.top_via().unwrap();
         assert_eq!(via.branch(), Some("z9hG4bK776asdhds"));

@@ -191,7 +191,7 @@ fn vectors_views_agree_with_oracle() {
             check_headers(m.headers(), &name);
             if let Some(r) = m.as_request() {
                 assert_eq!(
-                    Some(&r.uri),
+                    Some(r.uri()),
                     String::from_utf8_lossy(&data)
                         .split(' ')
                         .nth(1)

@@ -1103,7 +1103,7 @@ fn server_key(request: &Request, info: &wire::RequestInfo, source: Target) -> Tr
             }))
         }
         _ => TransactionKey(Arc::new(KeyInner::ServerLegacy(Box::new(LegacyKey {
-            request_uri: request.uri.to_string(),
+            request_uri: request.uri().to_string(),
             from_tag: info.from_tag.clone().unwrap_or_default(),
             call_id: info.call_id.clone(),
             cseq: info.cseq,

@@ -176,12 +176,9 @@ pub fn build_ack_for_non_2xx(invite: &Request, response: &Response) -> Request {
         headers.push("Route", route);
     }
     headers.push("Content-Length", "0");
-    Request {
-        method: Method::Ack,
-        uri: invite.uri.clone(),
-        headers,
-        body: Bytes::new(),
-    }
+    let mut ack = Request::new(Method::Ack, invite.uri().clone());
+    ack.headers = headers;
+    ack
 }
 
 /// A response built by the transaction layer itself (`100 Trying`, stateless `400`,
