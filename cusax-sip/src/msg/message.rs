@@ -163,7 +163,7 @@ pub struct Request {
     /// The method.
     pub method: Method,
     /// The Request-URI of a built request, or of a parsed one after [`Request::uri_mut`].
-    uri: Option<Uri>,
+    uri: Option<Box<Uri>>,
     /// The Request-URI of a parsed request, once built by [`Request::uri`] (boxed: most
     /// parsed requests never build it, and a `Request` stays small).
     lazy_uri: OnceLock<Box<Uri>>,
@@ -203,7 +203,7 @@ impl Request {
     pub fn new(method: Method, uri: Uri) -> Self {
         Request {
             method,
-            uri: Some(uri),
+            uri: Some(Box::new(uri)),
             lazy_uri: OnceLock::new(),
             uri_src: None,
             headers: Headers::new(),
@@ -227,12 +227,12 @@ impl Request {
         let lazy = self.lazy_uri.take();
         let src = self.uri_src.take();
         self.uri
-            .get_or_insert_with(|| lazy.map_or_else(|| build_uri(src.as_ref()), |u| *u))
+            .get_or_insert_with(|| lazy.unwrap_or_else(|| Box::new(build_uri(src.as_ref()))))
     }
 
     /// Replaces the Request-URI.
     pub fn set_uri(&mut self, uri: Uri) {
-        self.uri = Some(uri);
+        self.uri = Some(Box::new(uri));
         self.lazy_uri = OnceLock::new();
         self.uri_src = None;
     }
@@ -406,8 +406,6 @@ pub fn default_reason(status: u16) -> &'static str {
 }
 
 /// A request or a response.
-// Requests are the common case; boxing them would cost an allocation per parsed message.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SipMessage {
     /// A request.
@@ -975,7 +973,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     ) {
         (Ok(a), Ok(e), Some(buf)) => (None, Some((buf, a, e))),
         // (not reached within the size limits) build it now
-        _ => (Some(uri.to_owned()), None),
+        _ => (Some(Box::new(uri.to_owned())), None),
     };
     Ok(SipMessage::Request(Request {
         method: Method::parse(m),
