@@ -185,12 +185,14 @@ impl Headers {
 
     /// The From header (exactly one), borrowed: the allocation-free form of
     /// [`Headers::from`].
+    #[inline]
     pub fn from_ref(&self) -> Result<NameAddrRef<'_>, HeaderError> {
         parse_name_addr_ref(self.single_id(id::FROM, "From")?)
             .map_err(|r| HeaderError::invalid("From", r))
     }
 
     /// The To header (exactly one), borrowed: the allocation-free form of [`Headers::to`].
+    #[inline]
     pub fn to_ref(&self) -> Result<NameAddrRef<'_>, HeaderError> {
         parse_name_addr_ref(self.single_id(id::TO, "To")?)
             .map_err(|r| HeaderError::invalid("To", r))
