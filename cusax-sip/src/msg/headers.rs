@@ -1,8 +1,8 @@
 //! The header list of a SIP message (RFC 3261 §7.3): ordered, original names and raw
 //! values kept, zero-copy slices of the received buffer.
 
+use bytestring::ByteString;
 use std::fmt;
-use std::sync::Arc;
 
 use super::types::HeaderError;
 
@@ -266,7 +266,7 @@ struct Entry {
 /// per message, none per header; validated as UTF-8 once, when parsed).
 #[derive(Clone, Default)]
 pub struct Headers {
-    buf: Option<Arc<str>>,
+    buf: Option<ByteString>,
     entries: Vec<Entry>,
     /// Owned texts referenced by [`Slot::Owned`] (parsed messages usually have none).
     owned: Vec<Box<str>>,
@@ -289,13 +289,8 @@ impl Headers {
         Self::default()
     }
 
-    /// The shared text of a parsed header section (starting with the start line).
-    pub(crate) fn buffer(&self) -> Option<Arc<str>> {
-        self.buf.clone()
-    }
-
     /// Builds the list over `buf` (the header section); called by the parser.
-    pub(crate) fn with_buffer(buf: Arc<str>, capacity: usize) -> Self {
+    pub(crate) fn with_buffer(buf: ByteString, capacity: usize) -> Self {
         Headers {
             buf: Some(buf),
             entries: Vec::with_capacity(capacity),

@@ -1,9 +1,10 @@
 //! Requests, responses, the message parser (RFC 3261 §7, §25) and printing.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 
 use super::headers::{Headers, header_id_bytes, long_name};
 use super::lex::{is_token, is_token_byte, trim_sp};
@@ -167,9 +168,9 @@ pub struct Request {
     /// The Request-URI of a parsed request, once built by [`Request::uri`] (boxed: most
     /// parsed requests never build it, and a `Request` stays small).
     lazy_uri: OnceLock<Box<Uri>>,
-    /// For a parsed request: the shared header-section text and the byte range of its
-    /// (validated) Request-URI, parsed on demand.
-    uri_src: Option<(Arc<str>, u32, u32)>,
+    /// For a parsed request: the (validated) Request-URI text, a slice of the received
+    /// message, parsed on demand.
+    uri_src: Option<ByteString>,
     /// The header fields.
     pub headers: Headers,
     /// The body (exactly Content-Length bytes once parsed).
@@ -259,9 +260,8 @@ impl Request {
 }
 
 /// Builds the owned Request-URI of a parsed request from its validated text.
-fn build_uri(src: Option<&(Arc<str>, u32, u32)>) -> Uri {
-    src.and_then(|(text, a, e)| text.get(*a as usize..*e as usize))
-        .and_then(|u| Uri::parse(u).ok())
+fn build_uri(src: Option<&ByteString>) -> Uri {
+    src.and_then(|u| Uri::parse(u).ok())
         // not reached: the parser stored a range it had validated
         .unwrap_or_else(|| Uri::sip(None, super::uri::Host::Domain(String::new())))
 }
@@ -615,7 +615,7 @@ impl fmt::Display for SipMessage {
 
 /// Finds the next line from `pos`: returns (end of content, index after the line break).
 fn next_line(b: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let rel = memchr::memchr(b'\n', b.get(pos..)?)?;
+    let rel = super::lex::find_byte(b.get(pos..)?, b'\n')?;
     let nl = pos + rel;
     let end = if nl > pos && b.get(nl - 1) == Some(&b'\r') {
         nl - 1
@@ -632,7 +632,7 @@ const CONTENT_LENGTH_ID: u8 = super::headers::id::CONTENT_LENGTH;
 fn count_byte(b: &[u8], c: u8) -> usize {
     let mut n = 0;
     let mut rest = b;
-    while let Some(i) = memchr::memchr(c, rest) {
+    while let Some(i) = super::lex::find_byte(rest, c) {
         n += 1;
         rest = rest.get(i + 1..).unwrap_or_default();
     }
@@ -760,10 +760,12 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     };
     let lines = lines.as_slice();
     let head_end = lines.last().map_or(start, |l| l.1);
-    let head = b.get(start..head_end).unwrap_or_default();
-    let text = std::str::from_utf8(head).map_err(|e| ParseError::NotUtf8 {
-        offset: start + e.valid_up_to(),
-    })?;
+    // The header section, validated as UTF-8 once and shared (not copied) by the headers.
+    let head =
+        ByteString::try_from(input.slice(start..head_end)).map_err(|e| ParseError::NotUtf8 {
+            offset: start + e.valid_up_to(),
+        })?;
+    let text: &str = &head;
     // `line(a, e)` gives the text of an absolute range (always inside `head`).
     let line = |a: usize, e: usize| text.get(a - start..e - start).unwrap_or("");
 
@@ -772,8 +774,8 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     };
     let start_line = line(sl_a, sl_e);
 
-    // Header section: one shared copy of the (validated) text; values are ranges of it.
-    let mut headers = Headers::with_buffer(Arc::from(text), lines.len());
+    // Header section: the (validated) text, shared, not copied; values are ranges of it.
+    let mut headers = Headers::with_buffer(head.clone(), lines.len());
     let mut via_count = 0usize;
     // line numbers of the first two Content-Length headers
     let mut cl_lines: [usize; 2] = [0; 2];
@@ -905,7 +907,10 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
             limit: limits.max_body_size,
         });
     }
-    let body = input.slice(body_start..body_start + body_len);
+    // The body is what is left of the input: no reference-count traffic for a slice.
+    let mut body = input;
+    bytes::Buf::advance(&mut body, body_start);
+    body.truncate(body_len);
 
     // Start line.
     if start_line
@@ -964,20 +969,11 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
             source: UriError::BadHeader,
         });
     }
-    // `u` is a slice of the start line, itself a slice of `text` (shared by `headers`).
-    let ua = (u.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
-    let (uri, uri_src) = match (
-        u32::try_from(ua),
-        u32::try_from(ua + u.len()),
-        headers.buffer(),
-    ) {
-        (Ok(a), Ok(e), Some(buf)) => (None, Some((buf, a, e))),
-        // (not reached within the size limits) build it now
-        _ => (Some(Box::new(uri.to_owned())), None),
-    };
+    // `u` is a slice of the start line, itself a slice of `head` (shared by `headers`).
+    let uri_src = Some(head.slice_ref(u));
     Ok(SipMessage::Request(Request {
         method: Method::parse(m),
-        uri,
+        uri: None,
         lazy_uri: OnceLock::new(),
         uri_src,
         headers,

@@ -1,8 +1,8 @@
 //! SIP messages (RFC 3261 §7, §20, §25): zero-copy parsing, typed headers, printing, stream framing.
 //!
 //! [`SipMessage::parse`] reads one message from a datagram (or from a frame cut by
-//! [`framing::StreamFramer`] on a stream transport). Header values are ranges of one
-//! shared copy of the received header section; typed values are parsed on demand by the
+//! [`framing::StreamFramer`] on a stream transport). Header values are ranges of the
+//! received header section (validated once, shared, not copied); typed values are parsed on demand by the
 //! accessors on [`Headers`]. [`SipMessage::validate`] checks what a UA must check before
 //! answering.
 //!
