@@ -657,6 +657,21 @@ mod tests {
         for (i, k) in KNOWN.iter().enumerate() {
             assert_eq!(header_id(k) as usize, i + 1, "{k}");
             assert_eq!(header_id(&k.to_ascii_uppercase()) as usize, i + 1, "{k}");
+            assert_eq!(header_id(&k.to_ascii_lowercase()) as usize, i + 1, "{k}");
+            // same length, first and last letter, another name: unknown
+            let mut other = k.as_bytes().to_vec();
+            if other.len() > 2 {
+                other[1] = if other[1] == b'x' { b'y' } else { b'x' };
+                assert_eq!(header_id_bytes(&other), 0, "{k}");
+            }
+        }
+        for (c, long) in COMPACT {
+            let c = char::from(*c).to_string();
+            assert_eq!(header_id(&c), header_id(long), "{c}");
+            assert_eq!(header_id(&c.to_ascii_uppercase()), header_id(long), "{c}");
+        }
+        for unknown in ["", "Z", "X-Via", "Vias", "Call\rID", "Call-IE", "User-Agen"] {
+            assert_eq!(header_id(unknown), 0, "{unknown:?}");
         }
     }
 
