@@ -7,8 +7,10 @@ use cusax_sip::msg::{PartialMessage, SipMessage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // Borrowed typed views must agree with the owned accessors (panics on a disagreement).
+    // Borrowed typed views must agree with the owned accessors, and the parser's fast path
+    // with its general path (each panics on a disagreement).
     cusax_sip::msg::fuzz_typed_views(data);
+    cusax_sip::msg::fuzz_parse_paths(data);
     let input = Bytes::copy_from_slice(data);
     let m = match SipMessage::parse(input) {
         Ok(m) => m,

@@ -722,6 +722,136 @@ fn bad_name(l: &str, lineno: usize) -> ParseError {
 }
 
 fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError> {
+    match parse_fast(input, limits) {
+        Ok(done) => done,
+        Err(input) => parse_general(input, limits),
+    }
+}
+
+/// Headers the fast path takes (more go to the general path).
+const FAST_MAX_HEADERS: usize = 32;
+
+/// The parser's fast path, for the ordinary message: one pass over the header section
+/// with nothing to undo later, for CRLF line ends, no folding, `name: value` with no space
+/// before the colon, at most [`FAST_MAX_HEADERS`] headers, every limit respected and at
+/// most one Content-Length. Anything else (every malformed message included) is handed
+/// back untouched for [`parse_general`], which gives the same result for everything the
+/// fast path takes: the tests compare both paths on the vectors and on mutants of them.
+fn parse_fast(input: Bytes, limits: &Limits) -> Result<Result<SipMessage, ParseError>, Bytes> {
+    let b: &[u8] = &input;
+    if b.len() > limits.max_message_size
+        || b.len() > u32::MAX as usize
+        || matches!(b.first(), None | Some(b'\r' | b'\n'))
+    {
+        return Err(input);
+    }
+    // start line
+    let Some(nl) = super::lex::find_byte(b, b'\n') else {
+        return Err(input);
+    };
+    if nl == 0 || b.get(nl - 1) != Some(&b'\r') || nl - 1 > limits.max_line_length {
+        return Err(input);
+    }
+    let sl_len = nl - 1;
+    let mut head_end = sl_len;
+    let mut pos = nl + 1;
+    // (name start, name end, value start, value end, id, value has no comma)
+    let mut found = [(0u32, 0u32, 0u32, 0u32, 0u8, false); FAST_MAX_HEADERS];
+    let mut n = 0usize;
+    let max_headers = limits.max_header_count.min(FAST_MAX_HEADERS);
+    let mut via_count = 0usize;
+    let mut cl_count = 0usize;
+    let mut cl_line = 0usize;
+    let body_start = loop {
+        match b.get(pos) {
+            Some(b'\r') if b.get(pos + 1) == Some(&b'\n') => break pos + 2,
+            Some(&c) if super::lex::is_token_byte(c) => {}
+            _ => return Err(input),
+        }
+        // name: a token right up to the colon (found eight bytes a step; a known name is a
+        // token, any other is checked byte by byte)
+        let rest = b.get(pos..).unwrap_or_default();
+        let Some(ne) = super::lex::find_byte(rest, b':') else {
+            return Err(input);
+        };
+        let name = rest.get(..ne).unwrap_or_default();
+        let id = header_id_bytes(name);
+        if id == 0 && !name.iter().all(|&c| super::lex::is_token_byte(c)) || n >= max_headers {
+            return Err(input);
+        }
+        let vs = ne + 1 + skip_wsp(rest, ne + 1);
+        let Some(lf) = rest.get(vs..).and_then(|r| super::lex::find_byte(r, b'\n')) else {
+            return Err(input);
+        };
+        let le = vs + lf;
+        // CRLF and within the line limit (a continuation line after it starts with SP or
+        // HTAB, not a token byte: the next round hands the message over)
+        if le == 0 || rest.get(le - 1) != Some(&b'\r') || le - 1 > limits.max_line_length {
+            return Err(input);
+        }
+        let mut ve = le - 1;
+        while ve > vs && rest.get(ve - 1).copied().is_some_and(is_wsp) {
+            ve -= 1;
+        }
+        let mut no_comma = false;
+        if id == VIA_ID {
+            let commas = count_byte(rest.get(vs..ve).unwrap_or_default(), b',');
+            via_count += 1 + commas;
+            if via_count > limits.max_via_count {
+                return Err(input);
+            }
+            no_comma = commas == 0;
+        } else if id == CONTENT_LENGTH_ID {
+            cl_count += 1;
+            if cl_count > 1 {
+                return Err(input);
+            }
+            // 1-based, the start line being line 1 (no folded lines here)
+            cl_line = n + 2;
+        }
+        if let Some(slot) = found.get_mut(n) {
+            // (offsets fit: the input is shorter than 4 GiB)
+            *slot = (
+                pos as u32,
+                (pos + ne) as u32,
+                (pos + vs) as u32,
+                (pos + ve) as u32,
+                id,
+                no_comma,
+            );
+        }
+        n += 1;
+        head_end = pos + le - 1;
+        pos += le + 1;
+    };
+    let head = match ByteString::try_from(input.slice(..head_end)) {
+        Ok(h) => h,
+        Err(_) => return Err(input),
+    };
+    let mut headers = Headers::with_buffer(head.clone(), n);
+    for &(na, ne, va, ve, id, no_comma) in found.get(..n).unwrap_or_default() {
+        headers.push_ranges(
+            (na as usize, ne as usize),
+            (va as usize, ve as usize),
+            id,
+            no_comma,
+        );
+    }
+    // (from here on, both paths are the same code)
+    Ok(finish_message(
+        input,
+        &head,
+        sl_len,
+        headers,
+        body_start,
+        (cl_count, [cl_line, 0]),
+        limits,
+    ))
+}
+
+/// The general path of the parser: every message, every error, in the order RFC 4475's
+/// tests and [`ParseError`] document.
+fn parse_general(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError> {
     if input.len() > limits.max_message_size {
         return Err(ParseError::TooLarge {
             size: input.len(),
@@ -772,7 +902,6 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
     let Some(&(sl_a, sl_e)) = lines.first() else {
         return Err(ParseError::Empty);
     };
-    let start_line = line(sl_a, sl_e);
 
     // Header section: the (validated) text, shared, not copied; values are ranges of it.
     let mut headers = Headers::with_buffer(head.clone(), lines.len());
@@ -864,7 +993,32 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         i = j;
     }
 
-    // Content-Length (RFC 3261 §20.14): at most one, digits only.
+    finish_message(
+        input,
+        &head,
+        sl_e - sl_a,
+        headers,
+        body_start,
+        (cl_count, cl_lines),
+        limits,
+    )
+}
+
+/// What both paths of the parser end with: Content-Length (at most one, digits only,
+/// RFC 3261 §20.14), the body, the start line. `head` is the header section (the start
+/// line first, `sl_len` bytes long); `cl` counts the Content-Length headers and gives
+/// the line numbers of the first two.
+fn finish_message(
+    input: Bytes,
+    head: &ByteString,
+    sl_len: usize,
+    headers: Headers,
+    body_start: usize,
+    (cl_count, cl_lines): (usize, [usize; 2]),
+    limits: &Limits,
+) -> Result<SipMessage, ParseError> {
+    let text: &str = head;
+    let start_line = text.get(..sl_len).unwrap_or("");
     let mut cl: Option<usize> = None;
     if cl_count > 0 {
         let mut vals = headers.values_id(CONTENT_LENGTH_ID);
@@ -890,7 +1044,7 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
             reason: "number too large",
         })?);
     }
-    let available = b.len().saturating_sub(body_start);
+    let available = input.len().saturating_sub(body_start);
     let body_len = match cl {
         Some(n) if n > available => {
             return Err(ParseError::BodyLengthMismatch {
@@ -979,6 +1133,27 @@ fn parse_message(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError
         headers,
         body,
     }))
+}
+
+/// Fuzzing hook, not API: runs both paths of the parser on `data` (with the default
+/// limits and with small ones) and panics when the fast path takes the input and its
+/// result differs from the general path's, which is what the `sip_parse` fuzz target
+/// looks for.
+#[doc(hidden)]
+pub fn fuzz_parse_paths(data: &[u8]) {
+    let small = Limits {
+        max_message_size: 512,
+        max_header_count: 6,
+        max_line_length: 80,
+        max_via_count: 2,
+        max_body_size: 16,
+    };
+    for limits in [Limits::default(), small] {
+        if let Ok(fast) = parse_fast(Bytes::copy_from_slice(data), &limits) {
+            let general = parse_general(Bytes::copy_from_slice(data), &limits);
+            assert_eq!(fast, general, "fast and general parser paths disagree");
+        }
+    }
 }
 
 fn check_version(v: &str) -> Result<(), ParseError> {
@@ -1112,6 +1287,125 @@ CSeq: 1 REGISTER\r\n\
 Contact: <sip:alice@192.0.2.10:5060;transport=udp>;expires=3600;+sip.instance=\"<urn:uuid:1>\"\r\n\
 Expires: 3600\r\n\
 Content-Length: 0\r\n\r\n";
+
+    /// Both paths of the parser on one input: when the fast path takes it, the general
+    /// path must give exactly the same message (or error), down to what the typed
+    /// accessors read. Returns whether the fast path took it.
+    fn paths_agree(data: &[u8], limits: &Limits, what: &str) -> bool {
+        let general = parse_general(Bytes::copy_from_slice(data), limits);
+        let Ok(fast) = parse_fast(Bytes::copy_from_slice(data), limits) else {
+            return false;
+        };
+        assert_eq!(fast, general, "{what}");
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{what}");
+        if let (Ok(f), Ok(g)) = (&fast, &general) {
+            let (f, g) = (f.headers(), g.headers());
+            let typed = |h: &Headers| {
+                format!(
+                    "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                    h.via_refs().collect::<Vec<_>>(),
+                    h.via(),
+                    h.top_via_ref(),
+                    h.from_ref(),
+                    h.to(),
+                    h.call_id(),
+                    h.cseq(),
+                    h.contacts(),
+                    h.route(),
+                    h.record_route()
+                )
+            };
+            assert_eq!(typed(f), typed(g), "{what}");
+            assert_eq!(f.len(), g.len(), "{what}");
+        }
+        true
+    }
+
+    /// Messages of the ordinary kinds the fast path is for, several limits, every vector
+    /// and byte-level mutations of all of them: the two paths always agree, and the fast
+    /// path does take the ordinary ones.
+    #[test]
+    fn fast_path_agrees_with_general_path() {
+        let ordinary = [
+            REGISTER.to_owned(),
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\n\
+From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:c@192.0.2.1>\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n"
+                .to_owned(),
+            "INVITE sip:bob@biloxi.example.com SIP/2.0\r\nv: SIP/2.0/TCP h:5060;branch=z9hG4bK74bf9\r\n\
+f: \"A\" <sip:a@b>;tag=9\r\nt: <sip:b@c>\r\ni: 38@a\r\nCSeq: 2 INVITE\r\nl: 0\r\n\
+Subject:\r\nX-Empty:   \r\nUser-Agent: x/1 \t\r\n\r\n"
+                .to_owned(),
+            "OPTIONS sip:a@b SIP/2.0\r\n\r\n".to_owned(),
+            "MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nContent-Length: 5\r\n\r\nhello and more"
+                .to_owned(),
+        ];
+        let small = Limits {
+            max_message_size: 400,
+            max_header_count: 4,
+            max_line_length: 60,
+            max_via_count: 1,
+            max_body_size: 3,
+        };
+        let limits = [Limits::default(), small];
+        let mut inputs: Vec<(String, Vec<u8>)> = ordinary
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("ordinary {i}"), m.as_bytes().to_vec()))
+            .collect();
+        inputs.extend(crate::msg::views_tests::vector_files());
+        const SPECIAL: &[u8] = b" \t\r\n:;,<>\"=@x0\x80\xff";
+        let mut seed = 0x5851_f42d_4c95_7f2du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut fast, mut total) = (0, 0);
+        for (name, data) in &inputs {
+            let mut cases = vec![data.clone()];
+            for _ in 0..300 {
+                let mut m = data.clone();
+                for _ in 0..1 + next() % 2 {
+                    if m.is_empty() {
+                        break;
+                    }
+                    let i = (next() % m.len() as u64) as usize;
+                    let c = SPECIAL[(next() % SPECIAL.len() as u64) as usize];
+                    match next() % 4 {
+                        0 => {
+                            m.remove(i);
+                        }
+                        1 => m.insert(i, c),
+                        2 => m.truncate(i),
+                        _ => m[i] = c,
+                    }
+                }
+                cases.push(m);
+            }
+            for (k, case) in cases.iter().enumerate() {
+                for (l, lim) in limits.iter().enumerate() {
+                    total += 1;
+                    if paths_agree(case, lim, &format!("{name} case {k} limits {l}")) {
+                        fast += 1;
+                    }
+                }
+            }
+        }
+        for (i, m) in ordinary.iter().enumerate() {
+            assert!(
+                paths_agree(m.as_bytes(), &Limits::default(), "ordinary"),
+                "the fast path does not take ordinary message {i}"
+            );
+        }
+        // both paths are exercised
+        eprintln!("fast path took {fast} of {total}");
+        assert!(
+            fast > 2000 && fast < total,
+            "fast path took {fast} of {total}"
+        );
+    }
 
     #[test]
     fn register() {

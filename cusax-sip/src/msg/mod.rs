@@ -59,6 +59,7 @@ mod views_tests;
 pub use headers::{Headers, long_name};
 pub use message::{
     Defect, Limits, ParseError, PartialMessage, Request, Response, SipMessage, default_reason,
+    fuzz_parse_paths,
 };
 pub use method::Method;
 pub use params::{Params, ParamsIter, ParamsRef};

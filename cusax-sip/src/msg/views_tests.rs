@@ -12,7 +12,7 @@ use super::params::ParamsRef;
 use super::types::{parse_name_addr, parse_name_addr_ref, parse_via, parse_via_ref};
 use super::{Contact, ContactRef, Headers, Host, HostRef, SipMessage, Uri, UriRef};
 
-fn vector_files() -> Vec<(String, Vec<u8>)> {
+pub(crate) fn vector_files() -> Vec<(String, Vec<u8>)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../vectors");
     let mut out = Vec::new();
     for dir in ["rfc4475", "rfc5118"] {
