@@ -1355,35 +1355,17 @@ Subject:\r\nX-Empty:   \r\nUser-Agent: x/1 \t\r\n\r\n"
             .collect();
         inputs.extend(crate::msg::views_tests::vector_files());
         const SPECIAL: &[u8] = b" \t\r\n:;,<>\"=@x0\x80\xff";
-        let mut seed = 0x5851_f42d_4c95_7f2du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         let (mut fast, mut total) = (0, 0);
-        for (name, data) in &inputs {
+        for (n, (name, data)) in inputs.iter().enumerate() {
             let mut cases = vec![data.clone()];
-            for _ in 0..300 {
-                let mut m = data.clone();
-                for _ in 0..1 + next() % 2 {
-                    if m.is_empty() {
-                        break;
-                    }
-                    let i = (next() % m.len() as u64) as usize;
-                    let c = SPECIAL[(next() % SPECIAL.len() as u64) as usize];
-                    match next() % 4 {
-                        0 => {
-                            m.remove(i);
-                        }
-                        1 => m.insert(i, c),
-                        2 => m.truncate(i),
-                        _ => m[i] = c,
-                    }
-                }
-                cases.push(m);
-            }
+            cases.extend(crate::msg::views_tests::mutants(
+                data,
+                0x5851_f42d_4c95_7f2d ^ n as u64,
+                300,
+                2,
+                SPECIAL,
+                true,
+            ));
             for (k, case) in cases.iter().enumerate() {
                 for (l, lim) in limits.iter().enumerate() {
                     total += 1;

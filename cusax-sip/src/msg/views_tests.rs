@@ -283,35 +283,62 @@ fn header_lists_agree_with_oracle() {
     check_headers(m.headers(), "no headers");
 }
 
-/// The fuzz hook on byte-level mutations of every vector message: views and owned
-/// accessors agree (it panics otherwise) and nothing panics.
-#[test]
-fn fuzz_hook_on_mutated_messages() {
-    const SPECIAL: &[u8] = b";,<>\"\\=:@?[]% \t\r\n";
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+/// Byte-level mutants of `data` for the differential tests: `count` copies, each with one
+/// to `max_edits` edits — delete a byte, insert or write one of `special`, and, when
+/// `truncate`, cut the message short — drawn from a fixed xorshift `seed`.
+pub(crate) fn mutants(
+    data: &[u8],
+    seed: u64,
+    count: usize,
+    max_edits: u64,
+    special: &[u8],
+    truncate: bool,
+) -> Vec<Vec<u8>> {
+    let mut seed = seed;
     let mut next = move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         seed
     };
-    for (_, data) in vector_files() {
-        for _ in 0..40 {
-            let mut m = data.clone();
-            for _ in 0..1 + next() % 3 {
+    let kinds = if truncate { 4 } else { 3 };
+    (0..count)
+        .map(|_| {
+            let mut m = data.to_vec();
+            for _ in 0..1 + next() % max_edits {
                 if m.is_empty() {
                     break;
                 }
                 let i = (next() % m.len() as u64) as usize;
-                let c = SPECIAL[(next() % SPECIAL.len() as u64) as usize];
-                match next() % 3 {
+                let c = special[(next() % special.len() as u64) as usize];
+                match next() % kinds {
                     0 => {
                         m.remove(i);
                     }
                     1 => m.insert(i, c),
-                    _ => m[i] = c,
+                    2 => m[i] = c,
+                    _ => m.truncate(i),
                 }
             }
+            m
+        })
+        .collect()
+}
+
+/// The fuzz hook on byte-level mutations of every vector message: views and owned
+/// accessors agree (it panics otherwise) and nothing panics.
+#[test]
+fn fuzz_hook_on_mutated_messages() {
+    const SPECIAL: &[u8] = b";,<>\"\\=:@?[]% \t\r\n";
+    for (k, (_, data)) in vector_files().into_iter().enumerate() {
+        for m in mutants(
+            &data,
+            0x9e37_79b9_7f4a_7c15 ^ k as u64,
+            40,
+            3,
+            SPECIAL,
+            false,
+        ) {
             super::fuzz_typed_views(&m);
         }
     }
