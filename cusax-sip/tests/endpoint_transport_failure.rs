@@ -350,20 +350,28 @@ async fn the_driver_reports_a_non_tls_peer_as_a_tls_failure() {
     task.abort();
 }
 
-/// A peer that accepts the connection and never answers the handshake: the connect
-/// timeout, reported as [`TransportFailure::Timeout`].
+/// A TCP peer on loopback that accepts one connection and then neither reads nor
+/// writes for `hold`: its address and task.
 #[cfg(feature = "driver")]
-#[tokio::test]
-async fn the_driver_reports_a_silent_peer_as_a_timeout() {
-    use cusax_sip::driver::TransportConfig;
+async fn silent_peer(hold: Duration) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let server = listener.local_addr().expect("addr");
     let task = tokio::spawn(async move {
         let (_s, _) = listener.accept().await.expect("accept");
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::time::sleep(hold).await;
     });
+    (server, task)
+}
+
+/// A peer that accepts the connection and never answers the handshake: the connect
+/// timeout, reported as [`TransportFailure::Timeout`].
+#[cfg(feature = "driver")]
+#[tokio::test]
+async fn the_driver_reports_a_silent_peer_as_a_timeout() {
+    use cusax_sip::driver::TransportConfig;
+    let (server, task) = silent_peer(Duration::from_secs(10)).await;
     let cause = driver_failure(
         Target::new(Transport::Tls, server),
         TransportConfig {
@@ -383,14 +391,7 @@ async fn the_driver_reports_a_silent_peer_as_a_timeout() {
 #[tokio::test]
 async fn the_driver_fails_a_peer_that_stops_reading() {
     use cusax_sip::driver::{self, TransportConfig, Transports};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let server = listener.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        let (_s, _) = listener.accept().await.expect("accept");
-        tokio::time::sleep(Duration::from_secs(60)).await;
-    });
+    let (server, task) = silent_peer(Duration::from_secs(60)).await;
     let mut t = Transports::bind(TransportConfig {
         tls: None,
         connection_queue: 1,

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cusax_sip::driver::TransportConfig;
-use cusax_sip::endpoint::{Account, CallOptions, EndedBy, EndpointConfig, SipEvent};
+use cusax_sip::endpoint::{Account, CallId, CallOptions, EndedBy, EndpointConfig, SipEvent};
 use cusax_sip::msg::Uri;
 use cusax_sip::transaction::{Target, Transport};
 use cusax_sip::ua::client::Client;
@@ -66,6 +66,23 @@ fn env() -> Option<Env> {
         udp: parse("CUSAX_KAMAILIO_UDP"),
         tcp: parse("CUSAX_KAMAILIO_TCP"),
     })
+}
+
+/// The environment when it has what a test needs (sipp, the domain and, as `udp` /
+/// `tcp` say, Kamailio's UDP and TCP addresses); otherwise prints why the test is
+/// skipped and gives `None`.
+fn env_or_skip(udp: bool, tcp: bool) -> Option<Env> {
+    let env = env().filter(|e| (!udp || e.udp.is_some()) && (!tcp || e.tcp.is_some()));
+    if env.is_none() {
+        let mut vars = vec!["CUSAX_SIPP", "CUSAX_SIP_DOMAIN"];
+        vars.extend(udp.then_some("CUSAX_KAMAILIO_UDP"));
+        vars.extend(tcp.then_some("CUSAX_KAMAILIO_TCP"));
+        eprintln!(
+            "skipping: {} not set (run scripts/interop-up.sh)",
+            vars.join(" / ")
+        );
+    }
+    env
 }
 
 /// A sipp child process, killed when dropped.
@@ -117,6 +134,40 @@ impl Sipp {
     /// Panics with `what` and sipp's logs.
     fn fail(&self, what: &str) -> ! {
         panic!("{what}\n--- sipp errors:\n{}", self.errors())
+    }
+
+    /// Waits until `ua` reports `call` confirmed (the ACK arrived), or fails with `what`.
+    async fn expect_confirmed(&self, ua: &mut Client, call: CallId, what: &str) {
+        let seen = ua
+            .wait_for(WAIT, |e| {
+                matches!(e, SipEvent::CallConfirmed { call: c, .. } if *c == call).then_some(())
+            })
+            .await;
+        if seen.is_none() {
+            self.fail(what);
+        }
+    }
+
+    /// Waits until `ua` reports `call` ended by `by`, or fails with `what`.
+    async fn expect_ended(&self, ua: &mut Client, call: CallId, by: EndedBy, what: &str) {
+        let seen = ua
+            .wait_for(WAIT, |e| {
+                matches!(e, SipEvent::CallEnded { call: c, by: b, .. } if *c == call && *b == by)
+                    .then_some(())
+            })
+            .await;
+        if seen.is_none() {
+            self.fail(what);
+        }
+    }
+
+    /// Waits for sipp's scenario to pass (`what` names it), shutting `ua` down either way.
+    async fn finish(self, ua: Client, what: &str) {
+        let r = tokio::task::spawn_blocking(move || self.wait(WAIT))
+            .await
+            .expect("join");
+        ua.shutdown(WAIT).await;
+        r.expect(what);
     }
 }
 
@@ -295,6 +346,32 @@ async fn incoming_from_dave(
     .await
 }
 
+/// `user` registered through Kamailio (`ua_proxy`, UDP) and a sipp UAC running `name`
+/// (over TCP when `tcp`, to Kamailio at `sipp_proxy`) whose INVITE reached the UA and was
+/// rung: the UA, sipp and the call.
+async fn sipp_calls_registered_ua(
+    env: (&Path, &str),
+    name: &str,
+    user: &str,
+    ua_proxy: SocketAddr,
+    (sipp_proxy, tcp): (SocketAddr, bool),
+) -> (Client, Sipp, CallId) {
+    let (bin, domain) = env;
+    let mut ua = start_udp(user, ua_proxy, domain).await;
+    register(&mut ua).await;
+    let sipp = spawn_sipp(
+        bin,
+        &scenario(name),
+        free_port(tcp),
+        &uac_args(sipp_proxy, if tcp { "t1" } else { "u1" }, user, domain),
+    );
+    let call = incoming_from_dave(&mut ua, user, domain)
+        .await
+        .unwrap_or_else(|| sipp.fail("sipp's INVITE reaches the UA through Kamailio"));
+    ua.ring(call).expect("ring");
+    (ua, sipp, call)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_uac_calls_registered_ua_through_kamailio() {
     let Some(Env {
@@ -302,54 +379,36 @@ async fn sipp_uac_calls_registered_ua_through_kamailio() {
         domain,
         udp: Some(proxy),
         ..
-    }) = env()
+    }) = env_or_skip(true, false)
     else {
-        eprintln!(
-            "skipping: CUSAX_SIPP / CUSAX_KAMAILIO_UDP / CUSAX_SIP_DOMAIN not set (run scripts/interop-up.sh)"
-        );
         return;
     };
     let _serial = REGISTERED_UAS.lock().await;
-    let mut bob = start_udp("bob", proxy, &domain).await;
-    register(&mut bob).await;
-
-    let sipp = spawn_sipp(
-        &sipp,
-        &scenario("uac_via_proxy.xml"),
-        free_port(false),
-        &uac_args(proxy, "u1", "bob", &domain),
-    );
-    let call = incoming_from_dave(&mut bob, "bob", &domain)
-        .await
-        .unwrap_or_else(|| sipp.fail("sipp's INVITE reaches the callee through Kamailio"));
-    bob.ring(call).expect("ring");
+    let (mut bob, sipp, call) = sipp_calls_registered_ua(
+        (&sipp, &domain),
+        "uac_via_proxy.xml",
+        "bob",
+        proxy,
+        (proxy, false),
+    )
+    .await;
     ringing().await;
     bob.answer(call, 200, Bytes::from_static(ANSWER))
         .expect("answer");
-    if bob
-        .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallConfirmed { call: c, .. } if *c == call).then_some(())
-        })
-        .await
-        .is_none()
-    {
-        sipp.fail("sipp's ACK reaches bob along the route set");
-    }
-    if bob
-        .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Remote, .. } if *c == call)
-                .then_some(())
-        })
-        .await
-        .is_none()
-    {
-        sipp.fail("sipp's BYE reaches bob along the route set");
-    }
-    let r = tokio::task::spawn_blocking(move || sipp.wait(WAIT))
-        .await
-        .expect("join");
-    bob.shutdown(WAIT).await;
-    r.expect("sipp's UAC scenario (407 digest, Record-Route checks, ACK, BYE) passed");
+    sipp.expect_confirmed(&mut bob, call, "sipp's ACK reaches bob along the route set")
+        .await;
+    sipp.expect_ended(
+        &mut bob,
+        call,
+        EndedBy::Remote,
+        "sipp's BYE reaches bob along the route set",
+    )
+    .await;
+    sipp.finish(
+        bob,
+        "sipp's UAC scenario (407 digest, Record-Route checks, ACK, BYE) passed",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,57 +418,40 @@ async fn sipp_uac_through_kamailio_registered_ua_hangs_up() {
         domain,
         udp: Some(proxy),
         ..
-    }) = env()
+    }) = env_or_skip(true, false)
     else {
-        eprintln!(
-            "skipping: CUSAX_SIPP / CUSAX_KAMAILIO_UDP / CUSAX_SIP_DOMAIN not set (run scripts/interop-up.sh)"
-        );
         return;
     };
     let _serial = REGISTERED_UAS.lock().await;
-    let mut alice = start_udp("alice", proxy, &domain).await;
-    register(&mut alice).await;
-
-    let sipp = spawn_sipp(
-        &sipp,
-        &scenario("uac_via_proxy_callee_bye.xml"),
-        free_port(false),
-        &uac_args(proxy, "u1", "alice", &domain),
-    );
-    let call = incoming_from_dave(&mut alice, "alice", &domain)
-        .await
-        .unwrap_or_else(|| sipp.fail("sipp's INVITE reaches the callee through Kamailio"));
-    alice.ring(call).expect("ring");
+    let (mut alice, sipp, call) = sipp_calls_registered_ua(
+        (&sipp, &domain),
+        "uac_via_proxy_callee_bye.xml",
+        "alice",
+        proxy,
+        (proxy, false),
+    )
+    .await;
     ringing().await;
     alice
         .answer(call, 200, Bytes::from_static(ANSWER))
         .expect("answer");
-    if alice
-        .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallConfirmed { call: c, .. } if *c == call).then_some(())
-        })
-        .await
-        .is_none()
-    {
-        sipp.fail("sipp's ACK reaches alice along the route set");
-    }
+    sipp.expect_confirmed(
+        &mut alice,
+        call,
+        "sipp's ACK reaches alice along the route set",
+    )
+    .await;
     // Our BYE must follow the route set (Kamailio), which sipp checks.
     alice.bye(call).expect("bye");
-    if alice
-        .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local, .. } if *c == call)
-                .then_some(())
-        })
-        .await
-        .is_none()
-    {
-        sipp.fail("sipp's 200 to our BYE comes back through Kamailio");
-    }
-    let r = tokio::task::spawn_blocking(move || sipp.wait(WAIT))
-        .await
-        .expect("join");
-    alice.shutdown(WAIT).await;
-    r.expect("sipp saw our BYE arrive through Kamailio");
+    sipp.expect_ended(
+        &mut alice,
+        call,
+        EndedBy::Local,
+        "sipp's 200 to our BYE comes back through Kamailio",
+    )
+    .await;
+    sipp.finish(alice, "sipp saw our BYE arrive through Kamailio")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,11 +461,8 @@ async fn ua_calls_sipp_uas_through_kamailio_over_tcp() {
         domain,
         tcp: Some(proxy),
         ..
-    }) = env()
+    }) = env_or_skip(false, true)
     else {
-        eprintln!(
-            "skipping: CUSAX_SIPP / CUSAX_KAMAILIO_TCP / CUSAX_SIP_DOMAIN not set (run scripts/interop-up.sh)"
-        );
         return;
     };
     let port = free_port(true);
@@ -464,21 +503,18 @@ async fn ua_calls_sipp_uas_through_kamailio_over_tcp() {
     assert!(String::from_utf8_lossy(&body).contains("o=sipp"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     alice.bye(call).expect("bye");
-    if alice
-        .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local, .. } if *c == call)
-                .then_some(())
-        })
-        .await
-        .is_none()
-    {
-        sipp.fail("BYE answered through Kamailio");
-    }
-    let r = tokio::task::spawn_blocking(move || sipp.wait(WAIT))
-        .await
-        .expect("join");
-    alice.shutdown(WAIT).await;
-    r.expect("sipp saw INVITE, ACK and BYE arrive through Kamailio over TCP");
+    sipp.expect_ended(
+        &mut alice,
+        call,
+        EndedBy::Local,
+        "BYE answered through Kamailio",
+    )
+    .await;
+    sipp.finish(
+        alice,
+        "sipp saw INVITE, ACK and BYE arrive through Kamailio over TCP",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,56 +524,40 @@ async fn sipp_uac_over_tcp_through_kamailio_to_ua_over_udp_which_hangs_up() {
         domain,
         udp: Some(udp),
         tcp: Some(tcp),
-    }) = env()
+    }) = env_or_skip(true, true)
     else {
-        eprintln!(
-            "skipping: CUSAX_SIPP / CUSAX_KAMAILIO_UDP / CUSAX_KAMAILIO_TCP / CUSAX_SIP_DOMAIN not set (run scripts/interop-up.sh)"
-        );
         return;
     };
     let _serial = REGISTERED_UAS.lock().await;
     // bob over UDP, sipp over TCP: Kamailio bridges the transports and record-routes
     // twice (one entry per side), so bob's route set has two hops, both Kamailio.
-    let mut bob = start_udp("bob", udp, &domain).await;
-    register(&mut bob).await;
-    let sipp = spawn_sipp(
-        &sipp,
-        &scenario("uac_via_proxy_callee_bye.xml"),
-        free_port(true),
-        &uac_args(tcp, "t1", "bob", &domain),
-    );
-    let call = incoming_from_dave(&mut bob, "bob", &domain)
-        .await
-        .unwrap_or_else(|| sipp.fail("sipp's INVITE (TCP) reaches bob (UDP) through Kamailio"));
-    bob.ring(call).expect("ring");
+    let (mut bob, sipp, call) = sipp_calls_registered_ua(
+        (&sipp, &domain),
+        "uac_via_proxy_callee_bye.xml",
+        "bob",
+        udp,
+        (tcp, true),
+    )
+    .await;
     ringing().await;
     bob.answer(call, 200, Bytes::from_static(ANSWER))
         .expect("answer");
-    if bob
-        .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallConfirmed { call: c, .. } if *c == call).then_some(())
-        })
-        .await
-        .is_none()
-    {
-        sipp.fail("sipp's ACK reaches bob along the two-hop route set");
-    }
+    sipp.expect_confirmed(
+        &mut bob,
+        call,
+        "sipp's ACK reaches bob along the two-hop route set",
+    )
+    .await;
     bob.bye(call).expect("bye");
-    if bob
-        .wait_for(WAIT, |e| {
-            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local, .. } if *c == call)
-                .then_some(())
-        })
-        .await
-        .is_none()
-    {
-        sipp.fail("our BYE (UDP) reaches sipp (TCP) through Kamailio and is answered");
-    }
-    let r = tokio::task::spawn_blocking(move || sipp.wait(WAIT))
-        .await
-        .expect("join");
-    bob.shutdown(WAIT).await;
-    r.expect("sipp (TCP) saw our BYE arrive through Kamailio");
+    sipp.expect_ended(
+        &mut bob,
+        call,
+        EndedBy::Local,
+        "our BYE (UDP) reaches sipp (TCP) through Kamailio and is answered",
+    )
+    .await;
+    sipp.finish(bob, "sipp (TCP) saw our BYE arrive through Kamailio")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -547,26 +567,19 @@ async fn sipp_uac_cancels_through_kamailio_while_ua_rings() {
         domain,
         udp: Some(proxy),
         ..
-    }) = env()
+    }) = env_or_skip(true, false)
     else {
-        eprintln!(
-            "skipping: CUSAX_SIPP / CUSAX_KAMAILIO_UDP / CUSAX_SIP_DOMAIN not set (run scripts/interop-up.sh)"
-        );
         return;
     };
     let _serial = REGISTERED_UAS.lock().await;
-    let mut bob = start_udp("bob", proxy, &domain).await;
-    register(&mut bob).await;
-    let sipp = spawn_sipp(
-        &sipp,
-        &scenario("uac_via_proxy_cancel.xml"),
-        free_port(false),
-        &uac_args(proxy, "u1", "bob", &domain),
-    );
-    let call = incoming_from_dave(&mut bob, "bob", &domain)
-        .await
-        .unwrap_or_else(|| sipp.fail("sipp's INVITE reaches bob through Kamailio"));
-    bob.ring(call).expect("ring");
+    let (mut bob, sipp, call) = sipp_calls_registered_ua(
+        (&sipp, &domain),
+        "uac_via_proxy_cancel.xml",
+        "bob",
+        proxy,
+        (proxy, false),
+    )
+    .await;
     // sipp gives up on the 180: Kamailio relays its CANCEL, we answer 200 and 487.
     let ended = bob
         .wait_for(WAIT, |e| match e {
@@ -589,9 +602,9 @@ async fn sipp_uac_cancels_through_kamailio_while_ua_rings() {
         bob.answer(call, 200, Bytes::from_static(ANSWER)).is_err(),
         "a cancelled call cannot be answered"
     );
-    let r = tokio::task::spawn_blocking(move || sipp.wait(WAIT))
-        .await
-        .expect("join");
-    bob.shutdown(WAIT).await;
-    r.expect("sipp got 200 for its CANCEL and our 487 through Kamailio");
+    sipp.finish(
+        bob,
+        "sipp got 200 for its CANCEL and our 487 through Kamailio",
+    )
+    .await;
 }
