@@ -19,7 +19,8 @@ fn name(s: &str) -> Name {
 
 /// The zone: `naptr.test` has NAPTR → SRV (TLS preferred over TCP) → A;
 /// `srv.test` has only SRV records (UDP two targets with priorities);
-/// `plain.test` has only an A record.
+/// `plain.test` has only an A record; `weights.test` has SRV records of one priority with
+/// weights 50 and 5 and a backup of lower priority.
 fn answers(qname: &str, qtype: RecordType) -> Vec<RData> {
     let q = qname.trim_end_matches('.').to_ascii_lowercase();
     let naptr = |order, pref, service: &str, repl: &str| {
@@ -52,6 +53,15 @@ fn answers(qname: &str, qtype: RecordType) -> Vec<RData> {
         ("a.srv.test", RecordType::A) => vec![a([127, 0, 0, 21])],
         ("b.srv.test", RecordType::A) => vec![a([127, 0, 0, 22])],
         ("plain.test", RecordType::A) => vec![a([127, 0, 0, 31])],
+        // one priority, weights 50 and 5, plus a lower-priority backup
+        ("_sip._udp.weights.test", RecordType::SRV) => vec![
+            srv(10, 5, 5062, "light.weights.test."),
+            srv(20, 90, 5063, "backup.weights.test."),
+            srv(10, 50, 5061, "heavy.weights.test."),
+        ],
+        ("heavy.weights.test", RecordType::A) => vec![a([127, 0, 0, 41])],
+        ("light.weights.test", RecordType::A) => vec![a([127, 0, 0, 42])],
+        ("backup.weights.test", RecordType::A) => vec![a([127, 0, 0, 43])],
         _ => Vec::new(),
     }
 }
@@ -133,6 +143,53 @@ async fn srv_without_naptr_sorted_by_priority() {
             t(Transport::Udp, "127.0.0.22:5070"),
         ]
     );
+    task.abort();
+}
+
+/// RFC 2782 through a real DNS exchange: the backup (lower priority) is always last; of
+/// the two equal-priority records the heavier (50 vs 5) comes first about 10 times as
+/// often; a seeded locator gives the same order every time.
+#[tokio::test]
+async fn srv_weights_choose_the_first_target() {
+    let (l, task) = locator().await;
+    let heavy = t(Transport::Udp, "127.0.0.41:5061");
+    let light = t(Transport::Udp, "127.0.0.42:5062");
+    let backup = t(Transport::Udp, "127.0.0.43:5063");
+    let mut heavy_first = 0;
+    for seed in 0..300 {
+        let got = l
+            .clone()
+            .with_srv_seed(seed)
+            .locate(&ServerLocation::new("weights.test"))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[2], backup, "{got:?}");
+        assert!(
+            got[..2].contains(&heavy) && got[..2].contains(&light),
+            "{got:?}"
+        );
+        heavy_first += usize::from(got[0] == heavy);
+    }
+    // expected 300 * 50/55 ≈ 273
+    assert!(
+        (250..=295).contains(&heavy_first),
+        "heavy first {heavy_first} of 300"
+    );
+    let seeded = l.clone().with_srv_seed(42);
+    let first = seeded
+        .locate(&ServerLocation::new("weights.test"))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            seeded
+                .locate(&ServerLocation::new("weights.test"))
+                .await
+                .unwrap(),
+            first
+        );
+    }
     task.abort();
 }
 

@@ -12,13 +12,16 @@
 //!   preference), then SRV for every supported transport, then A/AAAA with UDP (TLS for
 //!   `sips`).
 //!
-//! SRV records are ordered by priority, then by descending weight (deterministic: RFC
-//! 2782's weighted random choice is not applied).
+//! SRV records are ordered by priority and, within a priority, by RFC 2782's weighted
+//! random choice (so that clients spread over servers as their weights say); a locator
+//! built with [`Locator::with_srv_seed`] draws from a seeded generator instead (tests).
 
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::proto::rr::{RData, RecordType};
+
+use rand::SeedableRng;
 
 use crate::transaction::{Target, Transport};
 
@@ -68,6 +71,8 @@ pub struct Locator {
     outbound: Option<Vec<Target>>,
     dns: Option<TokioResolver>,
     supported: Vec<Transport>,
+    /// Seed of the SRV weighted choice; `None`: the thread's random generator.
+    srv_seed: Option<u64>,
 }
 
 impl std::fmt::Debug for Locator {
@@ -76,6 +81,7 @@ impl std::fmt::Debug for Locator {
             .field("outbound", &self.outbound)
             .field("dns", &self.dns.is_some())
             .field("supported", &self.supported)
+            .field("srv_seed", &self.srv_seed)
             .finish()
     }
 }
@@ -87,7 +93,15 @@ impl Locator {
             outbound: None,
             dns: None,
             supported: vec![Transport::Udp, Transport::Tcp, Transport::Tls],
+            srv_seed: None,
         }
+    }
+
+    /// Makes the weighted choice among SRV records of equal priority (RFC 2782)
+    /// reproducible: every lookup draws from a generator seeded with `seed`.
+    pub fn with_srv_seed(mut self, seed: u64) -> Self {
+        self.srv_seed = Some(seed);
+        self
     }
 
     /// A locator using the system DNS configuration (`/etc/resolv.conf`).
@@ -234,13 +248,16 @@ impl Locator {
             tracing::debug!(name, "no SRV records");
             return Vec::new();
         };
-        let mut records: Vec<_> = lookup
+        let records: Vec<_> = lookup
             .iter()
-            .map(|s| (s.priority(), s.weight(), s.port(), s.target().to_ascii()))
+            .map(|s| (s.priority(), s.weight(), (s.port(), s.target().to_ascii())))
             .collect();
-        records.sort_by_key(|(prio, weight, _, _)| (*prio, std::cmp::Reverse(*weight)));
+        let records = match self.srv_seed {
+            Some(seed) => srv_order(records, &mut rand::rngs::StdRng::seed_from_u64(seed)),
+            None => srv_order(records, &mut rand::rng()),
+        };
         let mut out = Vec::new();
-        for (_, _, port, target) in records {
+        for (port, target) in records {
             if target == "." {
                 continue;
             }
@@ -282,9 +299,88 @@ fn srv_name(transport: Transport, host: &str) -> String {
     }
 }
 
+/// RFC 2782's order of SRV records `(priority, weight, record)`: ascending priority; within
+/// a priority, repeatedly a weighted random pick — the records in random order with those
+/// of weight 0 first, a number drawn uniformly from 0 to the sum of the weights, the first
+/// record whose running sum reaches it — so that a record of weight w comes first with
+/// probability about w / sum, and weight 0 only rarely ahead of weighted ones.
+pub(crate) fn srv_order<T>(mut records: Vec<(u16, u16, T)>, rng: &mut impl rand::Rng) -> Vec<T> {
+    use rand::seq::SliceRandom;
+    // "in any order, except that all those with weight 0 are placed at the beginning":
+    // shuffled, then (stable) by priority and weight 0 first
+    records.shuffle(rng);
+    records.sort_by_key(|&(prio, weight, _)| (prio, weight != 0));
+    let mut out = Vec::with_capacity(records.len());
+    let mut rest = records;
+    while !rest.is_empty() {
+        let prio = rest.first().map_or(0, |r| r.0);
+        let end = rest.iter().take_while(|r| r.0 == prio).count();
+        let mut group: Vec<(u16, u16, T)> = rest.drain(..end).collect();
+        while !group.is_empty() {
+            let total: u32 = group.iter().map(|r| u32::from(r.1)).sum();
+            let pick = rng.random_range(0..=total);
+            let mut running = 0u32;
+            let i = group
+                .iter()
+                .position(|r| {
+                    running += u32::from(r.1);
+                    running >= pick
+                })
+                .unwrap_or(0);
+            out.push(group.remove(i).2);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How often each record comes first over `n` orderings (seeded, so deterministic).
+    fn firsts(records: &[(u16, u16, &'static str)], n: usize) -> Vec<(&'static str, usize)> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut count: Vec<(&str, usize)> = records.iter().map(|r| (r.2, 0)).collect();
+        for _ in 0..n {
+            let order = srv_order(records.to_vec(), &mut rng);
+            assert_eq!(order.len(), records.len());
+            if let Some(c) = count.iter_mut().find(|c| Some(&c.0) == order.first()) {
+                c.1 += 1;
+            }
+        }
+        count
+    }
+
+    #[test]
+    fn srv_priority_always_wins() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..200 {
+            let order = srv_order(
+                vec![(20, 100, "c"), (10, 1, "a"), (30, 0, "d"), (10, 60000, "b")],
+                &mut rng,
+            );
+            assert_eq!(&order[2..], ["c", "d"]);
+            assert!(order[..2].contains(&"a") && order[..2].contains(&"b"));
+        }
+    }
+
+    #[test]
+    fn srv_weights_share_the_first_place() {
+        // 50 : 5 → about 50/55 = 91 % first for the heavy one (RFC 2782)
+        let f = firsts(&[(10, 5, "light"), (10, 50, "heavy")], 10_000);
+        let heavy = f.iter().find(|c| c.0 == "heavy").map_or(0, |c| c.1);
+        assert!((8_800..=9_400).contains(&heavy), "{f:?}");
+        // equal weights: about half each
+        let f = firsts(&[(10, 7, "x"), (10, 7, "y")], 10_000);
+        assert!(f.iter().all(|c| (4_600..=5_400).contains(&c.1)), "{f:?}");
+        // weight 0 beside a weighted record: first only when the draw is 0 (1 in 11)
+        let f = firsts(&[(10, 10, "w"), (10, 0, "zero")], 11_000);
+        let zero = f.iter().find(|c| c.0 == "zero").map_or(0, |c| c.1);
+        assert!((700..=1_300).contains(&zero), "{f:?}");
+        // only weight 0: in random order, a third each
+        let f = firsts(&[(10, 0, "p"), (10, 0, "q"), (10, 0, "r")], 9_000);
+        assert!(f.iter().all(|c| (2_700..=3_300).contains(&c.1)), "{f:?}");
+    }
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
