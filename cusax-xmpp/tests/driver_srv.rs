@@ -194,12 +194,22 @@ async fn srv_priority_then_weight_and_fallback_to_next_target() {
     ])
     .await;
 
-    let got = first_reached(
-        config("u@order.test", dns_addr, TlsMode::StartTlsRequired),
-        &mut rx,
-    )
-    .await;
-    assert_eq!(got, ("prio10-weight50", Opening::StreamHeader));
+    // RFC 2782: the lower priority never comes first; of the two records of priority 10,
+    // weight 50 comes first about 10 times as often as weight 5 (seeded, reproducible).
+    let (mut heavy, mut light) = (0, 0);
+    for seed in 0..60 {
+        let mut c = config("u@order.test", dns_addr, TlsMode::StartTlsRequired);
+        c.srv_seed = Some(seed);
+        match first_reached(c, &mut rx).await {
+            ("prio10-weight50", Opening::StreamHeader) => heavy += 1,
+            ("prio10-weight5", Opening::StreamHeader) => light += 1,
+            other => panic!("seed {seed}: {other:?} reached first"),
+        }
+    }
+    assert!(
+        heavy >= 45 && light >= 1,
+        "heavy {heavy}, light {light} of 60"
+    );
 
     let got = first_reached(
         config("u@fallback.test", dns_addr, TlsMode::StartTlsRequired),
@@ -219,7 +229,7 @@ async fn xmpps_client_records_are_mixed_and_use_direct_tls() {
     let (p_direct, h2) = scripted("127.0.0.1", 0, "direct", tx.clone()).await;
     let lo = Ipv4Addr::LOCALHOST;
     let (dns_addr, d) = dns(vec![
-        // Same priority and weight: direct TLS is preferred.
+        // Same priority and weight: either may come first (RFC 2782, XEP-0368 §3).
         (
             "_xmpp-client._tcp.tie.test",
             RecordType::SRV,
@@ -230,7 +240,7 @@ async fn xmpps_client_records_are_mixed_and_use_direct_tls() {
             RecordType::SRV,
             vec![srv(10, 10, p_direct, "d.tie.test.")],
         ),
-        // The operator prefers STARTTLS by priority: that wins over the tie rule.
+        // The operator prefers STARTTLS by priority: priority decides before any weight.
         (
             "_xmpp-client._tcp.plainfirst.test",
             RecordType::SRV,
@@ -246,12 +256,21 @@ async fn xmpps_client_records_are_mixed_and_use_direct_tls() {
     ])
     .await;
 
-    let got = first_reached(
-        config("u@tie.test", dns_addr, TlsMode::StartTlsRequired),
-        &mut rx,
-    )
-    .await;
-    assert_eq!(got, ("direct", Opening::TlsClientHello));
+    // Both kinds come first for some seeds, each opened the way its record says.
+    let (mut direct, mut starttls) = (0, 0);
+    for seed in 0..20 {
+        let mut c = config("u@tie.test", dns_addr, TlsMode::StartTlsRequired);
+        c.srv_seed = Some(seed);
+        match first_reached(c, &mut rx).await {
+            ("direct", Opening::TlsClientHello) => direct += 1,
+            ("starttls", Opening::StreamHeader) => starttls += 1,
+            other => panic!("seed {seed}: {other:?}"),
+        }
+    }
+    assert!(
+        direct > 0 && starttls > 0,
+        "direct {direct}, starttls {starttls}"
+    );
 
     let got = first_reached(
         config("u@plainfirst.test", dns_addr, TlsMode::StartTlsRequired),
@@ -385,8 +404,10 @@ async fn prosody_reached_through_srv_and_a_fallback() {
     let dead = refused_port().await;
     let d = env.domain.to_ascii_lowercase();
     let (dns_addr, task) = dns(vec![
-        // STARTTLS mode: the direct-TLS record (tie broken in its favour) refuses, the
-        // STARTTLS record of the same priority follows, then the working direct TLS one.
+        // STARTTLS mode: the refusing direct-TLS record and the STARTTLS record share
+        // priority 10 in random order (RFC 2782); a refusal moves on to the next record,
+        // so the login succeeds either way. Direct TLS mode always goes through the
+        // refusal to the priority-20 record.
         (
             &format!("_xmpps-client._tcp.{d}"),
             RecordType::SRV,

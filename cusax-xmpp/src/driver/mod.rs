@@ -10,11 +10,11 @@
 //! SRV policy:
 //! - [`TlsMode::StartTlsRequired`]: `_xmpp-client._tcp` and `_xmpps-client._tcp` records
 //!   are mixed into one list (XEP-0368 §3: "treated as the same record with regard to
-//!   connection order"), ordered by priority, then by descending weight (deterministic; RFC
-//!   2782's weighted random pick is not applied); on an exact tie the `_xmpps-client`
-//!   record comes first (direct TLS saves a round trip; XEP-0368 lets clients prefer one
-//!   type). An `_xmpps-client` target is connected with TLS from the first byte, an
-//!   `_xmpp-client` one with STARTTLS; TLS is required either way.
+//!   connection order"), ordered by priority and, within a priority, by RFC 2782's
+//!   weighted random choice (clients spread over servers as the weights say;
+//!   [`ClientConfig::srv_seed`] makes the order reproducible). An `_xmpps-client` target is
+//!   connected with TLS from the first byte, an `_xmpp-client` one with STARTTLS; TLS is
+//!   required either way.
 //! - [`TlsMode::DirectTls`]: only `_xmpps-client._tcp` records.
 //! - Each target's name is resolved (A/AAAA) with the same resolver; when a target refuses
 //!   the TCP connection, the next address, then the next target is tried.
@@ -76,6 +76,10 @@ pub struct ClientConfig {
     /// read events, the connection task stops reading the socket (TCP back-pressure)
     /// instead of buffering without bound.
     pub event_queue: usize,
+    /// Seed of the weighted random order of SRV records of equal priority (RFC 2782);
+    /// `None` (the default) draws from the thread's random generator. For tests and
+    /// reproducible diagnostics.
+    pub srv_seed: Option<u64>,
 }
 
 impl ClientConfig {
@@ -90,6 +94,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(30),
             command_queue: 256,
             event_queue: 1024,
+            srv_seed: None,
         }
     }
 }
@@ -477,19 +482,45 @@ struct Target {
     direct: bool,
 }
 
-/// The SRV records ordered into targets `(host, port, direct)` (see the module docs for
-/// the policy). Pure, so that the order is testable without DNS.
-fn order_srv(mut recs: Vec<(u16, u16, u16, String, bool)>) -> Vec<(String, u16, bool)> {
-    // (priority, weight, port, target, direct): priority ascending, weight descending,
-    // direct TLS first on an exact tie.
-    recs.sort_by_key(|(prio, weight, _, _, direct)| (*prio, u16::MAX - *weight, !*direct));
-    recs.into_iter()
-        .filter_map(|(_, _, port, t, direct)| {
+/// The SRV records `(priority, weight, port, target, direct)` ordered into targets
+/// `(host, port, direct)` (see the module docs for the policy): RFC 2782's order —
+/// ascending priority; within a priority, repeatedly a weighted random pick (the records in
+/// random order with those of weight 0 first, a number drawn uniformly from 0 to the sum
+/// of the weights, the first record whose running sum reaches it), so that a record of
+/// weight w comes first with probability about w / sum. Targets of "." are dropped. Pure
+/// apart from `rng`, so that the order is testable without DNS.
+fn order_srv(
+    mut recs: Vec<(u16, u16, u16, String, bool)>,
+    rng: &mut impl rand::Rng,
+) -> Vec<(String, u16, bool)> {
+    use rand::seq::SliceRandom;
+    recs.shuffle(rng);
+    recs.sort_by_key(|r| (r.0, r.1 != 0));
+    let mut out = Vec::with_capacity(recs.len());
+    while !recs.is_empty() {
+        let prio = recs.first().map_or(0, |r| r.0);
+        let end = recs.iter().take_while(|r| r.0 == prio).count();
+        let mut group: Vec<_> = recs.drain(..end).collect();
+        while !group.is_empty() {
+            let total: u32 = group.iter().map(|r| u32::from(r.1)).sum();
+            let pick = rng.random_range(0..=total);
+            let mut running = 0u32;
+            let i = group
+                .iter()
+                .position(|r| {
+                    running += u32::from(r.1);
+                    running >= pick
+                })
+                .unwrap_or(0);
+            let (_, _, port, t, direct) = group.remove(i);
             let t = t.trim_end_matches('.').to_owned();
             // RFC 2782: a target of "." means the service is not available there.
-            (!t.is_empty()).then_some((t, port, direct))
-        })
-        .collect()
+            if !t.is_empty() {
+                out.push((t, port, direct));
+            }
+        }
+    }
+    out
 }
 
 async fn srv_records(
@@ -548,7 +579,13 @@ async fn resolve(config: &ClientConfig) -> Result<Vec<Target>, ConnectError> {
     if !direct {
         recs.extend(srv_records(&resolver, "_xmpp-client._tcp.", &domain, false).await);
     }
-    let mut named = order_srv(recs);
+    let mut named = match config.srv_seed {
+        Some(seed) => order_srv(
+            recs,
+            &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed),
+        ),
+        None => order_srv(recs, &mut rand::rng()),
+    };
     if named.is_empty() {
         // RFC 6120 §3.2.2 fallback: the domain itself on the default port.
         named.push((domain.clone(), if direct { 5223 } else { 5222 }, direct));
@@ -948,23 +985,33 @@ mod tests {
     use super::order_srv;
 
     #[test]
-    fn srv_order_priority_weight_then_direct_tls_and_dot_targets_dropped() {
+    fn srv_order_priority_then_weighted_choice_and_dot_targets_dropped() {
+        use rand::SeedableRng;
         let r = |prio, weight, port, t: &str, direct| (prio, weight, port, t.to_owned(), direct);
-        let got = order_srv(vec![
+        let recs = vec![
             r(20, 0, 1, "c.example.", false),
             r(10, 5, 2, "b.example.", false),
             r(10, 50, 3, "a.example.", false),
             r(10, 5, 4, "b-tls.example.", true),
             // RFC 2782: "." means the service is decidedly not available there.
             r(0, 0, 5, ".", true),
-        ]);
-        let want = [
-            ("a.example", 3, false),
-            ("b-tls.example", 4, true),
-            ("b.example", 2, false),
-            ("c.example", 1, false),
         ];
-        let got: Vec<_> = got.iter().map(|(t, p, d)| (t.as_str(), *p, *d)).collect();
-        assert_eq!(got, want);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut first: std::collections::HashMap<String, usize> = Default::default();
+        for _ in 0..6000 {
+            let got = order_srv(recs.clone(), &mut rng);
+            let names: Vec<&str> = got.iter().map(|(t, _, _)| t.as_str()).collect();
+            // the "." target is gone, the lower priority is last, the rest share the front
+            assert_eq!(names.len(), 4);
+            assert_eq!(got[3], ("c.example".to_owned(), 1, false));
+            for n in ["a.example", "b.example", "b-tls.example"] {
+                assert!(names[..3].contains(&n), "{names:?}");
+            }
+            *first.entry(names[0].to_owned()).or_insert(0) += 1;
+        }
+        // weights 50 : 5 : 5 → about 5000 / 500 / 500 of 6000 first
+        assert!((4_700..=5_300).contains(&first["a.example"]), "{first:?}");
+        assert!((350..=650).contains(&first["b.example"]), "{first:?}");
+        assert!((350..=650).contains(&first["b-tls.example"]), "{first:?}");
     }
 }
