@@ -6,10 +6,9 @@
 //! `CUSAX_SIPP_SCENARIOS`; skips when they are absent.
 #![cfg(feature = "driver")]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use cusax_sip::endpoint::{CallOptions, EndedBy, EndpointConfig, SipEvent};
@@ -17,59 +16,11 @@ use cusax_sip::msg::Uri;
 use cusax_sip::transaction::Transport;
 use cusax_sip::ua::client::Client;
 
+mod common;
+use common::sipp::{Sipp, free_port};
+
 const WAIT: Duration = Duration::from_secs(10);
 const OFFER: &[u8] = b"v=0\r\no=cusax 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
-
-/// A sipp child process, killed when dropped.
-struct Sipp {
-    child: Child,
-    log_dir: PathBuf,
-}
-
-impl Sipp {
-    fn wait(mut self, timeout: Duration) -> Result<(), String> {
-        let end = Instant::now() + timeout;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => {
-                    return Err(format!(
-                        "sipp exited with {status}; errors:\n{}",
-                        self.errors()
-                    ));
-                }
-                Ok(None) if Instant::now() > end => {
-                    return Err("sipp did not finish in time".into());
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    }
-
-    fn errors(&self) -> String {
-        let mut out = String::new();
-        if let Ok(rd) = std::fs::read_dir(&self.log_dir) {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                if name.contains("errors") || name == "sipp.err" {
-                    out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::env::var_os("CUSAX_KEEP_SIPP_LOGS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.log_dir);
-        }
-    }
-}
 
 fn sipp_env() -> Option<(PathBuf, PathBuf)> {
     let bin = PathBuf::from(std::env::var("CUSAX_SIPP").ok()?);
@@ -77,53 +28,10 @@ fn sipp_env() -> Option<(PathBuf, PathBuf)> {
     (bin.exists() && dir.exists()).then_some((bin, dir))
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Starts sipp with `scenario`; `extra` are the mode-specific arguments.
+/// Starts sipp with `scenario` of the scenario folder `dir`; `extra` are the
+/// mode-specific arguments.
 fn spawn_sipp(bin: &Path, dir: &Path, scenario: &str, port: u16, extra: &[String]) -> Sipp {
-    let log_dir = std::env::temp_dir().join(format!("cusax-sipp-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&log_dir).expect("log dir");
-    let child = Command::new(bin)
-        .current_dir(&log_dir)
-        .arg("-sf")
-        .arg(dir.join(scenario))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-mi",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .args([
-            "-m",
-            "1",
-            "-timeout",
-            "30s",
-            "-timeout_error",
-            "-trace_err",
-            "-nostdin",
-        ])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(
-            std::fs::File::create(log_dir.join("sipp.out"))
-                .map(Stdio::from)
-                .unwrap_or(Stdio::null()),
-        )
-        .stderr(
-            std::fs::File::create(log_dir.join("sipp.err"))
-                .map(Stdio::from)
-                .unwrap_or(Stdio::null()),
-        )
-        .spawn()
-        .expect("spawn sipp");
-    Sipp { child, log_dir }
+    Sipp::spawn(bin, &dir.join(scenario), port, extra)
 }
 
 async fn client(impp: Option<&str>) -> Client {
@@ -182,7 +90,7 @@ async fn call_sipp_uas_via(scenario: &str, opts: CallOptions, lossy: bool) -> Re
         );
         return Ok(());
     };
-    let port = free_udp_port();
+    let port = free_port(false);
     let sipp = spawn_sipp(&bin, &dir, scenario, port, &[]);
     let mut alice = client(Some("alice@cusax.test")).await;
     let sipp_addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -283,7 +191,7 @@ async fn sipp_uac_calls_us() {
     };
     let mut bob = client(None).await;
     let target = bob.local_addr().to_string();
-    let port = free_udp_port();
+    let port = free_port(false);
     let sipp = spawn_sipp(
         &bin,
         &dir,

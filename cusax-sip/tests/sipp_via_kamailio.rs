@@ -21,10 +21,9 @@
 //! skips when they are absent.
 #![cfg(feature = "driver")]
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use cusax_sip::driver::TransportConfig;
@@ -32,6 +31,9 @@ use cusax_sip::endpoint::{Account, CallId, CallOptions, EndedBy, EndpointConfig,
 use cusax_sip::msg::Uri;
 use cusax_sip::transaction::{Target, Transport};
 use cusax_sip::ua::client::Client;
+
+mod common;
+use common::sipp::{Sipp, free_port};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -85,57 +87,8 @@ fn env_or_skip(udp: bool, tcp: bool) -> Option<Env> {
     env
 }
 
-/// A sipp child process, killed when dropped.
-struct Sipp {
-    child: Child,
-    log_dir: PathBuf,
-}
-
+/// Steps of the calls below that fail with sipp's report.
 impl Sipp {
-    /// Waits for sipp to exit; an error carries sipp's error log.
-    fn wait(mut self, timeout: Duration) -> Result<(), String> {
-        let end = Instant::now() + timeout;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => {
-                    return Err(format!(
-                        "sipp exited with {status}; errors:\n{}",
-                        self.errors()
-                    ));
-                }
-                Ok(None) if Instant::now() > end => {
-                    return Err(format!("sipp did not finish in time:\n{}", self.errors()));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    }
-
-    /// sipp's error log, then the messages it sent and received.
-    fn errors(&self) -> String {
-        let mut errors = String::new();
-        let mut messages = String::new();
-        if let Ok(rd) = std::fs::read_dir(&self.log_dir) {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                if name.contains("errors") || name == "sipp.err" {
-                    errors.push_str(&text);
-                } else if name.contains("messages") {
-                    messages.push_str(&text);
-                }
-            }
-        }
-        format!("{errors}\n--- sipp messages:\n{messages}")
-    }
-
-    /// Panics with `what` and sipp's logs.
-    fn fail(&self, what: &str) -> ! {
-        panic!("{what}\n--- sipp errors:\n{}", self.errors())
-    }
-
     /// Waits until `ua` reports `call` confirmed (the ACK arrived), or fails with `what`.
     async fn expect_confirmed(&self, ua: &mut Client, call: CallId, what: &str) {
         let seen = ua
@@ -171,66 +124,10 @@ impl Sipp {
     }
 }
 
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::env::var_os("CUSAX_KEEP_SIPP_LOGS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.log_dir);
-        }
-    }
-}
-
-fn free_port(tcp: bool) -> u16 {
-    if tcp {
-        TcpListener::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .map(|a| a.port())
-            .expect("free port")
-    } else {
-        UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .map(|a| a.port())
-            .expect("free port")
-    }
-}
-
 /// Starts sipp on 127.0.0.1:`port` with `scenario`; `extra` are the mode-specific
 /// arguments (remote host, transport, variables).
 fn spawn_sipp(bin: &Path, scenario: &Path, port: u16, extra: &[String]) -> Sipp {
-    let log_dir =
-        std::env::temp_dir().join(format!("cusax-sipp-via-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&log_dir).expect("log dir");
-    let out = |name: &str| {
-        std::fs::File::create(log_dir.join(name))
-            .map(Stdio::from)
-            .unwrap_or(Stdio::null())
-    };
-    let child = Command::new(bin)
-        .current_dir(&log_dir)
-        .arg("-sf")
-        .arg(scenario)
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
-        .arg(port.to_string())
-        .args([
-            "-m",
-            "1",
-            "-timeout",
-            "30s",
-            "-timeout_error",
-            "-trace_err",
-            "-nostdin",
-        ])
-        .args(extra)
-        // Every message sipp saw, for the failure report (removed on drop unless
-        // CUSAX_KEEP_SIPP_LOGS is set).
-        .arg("-trace_msg")
-        .stdin(Stdio::null())
-        .stdout(out("sipp.out"))
-        .stderr(out("sipp.err"))
-        .spawn()
-        .expect("spawn sipp");
-    Sipp { child, log_dir }
+    Sipp::spawn(bin, scenario, port, extra)
 }
 
 /// An account at Kamailio over the plain `transport` (sipp has no TLS), chosen
@@ -497,7 +394,7 @@ async fn ua_calls_sipp_uas_through_kamailio_over_tcp() {
         Some(Ok(body)) => body,
         other => panic!(
             "call through Kamailio TCP: {other:?}; sipp:\n{}",
-            sipp.errors()
+            sipp.report()
         ),
     };
     assert!(String::from_utf8_lossy(&body).contains("o=sipp"));
