@@ -70,6 +70,9 @@ use crate::ua::register::{Registration, granted_expires, refresh_delay};
 pub const MAX_CALLS: usize = 1024;
 /// Default of [`EndpointConfig::event_queue_limit`].
 pub const DEFAULT_EVENT_QUEUE_LIMIT: usize = 65536;
+/// Default of [`EndpointConfig::udp_size_threshold`]: RFC 3261 §18.1.1's 1300 bytes for
+/// an unknown path MTU.
+pub const DEFAULT_UDP_SIZE_THRESHOLD: usize = 1300;
 /// Upper bound on 423 retries of one REGISTER.
 const MAX_INTERVAL_RETRIES: u8 = 2;
 /// How long after a transient refresh failure REGISTER is tried again.
@@ -180,6 +183,13 @@ pub struct EndpointConfig {
     /// (backpressure: the driver stops reading until it drained [`Endpoint::poll_output`]).
     /// Events are never dropped.
     pub event_queue_limit: usize,
+    /// RFC 3261 §18.1.1: a request larger than this many bytes whose target is UDP is
+    /// sent over TCP to the same address instead (with `TCP` in its top Via), because a
+    /// datagram that large may be fragmented or dropped. `Some(1300)` by default (the
+    /// RFC's figure when the path MTU is unknown; use the path MTU − 200 when it is
+    /// known); `None` keeps every request on UDP. When nothing accepts the TCP
+    /// connection (connection refused), the request is sent again over UDP.
+    pub udp_size_threshold: Option<usize>,
 }
 
 /// A proxy whose P-Asserted-Identity is trusted when its request arrives over TLS with
@@ -242,6 +252,7 @@ impl EndpointConfig {
             allow_insecure_transport: false,
             trusted_identity_proxies: Vec::new(),
             event_queue_limit: DEFAULT_EVENT_QUEUE_LIMIT,
+            udp_size_threshold: Some(DEFAULT_UDP_SIZE_THRESHOLD),
         }
     }
 
@@ -812,6 +823,32 @@ struct Pending {
     request: Arc<Request>,
     target: Target,
     auth_attempts: u8,
+    /// How the size rule of RFC 3261 §18.1.1 applied to this request.
+    size_rule: SizeRule,
+}
+
+impl Pending {
+    /// The target the request was addressed to, before the size rule moved it to TCP
+    /// (where the server's realm is remembered, [`Endpoint::preauthorize`]).
+    fn origin_target(&self) -> Target {
+        match self.size_rule {
+            SizeRule::MovedToTcp => Target::new(Transport::Udp, self.target.addr),
+            _ => self.target,
+        }
+    }
+}
+
+/// The UDP size rule (RFC 3261 §18.1.1, [`EndpointConfig::udp_size_threshold`]) for
+/// one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SizeRule {
+    /// The request may move from UDP to TCP if it is too large.
+    Apply,
+    /// It was too large for UDP and went over TCP instead.
+    MovedToTcp,
+    /// TCP was refused at the target: it stays on UDP whatever its size (a re-sent
+    /// request with credentials included).
+    UdpOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1006,6 +1043,28 @@ fn random_hex(rng: &mut StdRng, bytes: usize) -> String {
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
     out
+}
+
+/// Makes the top Via of our own request name `transport` (`SIP/2.0/UDP` →
+/// `SIP/2.0/TCP`): RFC 3261 §18.1.1 requires the Via to say how the request travels.
+/// A Via that is not of the form `SIP/2.0/<token> ...` is left alone.
+fn set_via_transport(req: &mut Request, transport: Transport) {
+    let Some(via) = req.headers.get("Via") else {
+        return;
+    };
+    let Some(rest) = via.strip_prefix("SIP/2.0/") else {
+        return;
+    };
+    let token_len = rest
+        .find(|c: char| c.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    let (token, tail) = rest.split_at(token_len);
+    if token.eq_ignore_ascii_case(transport.as_str()) {
+        return;
+    }
+    let new = format!("SIP/2.0/{}{tail}", transport.as_str());
+    req.headers.remove_first("Via");
+    req.headers.insert_first("Via", new);
 }
 
 fn host_of(addr: SocketAddr) -> Host {
@@ -1520,10 +1579,33 @@ impl Endpoint {
     fn send(
         &mut self,
         now: Instant,
-        mut request: Request,
+        request: Request,
         target: Target,
         purpose: Purpose,
         auth_attempts: u8,
+    ) -> Result<TransactionKey, EndpointError> {
+        self.send_sized(
+            now,
+            request,
+            target,
+            purpose,
+            auth_attempts,
+            SizeRule::Apply,
+        )
+    }
+
+    /// Sends `request` to `target` in a new client transaction. With [`SizeRule::Apply`]
+    /// a request too large for UDP goes over TCP instead (RFC 3261 §18.1.1); the top Via
+    /// always names the transport actually used. The request and target as sent are
+    /// kept in `pending` under the returned key.
+    fn send_sized(
+        &mut self,
+        now: Instant,
+        mut request: Request,
+        mut target: Target,
+        purpose: Purpose,
+        auth_attempts: u8,
+        mut size_rule: SizeRule,
     ) -> Result<TransactionKey, EndpointError> {
         if target.transport != Transport::Tls && !self.config.allow_insecure_transport {
             tracing::warn!(method = %request.method, %target, "plain transport refused");
@@ -1532,6 +1614,22 @@ impl Endpoint {
         if auth_attempts == 0 {
             self.preauthorize(&mut request, target);
         }
+        if size_rule == SizeRule::Apply
+            && target.transport == Transport::Udp
+            && request.method != Method::Cancel
+            && let Some(limit) = self.config.udp_size_threshold
+        {
+            let size = request.printed_len();
+            if size > limit {
+                tracing::debug!(
+                    method = %request.method, %target, size, limit,
+                    "request too large for UDP: sending it over TCP (RFC 3261 §18.1.1)"
+                );
+                target = Target::new(Transport::Tcp, target.addr);
+                size_rule = SizeRule::MovedToTcp;
+            }
+        }
+        set_via_transport(&mut request, target.transport);
         tracing::debug!(method = %request.method, uri = %request.uri(), %target, "sending request");
         let key = self
             .tx
@@ -1544,6 +1642,7 @@ impl Endpoint {
                 request: Arc::new(request),
                 target,
                 auth_attempts,
+                size_rule,
             },
         );
         Ok(key)
@@ -1807,11 +1906,12 @@ impl Endpoint {
         self.finish_request(&mut req, body, None);
         let id = CallId(self.next_id());
         let key = self.send(now, req.clone(), target, Purpose::Invite(id), 0)?;
-        // Keep the INVITE as sent (with pre-emptive credentials, which its ACK copies).
-        let req = self
+        // Keep the INVITE as sent (with pre-emptive credentials, which its ACK copies,
+        // and the Via and target of the transport it took, which its CANCEL copies).
+        let (req, target) = self
             .pending
             .get(&key)
-            .map_or(req, |p| Request::clone(&p.request));
+            .map_or((req, target), |p| (Request::clone(&p.request), p.target));
         self.insert_call(id, Call::new(call_id, tag, req, target, opts.anonymous));
         Ok(id)
     }
@@ -2190,6 +2290,7 @@ impl Endpoint {
             }
         };
         self.finish_request(&mut ack, Bytes::new(), None);
+        set_via_transport(&mut ack, target.transport);
         let printed = ack.to_bytes();
         tracing::debug!(uri = %ack.uri(), %target, "sending ACK for a 2xx");
         self.tx.send_stateless(SipMessage::Request(ack), target);
@@ -2354,6 +2455,7 @@ impl Endpoint {
             }
         }
         self.finish_request(&mut ack, Bytes::new(), None);
+        set_via_transport(&mut ack, target.transport);
         let printed = ack.to_bytes();
         self.tx.send_stateless(SipMessage::Request(ack), target);
         let mut bye = d.request(Method::Bye);
@@ -2701,6 +2803,12 @@ impl Endpoint {
         let Some(p) = self.pending.get(key).cloned() else {
             return;
         };
+        if let Some(cause) = &transport
+            && self.retry_over_udp(now, &p, cause)
+        {
+            self.pending.remove(key);
+            return;
+        }
         if let Some(error) = transport {
             let request = match p.purpose {
                 Purpose::Register => FailedRequest::Register,
@@ -2852,6 +2960,58 @@ impl Endpoint {
     /// Answers a 401/407 with credentials and re-sends the request (RFC 3261 §22.2,
     /// §22.3): same Call-ID, CSeq + 1, new branch. Returns false when the challenge
     /// cannot or must not be answered (then the response is final for the request).
+    /// Records the INVITE of `call` as sent in transaction `key` (its CANCEL and ACK
+    /// copy it, and go where it went).
+    fn remember_invite(&mut self, call: CallId, key: &TransactionKey, seq: u32) {
+        let Some(p) = self.pending.get(key) else {
+            return;
+        };
+        let (req, target) = (Request::clone(&p.request), p.target);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.invite_seq = seq;
+            c.invite = Some(Box::new(req));
+            c.invite_target = target;
+        }
+    }
+
+    /// RFC 3261 §18.1.1: a request moved from UDP to TCP for its size whose TCP
+    /// connection was refused is sent again over UDP (new transaction, same CSeq).
+    /// Returns whether it was.
+    fn retry_over_udp(&mut self, now: Instant, p: &Pending, cause: &TransportFailure) -> bool {
+        if p.size_rule != SizeRule::MovedToTcp || *cause != TransportFailure::ConnectionRefused {
+            return false;
+        }
+        let mut req = Request::clone(&p.request);
+        req.headers.remove("Via");
+        let via = self.via();
+        req.headers.insert_first("Via", via);
+        let target = Target::new(Transport::Udp, p.target.addr);
+        tracing::debug!(
+            method = %req.method, %target,
+            "TCP refused for a request too large for UDP: sending it over UDP"
+        );
+        match self.send_sized(
+            now,
+            req,
+            target,
+            p.purpose,
+            p.auth_attempts,
+            SizeRule::UdpOnly,
+        ) {
+            Ok(key) => {
+                if let Purpose::Invite(call) = p.purpose {
+                    let seq = p.request.headers.cseq().map_or(1, |c| c.seq);
+                    self.remember_invite(call, &key, seq);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-send over UDP");
+                false
+            }
+        }
+    }
+
     fn retry_with_auth(&mut self, now: Instant, p: &Pending, resp: &Response) -> bool {
         let proxy = resp.status == 407;
         let challenges = if proxy {
@@ -2902,7 +3062,8 @@ impl Endpoint {
             if self.auth_realms.len() >= MAX_AUTH_REALMS {
                 self.auth_realms.clear();
             }
-            self.auth_realms.insert((p.target, proxy), realm.to_owned());
+            self.auth_realms
+                .insert((p.origin_target(), proxy), realm.to_owned());
         }
         let mut req = Request::clone(&p.request);
         req.headers.remove("Via");
@@ -2947,14 +3108,16 @@ impl Endpoint {
             .set("CSeq", format!("{seq} {}", p.request.method));
         let via = self.via();
         req.headers.insert_first("Via", via);
-        let target = p.target;
-        match self.send(now, req.clone(), target, p.purpose, p.auth_attempts + 1) {
-            Ok(_) => {
-                if let Purpose::Invite(call) = p.purpose
-                    && let Some(c) = self.calls.get_mut(&call)
-                {
-                    c.invite_seq = seq;
-                    c.invite = Some(Box::new(req));
+        // The original target (before a move to TCP): the size rule decides again for
+        // the request with credentials, unless TCP was refused there.
+        let (target, rule) = match p.size_rule {
+            SizeRule::MovedToTcp => (Target::new(Transport::Udp, p.target.addr), SizeRule::Apply),
+            rule => (p.target, rule),
+        };
+        match self.send_sized(now, req, target, p.purpose, p.auth_attempts + 1, rule) {
+            Ok(key) => {
+                if let Purpose::Invite(call) = p.purpose {
+                    self.remember_invite(call, &key, seq);
                 }
                 true
             }

@@ -1,6 +1,8 @@
 //! alice and bob registered through a real Kamailio: alice calls bob (INVITE with 407
 //! digest, 180, 200, ACK), holds with a re-INVITE, hangs up; a second call is
-//! cancelled while ringing; a third goes to bob registered over TCP and bob hangs up. Needs `CUSAX_KAMAILIO_UDP` and `CUSAX_SIP_DOMAIN`; skips
+//! cancelled while ringing; a third goes to bob registered over TCP and bob hangs up; a
+//! fourth carries an offer too large for UDP, which alice sends over TCP (RFC 3261
+//! §18.1.1). Needs `CUSAX_KAMAILIO_UDP` and `CUSAX_SIP_DOMAIN`; skips
 //! when they are absent.
 #![cfg(feature = "driver")]
 
@@ -273,6 +275,59 @@ async fn kamailio_call_hold_bye_and_cancel() {
         .is_some()
     );
 
+    // --- call 4: an offer too large for UDP (RFC 3261 §18.1.1): alice's INVITE,
+    // addressed to Kamailio's UDP port, goes to the same port over TCP; the answer comes
+    // back on that connection, and alice's BYE follows the route set.
+    let large = large_offer();
+    let bob_uri = Uri::parse(&format!("sip:bob@{domain}")).expect("uri");
+    let call_a = alice
+        .invite(bob_uri, Bytes::from(large.clone()), CallOptions::default())
+        .expect("invite");
+    let call_b = bob
+        .wait_for(WAIT, |e| match e {
+            SipEvent::IncomingCall { call, body, .. } => {
+                assert_eq!(body.as_ref(), &large[..], "the large offer arrives whole");
+                Some(*call)
+            }
+            _ => None,
+        })
+        .await
+        .expect("bob gets the large call");
+    bob.answer(call_b, 200, Bytes::from_static(ANSWER))
+        .expect("answer");
+    let hop = alice
+        .wait_for(WAIT, |e| match e {
+            SipEvent::CallAnswered { call, security, .. } if *call == call_a => {
+                Some(security.transport)
+            }
+            SipEvent::CallFailed { status, .. } => panic!("large call failed: {status}"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(hop, Some(Transport::Tcp), "the 2xx came back over TCP");
+    alice.bye(call_a).expect("bye");
+    assert!(
+        bob.wait_for(WAIT, |e| {
+            matches!(e, SipEvent::CallEnded { call, by: EndedBy::Remote } if *call == call_b)
+                .then_some(())
+        })
+        .await
+        .is_some(),
+        "alice's BYE reaches bob"
+    );
+
     alice.shutdown(WAIT).await;
     bob.shutdown(WAIT).await;
+}
+
+/// An SDP offer of more than 1,300 bytes: a video phone's many codecs.
+fn large_offer() -> Vec<u8> {
+    let mut sdp = String::from_utf8_lossy(OFFER).into_owned();
+    for pt in 96..127 {
+        sdp.push_str(&format!(
+            "a=rtpmap:{pt} codec{pt}/90000\r\na=fmtp:{pt} profile-level-id=42e01f;packetization-mode=1\r\n"
+        ));
+    }
+    assert!(sdp.len() > 1300);
+    sdp.into_bytes()
 }

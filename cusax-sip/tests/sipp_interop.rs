@@ -2,7 +2,9 @@
 //! asserting with regular expressions what our INVITE carries (Call-Info impp, or no
 //! identity at all when anonymous), sipp as UAS behind a relay that drops our first
 //! INVITE (our Timer A retransmission recovers; sipp cannot drop it itself, see
-//! scripts/sipp/uas_basic.xml), and sipp as UAC calling us. Needs `CUSAX_SIPP` and
+//! scripts/sipp/uas_basic.xml), sipp as UAS over TCP or UDP only receiving an INVITE too
+//! large for UDP (RFC 3261 §18.1.1: moved to TCP, or back to UDP when TCP is refused),
+//! and sipp as UAC calling us. Needs `CUSAX_SIPP` and
 //! `CUSAX_SIPP_SCENARIOS`; skips when they are absent.
 #![cfg(feature = "driver")]
 
@@ -47,6 +49,47 @@ async fn call_sipp_uas(scenario: &str, opts: CallOptions) -> Result<(), String> 
     call_sipp_uas_via(scenario, opts, false).await
 }
 
+async fn call_sipp_uas_via(scenario: &str, opts: CallOptions, lossy: bool) -> Result<(), String> {
+    call_sipp_uas_with(scenario, opts, lossy, OFFER, false).await
+}
+
+/// Waits until something listens on TCP 127.0.0.1:`port`, read from /proc/net/tcp
+/// (a probing connection would be a call attempt for sipp). Over TCP nothing
+/// retransmits our INVITE: it must find sipp ready.
+async fn tcp_listening(port: u16, timeout: Duration) -> bool {
+    let want = format!("0100007F:{port:04X}");
+    let end = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < end {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let listening = table.lines().skip(1).any(|line| {
+            let mut cols = line.split_whitespace().skip(1);
+            let (Some(local), Some(_remote), Some(state)) = (cols.next(), cols.next(), cols.next())
+            else {
+                return false;
+            };
+            local == want && state == "0A"
+        });
+        if listening {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// An SDP offer of more than 1,300 bytes (RFC 3261 §18.1.1's limit for UDP when the
+/// path MTU is unknown): many codecs and attributes, as a video phone's offer has.
+fn large_offer() -> Vec<u8> {
+    let mut sdp = String::from_utf8_lossy(OFFER).into_owned();
+    for pt in 96..127 {
+        sdp.push_str(&format!(
+            "a=rtpmap:{pt} codec{pt}/90000\r\na=fmtp:{pt} profile-level-id=42e01f;packetization-mode=1\r\n"
+        ));
+    }
+    assert!(sdp.len() > 1300, "the offer alone is {} bytes", sdp.len());
+    sdp.into_bytes()
+}
+
 /// A UDP relay in front of sipp that drops the first INVITE it sees (as if lost) and
 /// forwards everything else both ways. Returns its address and a counter of INVITEs.
 async fn lossy_relay(
@@ -83,15 +126,34 @@ async fn lossy_relay(
     (addr, invites)
 }
 
-async fn call_sipp_uas_via(scenario: &str, opts: CallOptions, lossy: bool) -> Result<(), String> {
+/// Calls a sipp UAS running `scenario` (over TCP with `sipp_tcp`, else UDP) with
+/// `offer`, through a relay losing the first INVITE with `lossy`; see [`call_sipp_uas`].
+async fn call_sipp_uas_with(
+    scenario: &str,
+    opts: CallOptions,
+    lossy: bool,
+    offer: &[u8],
+    sipp_tcp: bool,
+) -> Result<(), String> {
     let Some((bin, dir)) = sipp_env() else {
         eprintln!(
             "skipping: CUSAX_SIPP / CUSAX_SIPP_SCENARIOS not set (run scripts/interop-up.sh)"
         );
         return Ok(());
     };
-    let port = free_port(false);
-    let sipp = spawn_sipp(&bin, &dir, scenario, port, &[]);
+    let port = free_port(sipp_tcp);
+    let transport: Vec<String> = if sipp_tcp {
+        vec!["-t".into(), "t1".into()]
+    } else {
+        Vec::new()
+    };
+    let sipp = spawn_sipp(&bin, &dir, scenario, port, &transport);
+    if sipp_tcp && !tcp_listening(port, WAIT).await {
+        return Err(format!(
+            "sipp does not listen on TCP {port}; {}",
+            sipp.report()
+        ));
+    }
     let mut alice = client(Some("alice@cusax.test")).await;
     let sipp_addr = SocketAddr::from(([127, 0, 0, 1], port));
     let (hop, invites) = if lossy {
@@ -105,7 +167,7 @@ async fn call_sipp_uas_via(scenario: &str, opts: CallOptions, lossy: bool) -> Re
     // No wait for sipp to listen: Timer A retransmits the INVITE until it does.
     let to = Uri::parse(&format!("sip:sipp@{hop}")).expect("uri");
     let call = alice
-        .invite(to, Bytes::from_static(OFFER), opts)
+        .invite(to, Bytes::copy_from_slice(offer), opts)
         .expect("invite");
     let answered = alice
         .wait_for(WAIT, |e| match e {
@@ -179,6 +241,37 @@ async fn sipp_uas_dropping_first_invite_gets_retransmission() {
     call_sipp_uas_via("uas_basic.xml", CallOptions::default(), true)
         .await
         .expect("our INVITE retransmission was answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_invite_to_a_udp_target_goes_over_tcp() {
+    // RFC 3261 §18.1.1: the target is `sip:sipp@127.0.0.1:port` (UDP by default), the
+    // INVITE is over 1,300 bytes: it must reach sipp over TCP with a TCP Via. sipp only
+    // listens on TCP, so a UDP INVITE would never be answered.
+    call_sipp_uas_with(
+        "uas_via_tcp.xml",
+        CallOptions::default(),
+        false,
+        &large_offer(),
+        true,
+    )
+    .await
+    .expect("sipp answered our large INVITE over TCP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_invite_falls_back_to_udp_when_tcp_is_refused() {
+    // sipp only listens on UDP: the TCP connection for the large INVITE is refused and
+    // the INVITE must be sent again over UDP with a UDP Via (RFC 3261 §18.1.1).
+    call_sipp_uas_with(
+        "uas_via_udp.xml",
+        CallOptions::default(),
+        false,
+        &large_offer(),
+        false,
+    )
+    .await
+    .expect("sipp answered our large INVITE over UDP after TCP was refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

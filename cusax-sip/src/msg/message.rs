@@ -238,6 +238,24 @@ impl Request {
         self.uri_src = None;
     }
 
+    /// The length of [`Request::to_bytes`]'s output, without printing the headers and
+    /// body.
+    pub fn printed_len(&self) -> usize {
+        let cl = if self.headers.contains("Content-Length") {
+            0
+        } else {
+            "Content-Length: \r\n".len() + decimal_len(self.body.len())
+        };
+        self.method.as_str().len()
+            + 1
+            + self.uri().to_string().len()
+            + " SIP/2.0\r\n".len()
+            + self.headers.printed_len()
+            + cl
+            + 2
+            + self.body.len()
+    }
+
     /// Prints the request. Nothing is added except `Content-Length: <body length>` when the
     /// message has no Content-Length header.
     pub fn to_bytes(&self) -> Bytes {
@@ -308,6 +326,16 @@ impl Response {
     pub fn is_provisional(&self) -> bool {
         self.status < 200
     }
+}
+
+/// Digits of `n` in decimal.
+fn decimal_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
 }
 
 fn finish(headers: &Headers, body: &Bytes, out: &mut Vec<u8>) {
@@ -1287,6 +1315,22 @@ CSeq: 1 REGISTER\r\n\
 Contact: <sip:alice@192.0.2.10:5060;transport=udp>;expires=3600;+sip.instance=\"<urn:uuid:1>\"\r\n\
 Expires: 3600\r\n\
 Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn printed_len_is_the_length_of_the_printed_request() {
+        let SipMessage::Request(parsed) = parse(REGISTER).expect("parses") else {
+            panic!("not a request");
+        };
+        assert_eq!(parsed.printed_len(), parsed.to_bytes().len());
+        // Without Content-Length (printing adds one) and with bodies of 0, 9, 10 and
+        // 1000 bytes.
+        for n in [0usize, 9, 10, 1000] {
+            let mut req = Request::clone(&parsed);
+            req.headers.remove("Content-Length");
+            req.body = Bytes::from(vec![b'x'; n]);
+            assert_eq!(req.printed_len(), req.to_bytes().len(), "body of {n}");
+        }
+    }
 
     /// Both paths of the parser on one input: when the fast path takes it, the general
     /// path must give exactly the same message (or error), down to what the typed
