@@ -363,6 +363,18 @@ pub enum SipEvent {
         /// How the REGISTER reached the registrar (RFC 7081 §7).
         security: SignallingSecurity,
     },
+    /// The TCP or TLS connection our registration lives on (the flow to the registrar,
+    /// RFC 5626 §4.4.1) broke while registered: requests for us can no longer reach us
+    /// over it. A REGISTER refresh is sent at once over a new connection; its outcome
+    /// follows as [`SipEvent::Registered`] or [`SipEvent::RegistrationFailed`] (a
+    /// transient failure is retried later, as for any refresh).
+    #[non_exhaustive]
+    RegistrationFlowLost {
+        /// The registrar's connection that broke.
+        target: Target,
+        /// Why (the driver's cause: closed by the peer, no keep-alive pong, ...).
+        error: TransportFailure,
+    },
     /// The registrar refused the binding.
     RegistrationFailed {
         /// Final status (408 for a timeout).
@@ -1254,7 +1266,9 @@ impl Endpoint {
             }
         }
         self.process_tx_events(now);
-        self.transport_failure = None;
+        if let Some((target, reason)) = self.transport_failure.take() {
+            self.on_flow_lost(now, target, reason);
+        }
     }
 
     /// The next output. Returns [`Output::Timeout`] when nothing else is queued.
@@ -1772,6 +1786,39 @@ impl Endpoint {
             None => return Err(EndpointError::NoAccount),
         }
         self.send_register(now, true)
+    }
+
+    /// A stream connection to `target` broke (RFC 5626 §4.4.1). When it carried our
+    /// registration and no REGISTER is under way (a failed one is retried on its own),
+    /// re-registers at once over a new connection.
+    fn on_flow_lost(&mut self, now: Instant, target: Target, error: TransportFailure) {
+        if target.transport == Transport::Udp {
+            return;
+        }
+        let Some(acc) = self.config.account.as_ref() else {
+            return;
+        };
+        if acc.registrar != target {
+            return;
+        }
+        let Some(reg) = self.registration.as_ref() else {
+            return;
+        };
+        if !reg.registered || !reg.wanted || reg.unregistering {
+            return;
+        }
+        if self
+            .pending
+            .values()
+            .any(|p| p.purpose == Purpose::Register)
+        {
+            return;
+        }
+        tracing::info!(%target, %error, "registration flow lost: re-registering");
+        self.push_event(SipEvent::RegistrationFlowLost { target, error });
+        if let Err(e) = self.send_register(now, false) {
+            tracing::warn!(error = %e, "could not re-register");
+        }
     }
 
     fn send_register(&mut self, now: Instant, remove: bool) -> Result<(), EndpointError> {

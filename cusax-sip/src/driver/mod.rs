@@ -27,7 +27,10 @@
 //! ```
 //!
 //! Stream transports are framed with [`crate::msg::framing::RawSipCodec`] (RFC 3261 §18.3
-//! Content-Length framing, RFC 5626 §3.5.1 CRLF keep-alives). Every TCP socket has
+//! Content-Length framing, RFC 5626 §3.5.1 CRLF keep-alives: we answer pings, and ping
+//! the connections we open every [`TransportConfig::keepalive_interval`]; a peer that
+//! answered pings before and stops answering fails the connection, see
+//! [`TransportConfig::keepalive_pong_timeout`]). Every TCP socket has
 //! `TCP_NODELAY` set. TLS uses rustls with the *ring* provider and is on by default
 //! ([`TransportConfig::default`]); the trust anchors come from a PEM CA file or from the
 //! Mozilla roots (`webpki-roots`). The SNI / name checked is chosen per connection
@@ -188,6 +191,25 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     /// Messages queued per connection before sends wait for the connection to write.
     pub connection_queue: usize,
+    /// RFC 5626 §3.5.1 / §4.4.1 keep-alives on the TCP and TLS connections we open (to
+    /// the registrar or proxy, whose connection carries our incoming requests): a
+    /// CRLFCRLF ping this often, which keeps NAT and firewall bindings open. `Some(90 s)`
+    /// by default (PJSIP's figure; RFC 5626 suggests 95–120 s); `None` sends none.
+    pub keepalive_interval: Option<Duration>,
+    /// Once a peer has answered a ping with a CRLF pong (it does RFC 5626 keep-alives),
+    /// a later ping left unanswered this long means the connection is dead (a NAT
+    /// binding lost, a peer gone without a FIN): it is closed and reported as
+    /// [`TransportFailure::ConnectionClosed`], so the endpoint re-registers at once
+    /// instead of staying unreachable until the next refresh. 10 s by default (RFC 5626
+    /// §4.4.1). A peer that never sent a pong is never failed for lack of one.
+    pub keepalive_pong_timeout: Duration,
+}
+
+/// The keep-alive settings of one outgoing stream connection.
+#[derive(Debug, Clone, Copy)]
+struct KeepAlive {
+    interval: Duration,
+    pong_timeout: Duration,
 }
 
 impl Default for TransportConfig {
@@ -199,6 +221,8 @@ impl Default for TransportConfig {
             tls: Some(TlsConfig::default()),
             connect_timeout: Duration::from_secs(10),
             connection_queue: 256,
+            keepalive_interval: Some(Duration::from_secs(90)),
+            keepalive_pong_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -462,10 +486,16 @@ impl Transports {
         let connector = self.tls.as_ref().map(|(c, _)| c.clone());
         let timeout = self.config.connect_timeout;
         let conns = self.conns.clone();
+        let keepalive = self.config.keepalive_interval.map(|interval| KeepAlive {
+            interval,
+            pong_timeout: self.config.keepalive_pong_timeout,
+        });
         tokio::spawn(async move {
             let result = tokio::time::timeout(timeout, connect(target, connector, name)).await;
             match result {
-                Ok(Ok(Stream::Tcp(s))) => connection(s, target, rx, input_tx, conns).await,
+                Ok(Ok(Stream::Tcp(s))) => {
+                    connection(s, target, rx, input_tx, conns, keepalive).await
+                }
                 Ok(Ok(Stream::Tls(s, info))) => {
                     // Reported before any message of the connection (same queue).
                     if input_tx
@@ -475,7 +505,7 @@ impl Transports {
                     {
                         return;
                     }
-                    connection(*s, target, rx, input_tx, conns).await
+                    connection(*s, target, rx, input_tx, conns, keepalive).await
                 }
                 Ok(Err(e)) => {
                     forget(&conns, &target);
@@ -619,21 +649,77 @@ async fn accept_loop(
         tracing::debug!(%target, "accepted connection");
         let input_tx = input_tx.clone();
         let conns = conns.clone();
-        tokio::spawn(connection(stream, target, rx, input_tx, conns));
+        // Accepted connections: the peer keeps them alive (we answer its pings).
+        tokio::spawn(connection(stream, target, rx, input_tx, conns, None));
+    }
+}
+
+/// The RFC 5626 §4.4.1 keep-alive of one connection we opened.
+struct PingState {
+    config: KeepAlive,
+    /// When the timer fires next: the next ping, or the end of the wait for a pong.
+    deadline: tokio::time::Instant,
+    /// The ping sent last, while its pong is awaited.
+    awaiting: Option<tokio::time::Instant>,
+    /// The peer answered a ping: it does keep-alives, so a missing pong means failure.
+    peer_pongs: bool,
+}
+
+impl PingState {
+    fn new(config: KeepAlive) -> Self {
+        Self {
+            config,
+            deadline: tokio::time::Instant::now() + config.interval,
+            awaiting: None,
+            peer_pongs: false,
+        }
+    }
+
+    /// The timer fired: `Ok` to send a ping now, `Err` when the awaited pong is
+    /// overdue.
+    fn fire(&mut self, now: tokio::time::Instant) -> Result<(), TransportFailure> {
+        if self.awaiting.is_some() && self.peer_pongs {
+            return Err(TransportFailure::ConnectionClosed {
+                detail: format!(
+                    "no keep-alive pong within {:?} (RFC 5626 §4.4.1)",
+                    self.config.pong_timeout
+                ),
+            });
+        }
+        self.awaiting = Some(now);
+        self.deadline = now
+            + if self.peer_pongs {
+                self.config.pong_timeout
+            } else {
+                self.config.interval
+            };
+        Ok(())
+    }
+
+    /// A CRLF pong arrived.
+    fn pong(&mut self) {
+        self.peer_pongs = true;
+        if let Some(sent) = self.awaiting.take() {
+            self.deadline = sent + self.config.interval;
+        }
     }
 }
 
 /// One stream connection: frames incoming messages to `input_tx`, writes queued
-/// outgoing messages, reports a broken connection as a transport error.
+/// outgoing messages, sends keep-alive pings when `keepalive` is set, reports a broken
+/// connection as a transport error.
 async fn connection<S>(
     stream: S,
     target: Target,
     mut outgoing: mpsc::Receiver<Bytes>,
     input_tx: mpsc::Sender<Input>,
     conns: ConnMap,
+    keepalive: Option<KeepAlive>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut ping = keepalive.map(PingState::new);
+    let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
     let mut framed = Framed::new(stream, RawSipCodec::default());
     // A received message waiting for room in the input queue. Meanwhile no further
     // frame is read (TCP flow control holds the peer back) but outgoing messages are
@@ -656,7 +742,11 @@ async fn connection<S>(
                         break classify(&e);
                     }
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(RawFrame::KeepAlivePong)) => {
+                    if let Some(p) = ping.as_mut() {
+                        p.pong();
+                    }
+                }
                 Some(Err(FramingError::Io(e))) => break classify(&e),
                 Some(Err(e)) => break TransportFailure::Other(format!("framing error: {e}")),
                 None => break TransportFailure::ConnectionClosed {
@@ -671,6 +761,18 @@ async fn connection<S>(
                 }
                 None => return, // the Transports were dropped
             },
+            () = tokio::time::sleep_until(ping.as_ref().map_or(far, |p| p.deadline)), if ping.is_some() => {
+                let Some(p) = ping.as_mut() else { continue };
+                match p.fire(tokio::time::Instant::now()) {
+                    Ok(()) => {
+                        tracing::trace!(%target, "keep-alive ping");
+                        if let Err(e) = framed.send(Bytes::from_static(b"\r\n\r\n")).await {
+                            break classify(&e);
+                        }
+                    }
+                    Err(failure) => break failure,
+                }
+            }
         }
     };
     tracing::debug!(%target, %reason, "connection ended");
