@@ -70,6 +70,9 @@ use crate::ua::register::{Registration, granted_expires, refresh_delay};
 pub const MAX_CALLS: usize = 1024;
 /// Default of [`EndpointConfig::event_queue_limit`].
 pub const DEFAULT_EVENT_QUEUE_LIMIT: usize = 65536;
+/// How many Request-URIs one outgoing call tries, the first included, when 3xx
+/// responses redirect it ([`EndpointConfig::follow_redirects`]).
+pub const MAX_REDIRECT_TARGETS: usize = 8;
 /// Default of [`EndpointConfig::udp_size_threshold`]: RFC 3261 §18.1.1's 1300 bytes for
 /// an unknown path MTU.
 pub const DEFAULT_UDP_SIZE_THRESHOLD: usize = 1300;
@@ -190,6 +193,14 @@ pub struct EndpointConfig {
     /// known); `None` keeps every request on UDP. When nothing accepts the TCP
     /// connection (connection refused), the request is sent again over UDP.
     pub udp_size_threshold: Option<usize>,
+    /// Whether an outgoing call follows 3xx redirections (RFC 3261 §8.1.3.4): the INVITE
+    /// is sent again to the redirect's Contacts, best `q` first, each URI once, at most
+    /// [`MAX_REDIRECT_TARGETS`] in all, reported as [`SipEvent::CallRedirected`]; a
+    /// failure of one target moves on to the next (but a 6xx ends the search). `true`
+    /// by default, as in PJSIP and linphone; `false` ends the call with
+    /// [`SipEvent::CallFailed`] carrying the 3xx. A `sips:` call is never redirected to
+    /// a `sip:` URI.
+    pub follow_redirects: bool,
 }
 
 /// A proxy whose P-Asserted-Identity is trusted when its request arrives over TLS with
@@ -253,6 +264,7 @@ impl EndpointConfig {
             trusted_identity_proxies: Vec::new(),
             event_queue_limit: DEFAULT_EVENT_QUEUE_LIMIT,
             udp_size_threshold: Some(DEFAULT_UDP_SIZE_THRESHOLD),
+            follow_redirects: true,
         }
     }
 
@@ -435,6 +447,19 @@ pub enum SipEvent {
     CallRinging {
         /// The handle.
         call: CallId,
+    },
+    /// Our call was redirected (RFC 3261 §8.1.3.4): after `status` (a 3xx, or the
+    /// failure of an earlier redirect target) the INVITE went to `target`, the next
+    /// untried Contact of the redirections. The call keeps its handle; its outcome follows
+    /// as for any call. See [`EndpointConfig::follow_redirects`].
+    #[non_exhaustive]
+    CallRedirected {
+        /// The handle.
+        call: CallId,
+        /// The response that made us move on.
+        status: u16,
+        /// The new Request-URI.
+        target: Uri,
     },
     /// Another provisional response (183 Session Progress, ...), with its body.
     CallProgress {
@@ -941,6 +966,17 @@ struct Call {
     server_key: Option<TransactionKey>,
     /// UAS: the caller asked for privacy; no Call-Info of ours in the answer.
     anonymous: bool,
+    /// UAC: where 3xx responses sent the call, once one did.
+    redirects: Option<Box<Redirects>>,
+}
+
+/// The targets of an outgoing call's redirections (RFC 3261 §8.1.3.4).
+#[derive(Debug, Clone, Default)]
+struct Redirects {
+    /// Contacts still to try, best `q` first.
+    queue: VecDeque<Uri>,
+    /// Every Request-URI tried, the first included (each is tried once: no loops).
+    tried: Vec<Uri>,
 }
 
 impl Call {
@@ -974,6 +1010,7 @@ impl Call {
             reinvite_server: None,
             server_key: None,
             anonymous,
+            redirects: None,
         }
     }
 }
@@ -2457,6 +2494,14 @@ impl Endpoint {
             }
             _ => {
                 let cancelled = c.cancel_requested;
+                let redirected = c.redirects.is_some();
+                if !cancelled
+                    && self.config.follow_redirects
+                    && ((300..400).contains(&status) || (redirected && status < 600))
+                    && self.redirect(now, call, p, resp)
+                {
+                    return;
+                }
                 self.remove_call(call);
                 if status == 487 && cancelled {
                     self.push_event(SipEvent::CallCancelled { call });
@@ -3007,6 +3052,128 @@ impl Endpoint {
     /// Answers a 401/407 with credentials and re-sends the request (RFC 3261 §22.2,
     /// §22.3): same Call-ID, CSeq + 1, new branch. Returns false when the challenge
     /// cannot or must not be answered (then the response is final for the request).
+    /// Sends the INVITE of `call` to its next redirect target after `resp` (a 3xx adds
+    /// its Contacts to the targets, best `q` first). Returns whether it was sent; `false`
+    /// when no target is left.
+    fn redirect(&mut self, now: Instant, call: CallId, p: &Pending, resp: &Response) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let first_uri = p.request.uri().clone();
+        let secure = first_uri.scheme == Scheme::Sips;
+        let r = c.redirects.get_or_insert_with(|| {
+            Box::new(Redirects {
+                queue: VecDeque::new(),
+                tried: vec![first_uri],
+            })
+        });
+        if (300..400).contains(&resp.status) {
+            let mut contacts: Vec<(f32, Uri)> = resp
+                .headers
+                .contacts()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| {
+                    let a = c.addr()?;
+                    let q = a
+                        .params
+                        .get("q")
+                        .flatten()
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        .filter(|q| (0.0..=1.0).contains(q))
+                        .unwrap_or(1.0);
+                    Some((q, a.uri.clone()))
+                })
+                .collect();
+            // Stable: equal q keep the server's order.
+            contacts.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for (_, uri) in contacts {
+                let usable = match uri.scheme {
+                    Scheme::Sips => true,
+                    Scheme::Sip => !secure,
+                    _ => false,
+                };
+                if usable && !r.tried.contains(&uri) && !r.queue.contains(&uri) {
+                    r.queue.push_back(uri);
+                }
+            }
+        }
+        loop {
+            // The next untried target, if the budget allows.
+            let next = {
+                let Some(r) = self
+                    .calls
+                    .get_mut(&call)
+                    .and_then(|c| c.redirects.as_deref_mut())
+                else {
+                    return false;
+                };
+                if r.tried.len() >= MAX_REDIRECT_TARGETS {
+                    return false;
+                }
+                let Some(next) = r.queue.pop_front() else {
+                    return false;
+                };
+                r.tried.push(next.clone());
+                next
+            };
+            match self.route_out_of_dialog(&next) {
+                Ok(target) => {
+                    if self.send_redirected(now, call, p, resp.status, next, target) {
+                        return true;
+                    }
+                }
+                Err(e) => tracing::debug!(%next, error = %e, "redirect target skipped"),
+            }
+        }
+    }
+
+    /// Sends the INVITE of `call` (as in `p`) again to `uri` via `target`: new
+    /// Request-URI, Via and CSeq, same Call-ID, From and To (RFC 3261 §8.1.3.4), no
+    /// credentials (they were for the old target). Returns whether it was sent.
+    fn send_redirected(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        p: &Pending,
+        status: u16,
+        uri: Uri,
+        target: Target,
+    ) -> bool {
+        let mut req = Request::clone(&p.request);
+        req.set_uri(uri.clone());
+        req.headers.remove("Via");
+        req.headers.remove("Authorization");
+        req.headers.remove("Proxy-Authorization");
+        let seq = p.request.headers.cseq().map_or(1, |c| c.seq) + 1;
+        req.headers.set("CSeq", format!("{seq} INVITE"));
+        let via = self.via();
+        req.headers.insert_first("Via", via);
+        match self.send(now, req, target, Purpose::Invite(call), 0) {
+            Ok(key) => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    // A new attempt: whatever the old target started is over.
+                    c.state = CallState::Calling;
+                    c.dialog = None;
+                    c.got_provisional = false;
+                    c.cancel_sent = false;
+                }
+                self.remember_invite(call, &key, seq);
+                tracing::debug!(%uri, status, "call redirected");
+                self.push_event(SipEvent::CallRedirected {
+                    call,
+                    status,
+                    target: uri,
+                });
+                true
+            }
+            Err(e) => {
+                tracing::debug!(%uri, error = %e, "redirect target refused");
+                false
+            }
+        }
+    }
+
     /// Records the INVITE of `call` as sent in transaction `key` (its CANCEL and ACK
     /// copy it, and go where it went).
     fn remember_invite(&mut self, call: CallId, key: &TransactionKey, seq: u32) {

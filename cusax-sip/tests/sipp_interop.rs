@@ -4,7 +4,8 @@
 //! INVITE (our Timer A retransmission recovers; sipp cannot drop it itself, see
 //! scripts/sipp/uas_basic.xml), sipp as UAS over TCP or UDP only receiving an INVITE too
 //! large for UDP (RFC 3261 §18.1.1: moved to TCP, or back to UDP when TCP is refused),
-//! and sipp as UAC calling us. Needs `CUSAX_SIPP` and
+//! sipp redirecting our call to another sipp with 302 (RFC 3261 §8.1.3.4), and sipp as
+//! UAC calling us. Needs `CUSAX_SIPP` and
 //! `CUSAX_SIPP_SCENARIOS`; skips when they are absent.
 #![cfg(feature = "driver")]
 
@@ -272,6 +273,82 @@ async fn large_invite_falls_back_to_udp_when_tcp_is_refused() {
     )
     .await
     .expect("sipp answered our large INVITE over UDP after TCP was refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_302_from_sipp_sends_the_call_to_the_moved_contact() {
+    // RFC 3261 §8.1.3.4: one sipp answers 302 with two Contacts; the better one (q=0.9,
+    // listed second) is a second sipp, which answers the call.
+    let Some((bin, dir)) = sipp_env() else {
+        eprintln!(
+            "skipping: CUSAX_SIPP / CUSAX_SIPP_SCENARIOS not set (run scripts/interop-up.sh)"
+        );
+        return;
+    };
+    let moved_port = free_port(false);
+    let moved = spawn_sipp(&bin, &dir, "uas_basic.xml", moved_port, &[]);
+    let port = free_port(false);
+    let unused = free_port(false);
+    let redirecting = spawn_sipp(
+        &bin,
+        &dir,
+        "uas_redirect.xml",
+        port,
+        &[
+            "-key".into(),
+            "moved_port".into(),
+            moved_port.to_string(),
+            "-key".into(),
+            "unused_port".into(),
+            unused.to_string(),
+        ],
+    );
+    let mut alice = client(None).await;
+    let to = Uri::parse(&format!("sip:sipp@127.0.0.1:{port}")).expect("uri");
+    let call = alice
+        .invite(to, Bytes::from_static(OFFER), CallOptions::default())
+        .expect("invite");
+    let redirected = alice
+        .wait_for(WAIT, |e| match e {
+            SipEvent::CallRedirected {
+                call: c,
+                status,
+                target,
+                ..
+            } if *c == call => Some((*status, target.to_string())),
+            SipEvent::CallFailed { status, .. } => Some((*status, String::new())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        redirected,
+        Some((302, format!("sip:moved@127.0.0.1:{moved_port}"))),
+        "sipp: {}",
+        redirecting.report()
+    );
+    let answered = alice
+        .wait_for(WAIT, |e| match e {
+            SipEvent::CallAnswered { call: c, .. } if *c == call => Some(Ok(())),
+            SipEvent::CallFailed { status, .. } => Some(Err(*status)),
+            _ => None,
+        })
+        .await;
+    if answered != Some(Ok(())) {
+        moved.fail(&format!("the moved contact did not answer: {answered:?}"));
+    }
+    alice.bye(call).expect("bye");
+    let ended = alice
+        .wait_for(WAIT, |e| {
+            matches!(e, SipEvent::CallEnded { call: c, by: EndedBy::Local } if *c == call)
+                .then_some(())
+        })
+        .await;
+    assert!(ended.is_some(), "BYE answered by the moved contact");
+    let (a, b) = tokio::task::spawn_blocking(move || (redirecting.wait(WAIT), moved.wait(WAIT)))
+        .await
+        .expect("join");
+    a.expect("the redirecting sipp saw INVITE and ACK");
+    b.expect("the moved sipp saw the whole call");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
