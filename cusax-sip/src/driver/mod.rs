@@ -38,8 +38,10 @@
 //! [`Transports::send_named`] (the endpoint's [`crate::endpoint::Endpoint::tls_server_name`]),
 //! else [`TlsConfig::server_name`], else the target's IP address. Each established TLS
 //! connection is reported once as [`Input::Connected`] with its protocol version,
-//! cipher suite and verified name. Only outgoing TLS is supported (a UA connects to its
-//! proxy and reuses that connection).
+//! cipher suite and verified name. A UA normally connects to its proxy and reuses that
+//! connection (RFC 5923); with [`TransportConfig::tls_listen`] it also accepts TLS
+//! connections, presenting the configured certificate (each reported as
+//! [`Input::Connected`], with `peer_verified` false: no client certificate is asked for).
 //!
 //! Server location (RFC 3263) lives in [`resolve`].
 
@@ -184,6 +186,10 @@ pub struct TransportConfig {
     pub udp: Option<SocketAddr>,
     /// Accept TCP connections here.
     pub tcp_listen: Option<SocketAddr>,
+    /// Accept TLS connections here, with this certificate (`None` by default: a UA
+    /// reaches its proxy over its own outgoing connection, RFC 5923; a UA that must be
+    /// reachable over TLS without one, or a server, listens).
+    pub tls_listen: Option<TlsListenConfig>,
     /// Outgoing TLS (on by default with the Mozilla roots; `None` disables it).
     pub tls: Option<TlsConfig>,
     /// How long a TCP/TLS connect may take; also how long a send waits for room in a
@@ -205,6 +211,18 @@ pub struct TransportConfig {
     pub keepalive_pong_timeout: Duration,
 }
 
+/// An incoming TLS listener: where, and the certificate it presents (RFC 5922 §7.1: one
+/// valid for the SIP domain the peers connect to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListenConfig {
+    /// The address to listen on (port 0 for an ephemeral port).
+    pub addr: SocketAddr,
+    /// A PEM file with the certificate chain, leaf first.
+    pub cert_chain: PathBuf,
+    /// A PEM file with the leaf's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
 /// The keep-alive settings of one outgoing stream connection.
 #[derive(Debug, Clone, Copy)]
 struct KeepAlive {
@@ -218,6 +236,7 @@ impl Default for TransportConfig {
         Self {
             udp: None,
             tcp_listen: None,
+            tls_listen: None,
             tls: Some(TlsConfig::default()),
             connect_timeout: Duration::from_secs(10),
             connection_queue: 256,
@@ -273,6 +292,14 @@ pub enum TransportSetupError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// The listener's certificate chain or key could not be read or used.
+    #[error("cannot load the TLS certificate or key from {path}: {reason}")]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 type ConnMap = Arc<Mutex<HashMap<Target, mpsc::Sender<Bytes>>>>;
@@ -287,6 +314,7 @@ type TlsSetup = (
 pub struct Transports {
     udp: Option<Arc<UdpSocket>>,
     tcp_local: Option<SocketAddr>,
+    tls_local: Option<SocketAddr>,
     tls: Option<TlsSetup>,
     conns: ConnMap,
     input_tx: mpsc::Sender<Input>,
@@ -306,6 +334,7 @@ impl std::fmt::Debug for Transports {
             .field("udp", &self.local_addr(Transport::Udp))
             .field("tcp", &self.tcp_local)
             .field("tls", &self.tls.is_some())
+            .field("tls_listen", &self.tls_local)
             .finish()
     }
 }
@@ -344,12 +373,36 @@ impl Transports {
             let input_tx = input_tx.clone();
             let queue = config.connection_queue;
             tasks.push(tokio::spawn(async move {
-                accept_loop(listener, conns, input_tx, queue).await;
+                accept_loop(listener, conns, input_tx, queue, None).await;
+            }));
+        }
+        let mut tls_local = None;
+        if let Some(listen) = &config.tls_listen {
+            let acceptor = tls_acceptor(listen)?;
+            let addr = listen.addr;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| TransportSetupError::Bind { addr, source })?;
+            tls_local = listener.local_addr().ok();
+            let conns = conns.clone();
+            let input_tx = input_tx.clone();
+            let queue = config.connection_queue;
+            let handshake = config.connect_timeout;
+            tasks.push(tokio::spawn(async move {
+                accept_loop(
+                    listener,
+                    conns,
+                    input_tx,
+                    queue,
+                    Some((acceptor, handshake)),
+                )
+                .await;
             }));
         }
         Ok(Self {
             udp,
             tcp_local,
+            tls_local,
             tls,
             conns,
             input_tx,
@@ -366,7 +419,7 @@ impl Transports {
         match transport {
             Transport::Udp => self.udp.as_ref().and_then(|s| s.local_addr().ok()),
             Transport::Tcp => self.tcp_local,
-            Transport::Tls => None,
+            Transport::Tls => self.tls_local,
         }
     }
 
@@ -622,7 +675,13 @@ async fn accept_loop(
     conns: ConnMap,
     input_tx: mpsc::Sender<Input>,
     queue: usize,
+    tls: Option<(tokio_rustls::TlsAcceptor, Duration)>,
 ) {
+    let transport = if tls.is_some() {
+        Transport::Tls
+    } else {
+        Transport::Tcp
+    };
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -635,8 +694,7 @@ async fn accept_loop(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY failed");
         }
-        let target = Target::new(Transport::Tcp, peer);
-        let (tx, rx) = mpsc::channel(queue);
+        let target = Target::new(transport, peer);
         {
             let mut map = conns.lock().unwrap_or_else(|p| p.into_inner());
             map.retain(|_, s| !s.is_closed());
@@ -644,14 +702,111 @@ async fn accept_loop(
                 tracing::warn!(%target, "too many connections; refusing");
                 continue;
             }
-            map.insert(target, tx);
         }
-        tracing::debug!(%target, "accepted connection");
         let input_tx = input_tx.clone();
         let conns = conns.clone();
-        // Accepted connections: the peer keeps them alive (we answer its pings).
-        tokio::spawn(connection(stream, target, rx, input_tx, conns, None));
+        match &tls {
+            None => {
+                let rx = register(&conns, target, queue);
+                tracing::debug!(%target, "accepted connection");
+                // Accepted connections: the peer keeps them alive (we answer its pings).
+                tokio::spawn(connection(stream, target, rx, input_tx, conns, None));
+            }
+            Some((acceptor, handshake)) => {
+                let (acceptor, handshake) = (acceptor.clone(), *handshake);
+                // The handshake runs on its own task: a slow or silent peer holds up
+                // nobody else, and gives up after the connect timeout.
+                tokio::spawn(async move {
+                    let s = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%target, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%target, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = s.get_ref().1;
+                    let info = TlsInfo {
+                        protocol_version: conn
+                            .protocol_version()
+                            .map(|v| format!("{v:?}"))
+                            .unwrap_or_default(),
+                        cipher_suite: conn
+                            .negotiated_cipher_suite()
+                            .map(|c| format!("{:?}", c.suite()))
+                            .unwrap_or_default(),
+                        // No client certificate is asked for: the peer is not
+                        // authenticated by TLS (RFC 5922 §7.2 covers only the server).
+                        peer_verified: false,
+                        server_name: conn.server_name().map(str::to_owned),
+                    };
+                    let rx = register(&conns, target, queue);
+                    tracing::debug!(%target, "accepted TLS connection");
+                    // Reported before any message of the connection (same queue).
+                    if input_tx
+                        .send(Input::Connected { target, tls: info })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    connection(s, target, rx, input_tx, conns, None).await;
+                });
+            }
+        }
     }
+}
+
+/// Files an accepted connection's send queue under `target` and returns its receiver.
+fn register(conns: &ConnMap, target: Target, queue: usize) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(queue);
+    conns
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(target, tx);
+    rx
+}
+
+/// The server side of an incoming TLS listener.
+fn tls_acceptor(
+    listen: &TlsListenConfig,
+) -> Result<tokio_rustls::TlsAcceptor, TransportSetupError> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|e| TransportSetupError::Certificate {
+            path: path.clone(),
+            reason: e.to_string(),
+        })
+    };
+    let chain_err = |reason: String| TransportSetupError::Certificate {
+        path: listen.cert_chain.clone(),
+        reason,
+    };
+    let pem = read(&listen.cert_chain)?;
+    let chain = rustls_pemfile::certs(&mut io::BufReader::new(pem.as_slice()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| chain_err(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(chain_err("no certificate in the file".into()));
+    }
+    let key_err = |reason: String| TransportSetupError::Certificate {
+        path: listen.key.clone(),
+        reason,
+    };
+    let pem = read(&listen.key)?;
+    let key = rustls_pemfile::private_key(&mut io::BufReader::new(pem.as_slice()))
+        .map_err(|e| key_err(e.to_string()))?
+        .ok_or_else(|| key_err("no private key in the file".into()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportSetupError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| key_err(e.to_string()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 
 /// The RFC 5626 §4.4.1 keep-alive of one connection we opened.
