@@ -4,15 +4,19 @@
 //! Input format: chunks separated by a NUL byte. The first byte of each chunk is a control
 //! byte, the rest is one datagram:
 //! - bits 0-1: where the datagram goes: 0 = transaction layer over UDP, 1 = transaction
-//!   layer over TCP (zero wait timers), 2 = endpoint, 3 = both;
+//!   layer over TCP (zero wait timers), 2 = endpoint (over TCP with bit 4, else UDP; an
+//!   empty datagram is a transport failure instead: of the peer's TCP target unless bit
+//!   2, a refused connection unless bit 3), 3 = both;
 //! - bits 2-4: how the transaction user answers a new server transaction (100, 180, 200,
-//!   486, 603, nothing, ...), and which command the endpoint's app issues on an event;
+//!   486, 603, 302, nothing, ...), and which command the endpoint's app issues on an
+//!   event;
 //! - bits 5-7: how far the fake clock advances before the datagram (0 .. 32 s), after which
 //!   every due timer fires.
 //!
 //! Before the input, the transaction layer starts an INVITE and an OPTIONS client
 //! transaction with the fixed branches `z9hG4bKfuzzinv` / `z9hG4bKfuzzopt` so that responses
-//! in the input can match them; the endpoint places one call and registers. Every output
+//! in the input can match them; the endpoint (plain transports allowed, registrar over
+//! TCP) places two calls, the second too large for UDP, and registers. Every output
 //! is drained after each step. Nothing may panic and the queues must stay bounded.
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -20,6 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cusax_sip::endpoint::{
     Account, CallId, CallOptions, Endpoint, EndpointConfig, Input, Output, SipEvent,
+    TransportFailure,
 };
 use cusax_sip::msg::{Method, Request, Response, Uri};
 use cusax_sip::transaction::{
@@ -167,14 +172,16 @@ fuzz_target!(|data: &[u8]| {
         let _ = tx.send_request(now, r, udp_peer);
     }
 
-    let mut cfg = EndpointConfig::new(local);
+    // Plain transports allowed: a TLS-only endpoint drops every datagram of the input.
+    let mut cfg = EndpointConfig::insecure(local, Transport::Udp);
     cfg.contact_user = "fuzz".into();
     cfg.account = Uri::parse("sip:alice@127.0.0.2").ok().map(|aor| Account {
         aor,
         display_name: None,
         username: "alice".into(),
         password: "alice-secret".into(),
-        registrar: udp_peer,
+        // Over TCP: a broken connection to it exercises the flow recovery.
+        registrar: Target::new(Transport::Tcp, peer),
         outbound_proxy: None,
         expires: 60,
     });
@@ -182,8 +189,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(uri) = Uri::parse("sip:bob@127.0.0.2:5060") {
         let _ = ep.invite(
             now,
-            uri,
+            uri.clone(),
             Bytes::from_static(b"v=0\r\n"),
+            CallOptions::default(),
+        );
+        // A second call too large for UDP: it goes over TCP (RFC 3261 §18.1.1).
+        let _ = ep.invite(
+            now,
+            uri,
+            Bytes::from(vec![b'a'; 1400]),
             CallOptions::default(),
         );
     }
@@ -206,12 +220,30 @@ fuzz_target!(|data: &[u8]| {
         match ctrl & 3 {
             0 => tx.handle_datagram(now, datagram, peer, Transport::Udp),
             1 => tx.handle_datagram(now, datagram, peer, Transport::Tcp),
+            // An empty chunk for the endpoint: a transport failure (a refused TCP
+            // connection for a request too large for UDP, a broken registration flow).
+            2 if datagram.is_empty() => ep.handle_input(
+                now,
+                Input::TransportError {
+                    target: Target::new(
+                        if ctrl & 4 == 0 { Transport::Tcp } else { Transport::Udp },
+                        peer,
+                    ),
+                    reason: if ctrl & 8 == 0 {
+                        TransportFailure::ConnectionRefused
+                    } else {
+                        TransportFailure::ConnectionClosed {
+                            detail: "fuzz".into(),
+                        }
+                    },
+                },
+            ),
             2 => ep.handle_input(
                 now,
                 Input::Receive {
                     data: datagram,
                     source: peer,
-                    transport: Transport::Udp,
+                    transport: if ctrl & 16 == 0 { Transport::Udp } else { Transport::Tcp },
                 },
             ),
             _ => {
