@@ -193,13 +193,14 @@ pub struct EndpointConfig {
     /// known); `None` keeps every request on UDP. When nothing accepts the TCP
     /// connection (connection refused), the request is sent again over UDP.
     pub udp_size_threshold: Option<usize>,
-    /// Whether an outgoing call follows 3xx redirections (RFC 3261 §8.1.3.4): the INVITE
+    /// Whether an outgoing call follows 300, 301 and 302 redirections (RFC 3261
+    /// §8.1.3.4; 305 Use Proxy and 380 Alternative Service end the call): the INVITE
     /// is sent again to the redirect's Contacts, best `q` first, each URI once, at most
     /// [`MAX_REDIRECT_TARGETS`] in all, reported as [`SipEvent::CallRedirected`]; a
     /// failure of one target moves on to the next (but a 6xx ends the search). `true`
     /// by default, as in PJSIP and linphone; `false` ends the call with
     /// [`SipEvent::CallFailed`] carrying the 3xx. A `sips:` call is never redirected to
-    /// a `sip:` URI.
+    /// a `sip:` URI, nor a call sent over TLS to a plain transport.
     pub follow_redirects: bool,
 }
 
@@ -862,6 +863,20 @@ struct Pending {
     auth_attempts: u8,
     /// How the size rule of RFC 3261 §18.1.1 applied to this request.
     size_rule: SizeRule,
+    /// A response arrived: the request reached the peer (no UDP retry), and after a final
+    /// one a later transport failure of the target no longer concerns it.
+    answered: Answered,
+}
+
+/// How far the responses to a pending request went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    /// No response yet.
+    No,
+    /// A provisional response.
+    Provisional,
+    /// A final response (an INVITE's 2xx leaves its transaction alive for Timer M).
+    Finally,
 }
 
 impl Pending {
@@ -1694,6 +1709,7 @@ impl Endpoint {
                 target,
                 auth_attempts,
                 size_rule,
+                answered: Answered::No,
             },
         );
         Ok(key)
@@ -1855,6 +1871,14 @@ impl Endpoint {
         self.push_event(SipEvent::RegistrationFlowLost { target, error });
         if let Err(e) = self.send_register(now, false) {
             tracing::warn!(error = %e, "could not re-register");
+            if let Some(reg) = self.registration.as_mut() {
+                reg.registered = false;
+                reg.refresh_at = Some(now + REGISTER_RETRY);
+            }
+            self.push_event(SipEvent::RegistrationFailed {
+                status: 503,
+                reason: e.to_string(),
+            });
         }
     }
 
@@ -2497,7 +2521,7 @@ impl Endpoint {
                 let redirected = c.redirects.is_some();
                 if !cancelled
                     && self.config.follow_redirects
-                    && ((300..400).contains(&status) || (redirected && status < 600))
+                    && (matches!(status, 300..=302) || (redirected && status < 600))
                     && self.redirect(now, call, p, resp)
                 {
                     return;
@@ -2895,6 +2919,14 @@ impl Endpoint {
         let Some(p) = self.pending.get(key).cloned() else {
             return;
         };
+        if p.answered == Answered::Finally {
+            // Answered already (an INVITE's transaction stays for Timer M after its 2xx,
+            // RFC 6026): a later failure of the connection ends no call and fails no
+            // request. It only ends the transaction.
+            tracing::debug!(%key, "failure after the final response ignored");
+            self.pending.remove(key);
+            return;
+        }
         if let Some(cause) = &transport
             && self.retry_over_udp(now, &p, cause)
         {
@@ -2968,6 +3000,13 @@ impl Endpoint {
     }
 
     fn on_response(&mut self, now: Instant, key: TransactionKey, resp: Response) {
+        if let Some(p) = self.pending.get_mut(&key) {
+            p.answered = if resp.status >= 200 {
+                Answered::Finally
+            } else {
+                Answered::Provisional
+            };
+        }
         let Some(p) = self.pending.get(&key).cloned() else {
             tracing::debug!(%key, "response for an unknown transaction");
             return;
@@ -3049,9 +3088,6 @@ impl Endpoint {
         }
     }
 
-    /// Answers a 401/407 with credentials and re-sends the request (RFC 3261 §22.2,
-    /// §22.3): same Call-ID, CSeq + 1, new branch. Returns false when the challenge
-    /// cannot or must not be answered (then the response is final for the request).
     /// Sends the INVITE of `call` to its next redirect target after `resp` (a 3xx adds
     /// its Contacts to the targets, best `q` first). Returns whether it was sent; `false`
     /// when no target is left.
@@ -3067,7 +3103,7 @@ impl Endpoint {
                 tried: vec![first_uri],
             })
         });
-        if (300..400).contains(&resp.status) {
+        if matches!(resp.status, 300..=302) {
             let mut contacts: Vec<(f32, Uri)> = resp
                 .headers
                 .contacts()
@@ -3093,6 +3129,11 @@ impl Endpoint {
                     Scheme::Sip => !secure,
                     _ => false,
                 };
+                // Only as many as may still be tried (no unbounded queue from a 3xx
+                // with thousands of Contacts).
+                if r.tried.len() + r.queue.len() >= MAX_REDIRECT_TARGETS {
+                    break;
+                }
                 if usable && !r.tried.contains(&uri) && !r.queue.contains(&uri) {
                     r.queue.push_back(uri);
                 }
@@ -3118,6 +3159,14 @@ impl Endpoint {
                 next
             };
             match self.route_out_of_dialog(&next) {
+                // A call that went over TLS stays on TLS (RFC 3261 §26.2.2 in spirit, as
+                // for sips:).
+                Ok(target)
+                    if p.target.transport == Transport::Tls
+                        && target.transport != Transport::Tls =>
+                {
+                    tracing::debug!(%next, %target, "redirect to a plain transport refused");
+                }
                 Ok(target) => {
                     if self.send_redirected(now, call, p, resp.status, next, target) {
                         return true;
@@ -3192,7 +3241,10 @@ impl Endpoint {
     /// connection was refused is sent again over UDP (new transaction, same CSeq).
     /// Returns whether it was.
     fn retry_over_udp(&mut self, now: Instant, p: &Pending, cause: &TransportFailure) -> bool {
-        if p.size_rule != SizeRule::MovedToTcp || *cause != TransportFailure::ConnectionRefused {
+        if p.size_rule != SizeRule::MovedToTcp
+            || *cause != TransportFailure::ConnectionRefused
+            || p.answered != Answered::No
+        {
             return false;
         }
         let mut req = Request::clone(&p.request);
@@ -3226,6 +3278,9 @@ impl Endpoint {
         }
     }
 
+    /// Answers a 401/407 with credentials and re-sends the request (RFC 3261 §22.2,
+    /// §22.3): same Call-ID, CSeq + 1, new branch. Returns false when the challenge
+    /// cannot or must not be answered (then the response is final for the request).
     fn retry_with_auth(&mut self, now: Instant, p: &Pending, resp: &Response) -> bool {
         let proxy = resp.status == 407;
         let challenges = if proxy {

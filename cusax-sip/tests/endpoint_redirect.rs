@@ -281,3 +281,70 @@ fn a_chain_of_redirects_stops_at_the_budget() {
     }
     assert_eq!(invites, MAX_REDIRECT_TARGETS);
 }
+
+#[test]
+fn use_proxy_and_alternative_service_are_not_followed() {
+    // 305's Contact is a proxy to go through and 380's an alternative service, not new
+    // Request-URIs: both end the call (RFC 3261 §21.3.5, §21.3.6).
+    for status in [305, 380] {
+        let (_, events) = first_answer(
+            true,
+            &format!("sip:bob@{FIRST}"),
+            status,
+            "Contact: <sip:proxy@127.0.0.1:5081>\r\n",
+        );
+        assert!(failed_with(&events, status), "{status}: {events:?}");
+    }
+}
+
+#[test]
+fn a_call_over_tls_is_not_redirected_to_a_plain_transport() {
+    let (_, events) = first_answer(
+        true,
+        &format!("sip:bob@{FIRST};transport=tls"),
+        302,
+        "Contact: <sip:bob@127.0.0.1:5081>\r\n",
+    );
+    assert!(failed_with(&events, 302), "{events:?}");
+}
+
+#[test]
+fn a_302_with_many_contacts_tries_at_most_the_budget() {
+    // 200 Contacts, each target busy: INVITEs to the best ones until the budget is
+    // spent, then the call fails with the last target's answer.
+    let now = Instant::now();
+    let mut e = endpoint(true);
+    let (_, first, at) = start(&mut e, now, &format!("sip:bob@{FIRST}"));
+    let contacts: Vec<String> = (0..200)
+        .map(|i| format!("<sip:bob@127.0.0.1:{}>;q=0.{}", 7000 + i, i % 10))
+        .collect();
+    answer(
+        &mut e,
+        now,
+        &first,
+        at,
+        302,
+        &format!("Contact: {}\r\n", contacts.join(", ")),
+    );
+    let mut invites = 1;
+    let mut last = drain(&mut e);
+    loop {
+        if failed_with(&last.1, 486) {
+            break;
+        }
+        let (req, t) = invite(&last.0);
+        invites += 1;
+        assert!(invites <= MAX_REDIRECT_TARGETS, "{invites} INVITEs");
+        // The best q first: every target tried has q=0.9.
+        assert!(
+            contacts
+                .iter()
+                .any(|c| c.starts_with(&format!("<{}>", req.uri())) && c.ends_with("q=0.9")),
+            "{}",
+            req.uri()
+        );
+        answer(&mut e, now, &req, t, 486, "");
+        last = drain(&mut e);
+    }
+    assert_eq!(invites, MAX_REDIRECT_TARGETS);
+}

@@ -139,6 +139,57 @@ fn a_broken_registration_flow_re_registers_at_once() {
 }
 
 #[test]
+fn a_broken_connection_after_the_answer_fails_no_call() {
+    // The INVITE's transaction lives on for Timer M (RFC 6026) after its 2xx: the
+    // connection breaking then must not fail the established call.
+    let now = Instant::now();
+    let mut e = endpoint();
+    let call = e
+        .invite(
+            now,
+            Uri::parse("sip:bob@cusax.test").expect("uri"),
+            Bytes::from_static(b"v=0\r\n"),
+            cusax_sip::endpoint::CallOptions::default(),
+        )
+        .expect("invite");
+    let (sent, _) = drain(&mut e);
+    let invite = request(&sent[0]);
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=b\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sips:bob@127.0.0.1:5090>\r\nContent-Length: 0\r\n\r\n",
+        invite.headers.get("Via").expect("Via"),
+        invite.headers.get("From").expect("From"),
+        invite.headers.get("To").expect("To"),
+        invite.headers.get("Call-ID").expect("Call-ID"),
+    );
+    e.handle_input(
+        now,
+        Input::Receive {
+            data: Bytes::from(ok),
+            source: addr(PROXY),
+            transport: Transport::Tls,
+        },
+    );
+    let (_, events) = drain(&mut e);
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, SipEvent::CallAnswered { call: c, .. } if *c == call)),
+        "{events:?}"
+    );
+    e.handle_input(
+        now + Duration::from_secs(5),
+        Input::TransportError {
+            target: proxy(),
+            reason: closed(),
+        },
+    );
+    let (_, events) = drain(&mut e);
+    assert!(events.is_empty(), "the call goes on: {events:?}");
+    // It can still be ended normally.
+    e.bye(now + Duration::from_secs(6), call).expect("bye");
+}
+
+#[test]
 fn only_the_registration_flow_counts() {
     let now = Instant::now();
     let mut e = endpoint();
@@ -226,8 +277,13 @@ mod driver {
     #[derive(Clone, Copy)]
     enum Pongs {
         Always,
+        /// The first ping only.
         Once,
+        /// The first two pings only.
+        Twice,
         Never,
+        /// Never, but the peer ends its first read with a stray CRLF.
+        NeverButStrayCrlf,
     }
 
     /// A TCP peer that counts CRLFCRLF pings (after the first message) and answers
@@ -243,6 +299,7 @@ mod driver {
             let Ok((mut s, _)) = listener.accept().await else {
                 return;
             };
+            let mut stray = matches!(pongs, Pongs::NeverButStrayCrlf);
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             loop {
@@ -253,6 +310,9 @@ mod driver {
                     return;
                 }
                 buf.extend_from_slice(&chunk[..n]);
+                if std::mem::take(&mut stray) && s.write_all(b"\r\n").await.is_err() {
+                    return;
+                }
                 // Skip the message (it has no body), then count the pings.
                 while let Some(end) = find(&buf, b"\r\n\r\n") {
                     let message = end > 0;
@@ -264,7 +324,8 @@ mod driver {
                     let answer = match pongs {
                         Pongs::Always => true,
                         Pongs::Once => n == 1,
-                        Pongs::Never => false,
+                        Pongs::Twice => n <= 2,
+                        Pongs::Never | Pongs::NeverButStrayCrlf => false,
                     };
                     if answer && s.write_all(b"\r\n").await.is_err() {
                         return;
@@ -338,8 +399,20 @@ mod driver {
     }
 
     #[tokio::test]
+    async fn one_pong_or_a_stray_crlf_is_not_enough_to_be_judged() {
+        // A single answered ping, or an unsolicited CRLF (before any ping), does not
+        // make the peer one whose silence means death.
+        for pongs in [Pongs::Once, Pongs::NeverButStrayCrlf] {
+            let (at, pings) = peer(pongs).await;
+            let mut t = transports().await;
+            let _ = open(&mut t, at).await;
+            pings_without_failure(&mut t, &pings, 4).await;
+        }
+    }
+
+    #[tokio::test]
     async fn a_peer_that_stops_answering_fails_the_connection() {
-        let (at, pings) = peer(Pongs::Once).await;
+        let (at, pings) = peer(Pongs::Twice).await;
         let mut t = transports().await;
         let target = open(&mut t, at).await;
         let input = next(&mut t, Duration::from_secs(30)).await;
@@ -353,8 +426,8 @@ mod driver {
             }
             other => panic!("expected the connection to fail, got {other:?}"),
         }
-        // One ping answered, the second left unanswered.
-        assert_eq!(pings.load(Ordering::SeqCst), 2);
+        // Two pings answered, the third left unanswered.
+        assert_eq!(pings.load(Ordering::SeqCst), 3);
         assert_eq!(t.connection_count(), 0);
     }
 }

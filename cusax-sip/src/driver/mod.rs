@@ -200,14 +200,17 @@ pub struct TransportConfig {
     /// RFC 5626 §3.5.1 / §4.4.1 keep-alives on the TCP and TLS connections we open (to
     /// the registrar or proxy, whose connection carries our incoming requests): a
     /// CRLFCRLF ping this often, which keeps NAT and firewall bindings open. `Some(90 s)`
-    /// by default (PJSIP's figure; RFC 5626 suggests 95–120 s); `None` sends none.
+    /// by default (PJSIP's figure; RFC 5626 suggests 95–120 s); `None` (or zero) sends
+    /// none.
     pub keepalive_interval: Option<Duration>,
-    /// Once a peer has answered a ping with a CRLF pong (it does RFC 5626 keep-alives),
-    /// a later ping left unanswered this long means the connection is dead (a NAT
+    /// Once a peer has answered two pings with a CRLF pong within this time (it does RFC
+    /// 5626 keep-alives), a later ping left unanswered this long means the connection
+    /// is dead (a NAT
     /// binding lost, a peer gone without a FIN): it is closed and reported as
     /// [`TransportFailure::ConnectionClosed`], so the endpoint re-registers at once
     /// instead of staying unreachable until the next refresh. 10 s by default (RFC 5626
-    /// §4.4.1). A peer that never sent a pong is never failed for lack of one.
+    /// §4.4.1). A peer that never answered pings is never failed for lack of a pong (an
+    /// unsolicited CRLF counts for nothing); zero never fails one.
     pub keepalive_pong_timeout: Duration,
 }
 
@@ -341,6 +344,11 @@ impl std::fmt::Debug for Transports {
 
 /// Upper bound on simultaneous stream connections (accepted ones beyond it are closed).
 pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Upper bound on TLS handshakes in progress on a listener: connections beyond it are
+/// closed at once (a peer opening sockets and never finishing the handshake holds at
+/// most this many, each for at most the connect timeout).
+pub const MAX_TLS_HANDSHAKES: usize = 64;
 
 /// The largest UDP datagram we read (RFC 3261 §18.1.1 allows up to 65 535 bytes).
 const MAX_DATAGRAM: usize = 65_535;
@@ -682,6 +690,7 @@ async fn accept_loop(
     } else {
         Transport::Tcp
     };
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_TLS_HANDSHAKES));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -707,17 +716,25 @@ async fn accept_loop(
         let conns = conns.clone();
         match &tls {
             None => {
-                let rx = register(&conns, target, queue);
+                let Some(rx) = register(&conns, target, queue) else {
+                    continue;
+                };
                 tracing::debug!(%target, "accepted connection");
                 // Accepted connections: the peer keeps them alive (we answer its pings).
                 tokio::spawn(connection(stream, target, rx, input_tx, conns, None));
             }
             Some((acceptor, handshake)) => {
                 let (acceptor, handshake) = (acceptor.clone(), *handshake);
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    tracing::warn!(%target, "too many TLS handshakes in progress; refusing");
+                    continue;
+                };
                 // The handshake runs on its own task: a slow or silent peer holds up
                 // nobody else, and gives up after the connect timeout.
                 tokio::spawn(async move {
-                    let s = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                    let accepted = tokio::time::timeout(handshake, acceptor.accept(stream)).await;
+                    drop(permit);
+                    let s = match accepted {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(%target, error = %e, "TLS handshake failed");
@@ -743,7 +760,9 @@ async fn accept_loop(
                         peer_verified: false,
                         server_name: conn.server_name().map(str::to_owned),
                     };
-                    let rx = register(&conns, target, queue);
+                    let Some(rx) = register(&conns, target, queue) else {
+                        return;
+                    };
                     tracing::debug!(%target, "accepted TLS connection");
                     // Reported before any message of the connection (same queue).
                     if input_tx
@@ -760,14 +779,18 @@ async fn accept_loop(
     }
 }
 
-/// Files an accepted connection's send queue under `target` and returns its receiver.
-fn register(conns: &ConnMap, target: Target, queue: usize) -> mpsc::Receiver<Bytes> {
+/// Files an accepted connection's send queue under `target` and returns its receiver;
+/// `None` (the connection is to be closed) when [`MAX_CONNECTIONS`] are open.
+fn register(conns: &ConnMap, target: Target, queue: usize) -> Option<mpsc::Receiver<Bytes>> {
+    let mut map = conns.lock().unwrap_or_else(|p| p.into_inner());
+    map.retain(|_, s| !s.is_closed());
+    if map.len() >= MAX_CONNECTIONS {
+        tracing::warn!(%target, "too many connections; refusing");
+        return None;
+    }
     let (tx, rx) = mpsc::channel(queue);
-    conns
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(target, tx);
-    rx
+    map.insert(target, tx);
+    Some(rx)
 }
 
 /// The server side of an incoming TLS listener.
@@ -816,24 +839,37 @@ struct PingState {
     deadline: tokio::time::Instant,
     /// The ping sent last, while its pong is awaited.
     awaiting: Option<tokio::time::Instant>,
-    /// The peer answered a ping: it does keep-alives, so a missing pong means failure.
-    peer_pongs: bool,
+    /// Pongs that answered a ping within the pong timeout (counted up to
+    /// [`PONGS_TO_TRUST`]).
+    timely_pongs: u8,
 }
 
+/// Timely pongs after which the peer counts as doing RFC 5626 keep-alives, so that a
+/// missing pong means a dead connection. More than one: a stray CRLF (some peers end a
+/// message with an extra one) must not make a peer that never answers pings look like
+/// one that stopped answering.
+const PONGS_TO_TRUST: u8 = 2;
+
 impl PingState {
-    fn new(config: KeepAlive) -> Self {
-        Self {
+    /// `None` for a zero interval (no pings).
+    fn new(config: KeepAlive) -> Option<Self> {
+        (!config.interval.is_zero()).then(|| Self {
             config,
             deadline: tokio::time::Instant::now() + config.interval,
             awaiting: None,
-            peer_pongs: false,
-        }
+            timely_pongs: 0,
+        })
+    }
+
+    /// Whether a missing pong fails the connection.
+    fn peer_pongs(&self) -> bool {
+        self.timely_pongs >= PONGS_TO_TRUST && !self.config.pong_timeout.is_zero()
     }
 
     /// The timer fired: `Ok` to send a ping now, `Err` when the awaited pong is
     /// overdue.
     fn fire(&mut self, now: tokio::time::Instant) -> Result<(), TransportFailure> {
-        if self.awaiting.is_some() && self.peer_pongs {
+        if self.awaiting.is_some() && self.peer_pongs() {
             return Err(TransportFailure::ConnectionClosed {
                 detail: format!(
                     "no keep-alive pong within {:?} (RFC 5626 §4.4.1)",
@@ -843,7 +879,7 @@ impl PingState {
         }
         self.awaiting = Some(now);
         self.deadline = now
-            + if self.peer_pongs {
+            + if self.peer_pongs() {
                 self.config.pong_timeout
             } else {
                 self.config.interval
@@ -851,12 +887,16 @@ impl PingState {
         Ok(())
     }
 
-    /// A CRLF pong arrived.
-    fn pong(&mut self) {
-        self.peer_pongs = true;
-        if let Some(sent) = self.awaiting.take() {
-            self.deadline = sent + self.config.interval;
+    /// A CRLF arrived between messages: the pong of our ping if one is awaited.
+    fn pong(&mut self, now: tokio::time::Instant) {
+        let Some(sent) = self.awaiting else {
+            return; // unsolicited: proves nothing
+        };
+        if now.saturating_duration_since(sent) <= self.config.pong_timeout {
+            self.timely_pongs = self.timely_pongs.saturating_add(1).min(PONGS_TO_TRUST);
         }
+        self.awaiting = None;
+        self.deadline = sent + self.config.interval;
     }
 }
 
@@ -873,7 +913,7 @@ async fn connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut ping = keepalive.map(PingState::new);
+    let mut ping = keepalive.and_then(PingState::new);
     let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
     let mut framed = Framed::new(stream, RawSipCodec::default());
     // A received message waiting for room in the input queue. Meanwhile no further
@@ -881,11 +921,22 @@ async fn connection<S>(
     // still written: the core may be waiting for this very queue to drain.
     let mut pending: Option<Input> = None;
     let reason = loop {
+        // Biased, in this order: hand a received message on; write what we owe the peer
+        // (bounded: the core queues it); read; only then judge the keep-alive timer.
         tokio::select! {
+            biased;
             permit = input_tx.reserve(), if pending.is_some() => match (permit, pending.take()) {
                 (Ok(permit), Some(input)) => permit.send(input),
                 (Err(_), _) => return, // the Transports were dropped
                 (Ok(_), None) => {}
+            },
+            out = outgoing.recv() => match out {
+                Some(data) => {
+                    if let Err(e) = framed.send(data).await {
+                        break classify(&e);
+                    }
+                }
+                None => return, // the Transports were dropped
             },
             frame = framed.next(), if pending.is_none() => match frame {
                 Some(Ok(RawFrame::Message(data))) => {
@@ -899,7 +950,7 @@ async fn connection<S>(
                 }
                 Some(Ok(RawFrame::KeepAlivePong)) => {
                     if let Some(p) = ping.as_mut() {
-                        p.pong();
+                        p.pong(tokio::time::Instant::now());
                     }
                 }
                 Some(Err(FramingError::Io(e))) => break classify(&e),
@@ -908,15 +959,9 @@ async fn connection<S>(
                     detail: "connection closed by peer".into(),
                 },
             },
-            out = outgoing.recv() => match out {
-                Some(data) => {
-                    if let Err(e) = framed.send(data).await {
-                        break classify(&e);
-                    }
-                }
-                None => return, // the Transports were dropped
-            },
-            () = tokio::time::sleep_until(ping.as_ref().map_or(far, |p| p.deadline)), if ping.is_some() => {
+            // Last (biased): a pong already received is read before the pong timeout
+            // is judged; and no judging while reads are paused for backpressure.
+            () = tokio::time::sleep_until(ping.as_ref().map_or(far, |p| p.deadline)), if ping.is_some() && pending.is_none() => {
                 let Some(p) = ping.as_mut() else { continue };
                 match p.fire(tokio::time::Instant::now()) {
                     Ok(()) => {
