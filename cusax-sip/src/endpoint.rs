@@ -604,7 +604,9 @@ pub struct TlsInfo {
     /// Whether the peer's certificate chain was verified against the trust anchors and
     /// matched `server_name` (RFC 5922 §7.2).
     pub peer_verified: bool,
-    /// The name the certificate was checked against (the SIP domain or IP address).
+    /// The name the certificate was checked against (the SIP domain or IP address); on a
+    /// connection we accepted (the driver's `TransportConfig::tls_listen`), the name the
+    /// peer asked for (SNI), i.e. ours.
     pub server_name: Option<String>,
 }
 

@@ -4,41 +4,26 @@
 //! 6xx ends the search; loops, `sips:` downgrades and the target budget end it too.
 //! Against sipp: `sipp_interop.rs`.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
 use cusax_sip::endpoint::{
-    CallId, CallOptions, Endpoint, EndpointConfig, Input, MAX_REDIRECT_TARGETS, Output, SipEvent,
+    CallId, CallOptions, Endpoint, EndpointConfig, Input, MAX_REDIRECT_TARGETS, SipEvent,
 };
 use cusax_sip::msg::{Request, SipMessage, Uri};
 use cusax_sip::transaction::{Target, Transmit, Transport};
 
+mod common;
+use common::{addr, drain};
+
 const LOCAL: &str = "127.0.0.1:5070";
 const FIRST: &str = "127.0.0.1:5080";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("addr")
-}
 
 fn endpoint(follow: bool) -> Endpoint {
     let mut cfg = EndpointConfig::insecure(addr(LOCAL), Transport::Udp);
     cfg.contact_user = "alice".into();
     cfg.follow_redirects = follow;
     Endpoint::new(cfg, 23)
-}
-
-fn drain(e: &mut Endpoint) -> (Vec<Transmit>, Vec<SipEvent>) {
-    let (mut out, mut events) = (Vec::new(), Vec::new());
-    while let Some(o) = e.poll_output() {
-        match o {
-            Output::Transmit(t) => out.push(t),
-            Output::Event(ev) => events.push(ev),
-            Output::Timeout(_) => break,
-            _ => {}
-        }
-    }
-    (out, events)
 }
 
 fn requests(sent: &[Transmit]) -> Vec<(Request, Target)> {

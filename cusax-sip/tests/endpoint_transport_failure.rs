@@ -11,18 +11,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cusax_sip::endpoint::{
-    Account, CallOptions, Endpoint, EndpointConfig, FailedRequest, Input, Output, SipEvent,
+    Account, CallOptions, Endpoint, EndpointConfig, FailedRequest, Input, SipEvent,
     TransportFailure,
 };
 use cusax_sip::msg::Uri;
 use cusax_sip::transaction::{Target, Transmit, Transport};
 
+mod common;
+use common::{addr, drain};
+
 const LOCAL: &str = "127.0.0.1:5070";
 const PROXY: &str = "127.0.0.1:5061";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("addr")
-}
 
 fn proxy() -> Target {
     Target::new(Transport::Tls, addr(PROXY))
@@ -37,20 +36,6 @@ fn endpoint() -> Endpoint {
         addr(PROXY),
     ));
     Endpoint::new(cfg, 11)
-}
-
-/// Drains the endpoint: (transmits, events).
-fn drain(e: &mut Endpoint) -> (Vec<Transmit>, Vec<SipEvent>) {
-    let (mut out, mut events) = (Vec::new(), Vec::new());
-    while let Some(o) = e.poll_output() {
-        match o {
-            Output::Transmit(t) => out.push(t),
-            Output::Event(ev) => events.push(ev),
-            Output::Timeout(_) => break,
-            _ => {}
-        }
-    }
-    (out, events)
 }
 
 fn untrusted() -> TransportFailure {

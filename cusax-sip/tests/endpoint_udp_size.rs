@@ -5,48 +5,26 @@
 //! always names the transport a request travels on. The same against sipp:
 //! `sipp_interop.rs`.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cusax_sip::endpoint::{
-    CallOptions, Endpoint, EndpointConfig, Input, Output, SipEvent, TransportFailure,
+    CallOptions, Endpoint, EndpointConfig, Input, SipEvent, TransportFailure,
 };
-use cusax_sip::msg::{Request, SipMessage, Uri};
+use cusax_sip::msg::{Request, Uri};
 use cusax_sip::transaction::{Target, Transmit, Transport};
+
+mod common;
+use common::{addr, drain, request};
 
 const LOCAL: &str = "127.0.0.1:5070";
 const PEER: &str = "127.0.0.1:5080";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("addr")
-}
 
 fn endpoint(threshold: Option<usize>) -> Endpoint {
     let mut cfg = EndpointConfig::insecure(addr(LOCAL), Transport::Udp);
     cfg.contact_user = "alice".into();
     cfg.udp_size_threshold = threshold;
     Endpoint::new(cfg, 5)
-}
-
-fn drain(e: &mut Endpoint) -> (Vec<Transmit>, Vec<SipEvent>) {
-    let (mut out, mut events) = (Vec::new(), Vec::new());
-    while let Some(o) = e.poll_output() {
-        match o {
-            Output::Transmit(t) => out.push(t),
-            Output::Event(ev) => events.push(ev),
-            Output::Timeout(_) => break,
-            _ => {}
-        }
-    }
-    (out, events)
-}
-
-fn request(t: &Transmit) -> Request {
-    match SipMessage::parse(t.data.clone()) {
-        Ok(SipMessage::Request(r)) => r,
-        other => panic!("not a request: {other:?}"),
-    }
 }
 
 fn via(r: &Request) -> String {

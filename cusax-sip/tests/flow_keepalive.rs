@@ -8,18 +8,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cusax_sip::endpoint::{
-    Account, Endpoint, EndpointConfig, Input, Output, SipEvent, TransportFailure,
-};
-use cusax_sip::msg::{Request, SipMessage, Uri};
+use cusax_sip::endpoint::{Account, Endpoint, EndpointConfig, Input, SipEvent, TransportFailure};
+use cusax_sip::msg::{Request, Uri};
 use cusax_sip::transaction::{Target, Transmit, Transport};
+
+mod common;
+use common::{addr, drain, request};
 
 const LOCAL: &str = "127.0.0.1:5070";
 const PROXY: &str = "127.0.0.1:5061";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("addr")
-}
 
 fn proxy() -> Target {
     Target::new(Transport::Tls, addr(PROXY))
@@ -34,26 +31,6 @@ fn endpoint() -> Endpoint {
         addr(PROXY),
     ));
     Endpoint::new(cfg, 17)
-}
-
-fn drain(e: &mut Endpoint) -> (Vec<Transmit>, Vec<SipEvent>) {
-    let (mut out, mut events) = (Vec::new(), Vec::new());
-    while let Some(o) = e.poll_output() {
-        match o {
-            Output::Transmit(t) => out.push(t),
-            Output::Event(ev) => events.push(ev),
-            Output::Timeout(_) => break,
-            _ => {}
-        }
-    }
-    (out, events)
-}
-
-fn request(t: &Transmit) -> Request {
-    match SipMessage::parse(t.data.clone()) {
-        Ok(SipMessage::Request(r)) => r,
-        other => panic!("not a request: {other:?}"),
-    }
 }
 
 /// Answers `req` with 200 OK (echoing its Contact with `expires=600`) over TLS.

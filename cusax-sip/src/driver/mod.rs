@@ -657,21 +657,9 @@ async fn connect(
             };
             let shown = name.to_str().into_owned();
             let s = connector.connect(name, tcp).await?;
-            let conn = s.get_ref().1;
-            let info = TlsInfo {
-                protocol_version: conn
-                    .protocol_version()
-                    .map(|v| format!("{v:?}"))
-                    .unwrap_or_default(),
-                cipher_suite: conn
-                    .negotiated_cipher_suite()
-                    .map(|c| format!("{:?}", c.suite()))
-                    .unwrap_or_default(),
-                // rustls completes a client handshake only after the chain verified
-                // against the trust anchors and the certificate matched the name.
-                peer_verified: true,
-                server_name: Some(shown),
-            };
+            // rustls completes a client handshake only after the chain verified
+            // against the trust anchors and the certificate matched the name.
+            let info = tls_info(s.get_ref().1, true, Some(shown));
             Ok(Stream::Tls(Box::new(s), info))
         }
         _ => Ok(Stream::Tcp(tcp)),
@@ -746,20 +734,10 @@ async fn accept_loop(
                         }
                     };
                     let conn = s.get_ref().1;
-                    let info = TlsInfo {
-                        protocol_version: conn
-                            .protocol_version()
-                            .map(|v| format!("{v:?}"))
-                            .unwrap_or_default(),
-                        cipher_suite: conn
-                            .negotiated_cipher_suite()
-                            .map(|c| format!("{:?}", c.suite()))
-                            .unwrap_or_default(),
-                        // No client certificate is asked for: the peer is not
-                        // authenticated by TLS (RFC 5922 §7.2 covers only the server).
-                        peer_verified: false,
-                        server_name: conn.server_name().map(str::to_owned),
-                    };
+                    // No client certificate is asked for: the peer is not authenticated
+                    // by TLS (RFC 5922 §7.2 covers only the server). The name is the one
+                    // the client asked for (SNI), i.e. ours.
+                    let info = tls_info(conn, false, conn.server_name().map(str::to_owned));
                     let Some(rx) = register(&conns, target, queue) else {
                         return;
                     };
@@ -776,6 +754,26 @@ async fn accept_loop(
                 });
             }
         }
+    }
+}
+
+/// What a TLS connection negotiated.
+fn tls_info(
+    conn: &rustls::CommonState,
+    peer_verified: bool,
+    server_name: Option<String>,
+) -> TlsInfo {
+    TlsInfo {
+        protocol_version: conn
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
+        cipher_suite: conn
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
+        peer_verified,
+        server_name,
     }
 }
 
