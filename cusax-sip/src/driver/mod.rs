@@ -199,7 +199,8 @@ pub struct TransportConfig {
     pub connection_queue: usize,
     /// RFC 5626 §3.5.1 / §4.4.1 keep-alives on the TCP and TLS connections we open (to
     /// the registrar or proxy, whose connection carries our incoming requests): a
-    /// CRLFCRLF ping this often, which keeps NAT and firewall bindings open. `Some(90 s)`
+    /// CRLFCRLF ping this often (each gap a random 80–100 % of it, RFC 5626 §4.4.1), which
+    /// keeps NAT and firewall bindings open. `Some(90 s)`
     /// by default (PJSIP's figure; RFC 5626 suggests 95–120 s); `None` (or zero) sends
     /// none.
     pub keepalive_interval: Option<Duration>,
@@ -853,7 +854,7 @@ impl PingState {
     fn new(config: KeepAlive) -> Option<Self> {
         (!config.interval.is_zero()).then(|| Self {
             config,
-            deadline: tokio::time::Instant::now() + config.interval,
+            deadline: tokio::time::Instant::now() + jittered(config.interval),
             awaiting: None,
             timely_pongs: 0,
         })
@@ -880,7 +881,7 @@ impl PingState {
             + if self.peer_pongs() {
                 self.config.pong_timeout
             } else {
-                self.config.interval
+                jittered(self.config.interval)
             };
         Ok(())
     }
@@ -894,8 +895,15 @@ impl PingState {
             self.timely_pongs = self.timely_pongs.saturating_add(1).min(PONGS_TO_TRUST);
         }
         self.awaiting = None;
-        self.deadline = sent + self.config.interval;
+        self.deadline = sent + jittered(self.config.interval);
     }
+}
+
+/// A random 80–100 % of `interval` (RFC 5626 §4.4.1), so that clients started together
+/// do not ping together.
+fn jittered(interval: Duration) -> Duration {
+    use rand::Rng as _;
+    interval.mul_f64(rand::rng().random_range(0.8..=1.0))
 }
 
 /// One stream connection: frames incoming messages to `input_tx`, writes queued
@@ -1092,5 +1100,29 @@ pub async fn run<S: SansIo>(
             () = step(transports, core) => {}
             () = &mut stop => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_gaps_are_80_to_100_percent_of_the_interval() {
+        let interval = Duration::from_secs(90);
+        let gaps: Vec<Duration> = (0..1000).map(|_| jittered(interval)).collect();
+        assert!(
+            gaps.iter()
+                .all(|g| *g >= interval.mul_f64(0.8) && *g <= interval)
+        );
+        let (min, max) = (
+            gaps.iter().min().copied().unwrap_or_default(),
+            gaps.iter().max().copied().unwrap_or_default(),
+        );
+        // Spread over the range, not one value.
+        assert!(
+            min < interval.mul_f64(0.82) && max > interval.mul_f64(0.98),
+            "{min:?}..{max:?}"
+        );
     }
 }
