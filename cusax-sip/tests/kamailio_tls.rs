@@ -17,6 +17,8 @@ use cusax_sip::msg::Uri;
 use cusax_sip::transaction::{Target, Transport};
 use cusax_sip::ua::client::Client;
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(10);
 const OFFER: &[u8] = b"v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendrecv\r\n";
 const ANSWER: &[u8] = b"v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\na=sendrecv\r\n";
@@ -277,6 +279,9 @@ async fn client_sees_an_untrusted_certificate() {
         eprintln!("skipping: CUSAX_KAMAILIO_TLS / CUSAX_SIP_DOMAIN / CUSAX_CA_CERT not set");
         return;
     };
+    // Kamailio's certificate, presented by a stand-in (see `common::tls_stand_in`).
+    let server = common::tls_stand_in(std::path::Path::new(&env.ca)).await;
+    let env = Env { server, ..env };
     let mut alice = client_with(&env, &env.domain, "alice", TransportConfig::default()).await;
     let cause = register_transport_failure(&mut alice, env.server).await;
     assert!(
@@ -303,6 +308,8 @@ async fn client_sees_a_certificate_name_mismatch() {
         eprintln!("skipping: CUSAX_KAMAILIO_TLS / CUSAX_SIP_DOMAIN / CUSAX_CA_CERT not set");
         return;
     };
+    let server = common::tls_stand_in(std::path::Path::new(&env.ca)).await;
+    let env = Env { server, ..env };
     let mut alice = client_with(
         &env,
         "not-cusax.invalid",

@@ -29,6 +29,8 @@ use cusax_sip::endpoint::{
 use cusax_sip::msg::Uri;
 use cusax_sip::transaction::{Target, Transport};
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 const OFFER: &[u8] = b"v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendrecv\r\n";
@@ -559,7 +561,8 @@ async fn failed_tls_register(
     expect_in_error: &str,
     expect: fn(&TransportFailure) -> bool,
 ) {
-    let relay = Relay::start(env.tls).await;
+    // Kamailio's certificate, presented by a stand-in (see `common::tls_stand_in`).
+    let relay = Relay::start(common::tls_stand_in(&env.ca).await).await;
     let ua = Ua::tls("alice", relay.addr, domain, tls)
         .await
         .expect("transports");
